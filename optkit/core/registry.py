@@ -1,0 +1,213 @@
+"""The method registry: name -> :class:`MethodInfo` (solver, requirements, options).
+
+Each subpackage registers its methods in a module ``optkit.<sub>._methods`` that
+imports nothing heavy; those modules are discovered and imported the first time the
+registry is read, so ``import optkit`` stays fast and a new method joins
+``minimize``, ``get_method`` and the conformance suite by registering alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Option", "MethodInfo", "register", "get_method_info", "list_methods", "show_options",
+           "resolve"]
+
+#: What a method may require of the problem.
+REQUIREMENTS = frozenset({"value", "grad", "hvp", "population", "constraints", "stochastic"})
+#: What a method may declare it supports.
+SUPPORTS = frozenset({"bounds", "eq_constraints", "ineq_constraints", "torch", "float32",
+                      "stochastic", "seed", "torch.optim", "fsdp2"})
+
+
+@dataclass(frozen=True)
+class Option:
+    """One documented option: default value, numpydoc type/description, optional check."""
+
+    default: Any
+    doc: str
+    check: Callable[[Any, str], Any] | None = None
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """Everything the faces and the conformance suite need to know about a method.
+
+    Parameters
+    ----------
+    name : str
+        The ``method=`` name.
+    solver : str or callable
+        ``"module:attr"`` (imported on use) or a callable ``solver(**options) -> Solver``.
+    summary, reference : str
+        One-line description and the paper it implements.
+    requires : frozenset
+        Oracles the method needs, a subset of :data:`REQUIREMENTS`.
+    supports : frozenset
+        Features it supports, a subset of :data:`SUPPORTS`.
+    options : mapping
+        ``name -> Option``. ``maxiter`` is required; ``seed`` is added for stochastic methods.
+    tol_option : str, optional
+        The option ``minimize``'s ``tol`` sets (``options.setdefault(tol_option, tol)``).
+    test_options : mapping
+        Options that make a conformance-suite run short and meaningful.
+    optimizer : str, optional
+        ``"module:Class"`` of the ``torch.optim.Optimizer`` behind the method, if any;
+        its ``optimizer_test_kwargs`` drive the torch-optimizer conformance tests.
+    """
+
+    name: str
+    solver: str | Callable
+    summary: str
+    reference: str
+    requires: frozenset = frozenset({"value"})
+    supports: frozenset = frozenset()
+    options: Mapping[str, Option] = field(default_factory=dict)
+    tol_option: str | None = None
+    test_options: Mapping[str, Any] = field(default_factory=dict)
+    optimizer: str | None = None
+    optimizer_test_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        bad = set(self.requires) - REQUIREMENTS
+        if bad:
+            raise ValueError(f"{self.name}: unknown requirements {sorted(bad)}")
+        bad = set(self.supports) - SUPPORTS
+        if bad:
+            raise ValueError(f"{self.name}: unknown supports {sorted(bad)}")
+        if "maxiter" not in self.options:
+            raise ValueError(f"{self.name}: options must document 'maxiter'")
+        if self.tol_option is not None and self.tol_option not in self.options:
+            raise ValueError(f"{self.name}: tol_option {self.tol_option!r} is not an option")
+
+    @property
+    def stochastic(self) -> bool:
+        return "seed" in self.supports
+
+    def all_options(self) -> dict[str, Option]:
+        opts = dict(self.options)
+        opts.setdefault("disp", Option(False, "bool\n    Print the final message."))
+        if self.stochastic:
+            opts.setdefault("seed", Option(None, "int, numpy.random.Generator or None\n"
+                                                 "    Seed of the method's randomness."))
+        return opts
+
+    def make_solver(self, options: Mapping[str, Any]):
+        return resolve(self.solver)(**options)
+
+    def resolve_options(self, options: Mapping[str, Any] | None, tol: float | None = None,
+                        *, strict: bool = True) -> dict[str, Any]:
+        """Defaults filled in, ``tol`` mapped, each value checked.
+
+        Unknown names raise ``TypeError`` when ``strict`` (``optkit.minimize``); the
+        scipy face (``strict=False``) ignores them with an ``OptimizeWarning``, as scipy does.
+        """
+        known = self.all_options()
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            if strict:
+                raise TypeError(
+                    f"unknown option(s) {unknown} for method {self.name!r}; known options: {sorted(known)}"
+                )
+            import warnings
+
+            from scipy.optimize import OptimizeWarning
+
+            warnings.warn(f"Unknown solver options for {self.name!r}: {', '.join(unknown)}",
+                          OptimizeWarning, stacklevel=4)
+            for k in unknown:
+                del options[k]
+        if tol is not None:
+            if self.tol_option is None:
+                raise ValueError(f"method {self.name!r} takes no tol; see show_options({self.name!r})")
+            options.setdefault(self.tol_option, tol)
+        out = {}
+        for name, opt in known.items():
+            value = options.get(name, opt.default)
+            if opt.check is not None and name in options:
+                checked = opt.check(value, name)
+                value = value if checked is None else checked
+            out[name] = value
+        return out
+
+
+_REGISTRY: dict[str, MethodInfo] = {}
+_LOADED = False
+
+
+def resolve(target: str | Callable) -> Any:
+    """Import ``"module:attr"`` lazily; callables are returned unchanged."""
+    if not isinstance(target, str):
+        return target
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def register(info: MethodInfo) -> MethodInfo:
+    """Add a method. Registering a name twice is an error."""
+    if info.name in _REGISTRY and _REGISTRY[info.name] is not info:
+        raise ValueError(f"method {info.name!r} is already registered")
+    _REGISTRY[info.name] = info
+    return info
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    import optkit
+
+    importlib.import_module("optkit.core._methods")
+    for mod in pkgutil.iter_modules(optkit.__path__):
+        if not mod.ispkg or mod.name in ("core", "_bench"):
+            continue
+        name = f"optkit.{mod.name}._methods"
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+
+
+def get_method_info(name: str) -> MethodInfo:
+    """The :class:`MethodInfo` of ``name``; unknown names list the known ones."""
+    _load()
+    if not isinstance(name, str):
+        raise TypeError(f"method must be a string, got {type(name).__name__}")
+    key = name.lower()
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown method {name!r}; known methods: {sorted(_REGISTRY)}")
+    return _REGISTRY[key]
+
+
+def list_methods() -> list[str]:
+    """Names of every registered method, sorted."""
+    _load()
+    return sorted(_REGISTRY)
+
+
+def show_options(method: str | None = None, disp: bool = True) -> str | None:
+    """Document the options of ``method`` (all methods if ``None``), as scipy's ``show_options``.
+
+    Prints when ``disp`` is true, otherwise returns the text.
+    """
+    names = [method] if method is not None else list_methods()
+    blocks = []
+    for name in names:
+        info = get_method_info(name)
+        lines = [info.name, "=" * len(info.name), info.summary, f"Reference: {info.reference}",
+                 f"Requires: {', '.join(sorted(info.requires))}",
+                 f"Supports: {', '.join(sorted(info.supports)) or '-'}", "", "Options", "-------"]
+        for opt_name, opt in info.all_options().items():
+            lines.append(f"{opt_name} : {opt.doc}")
+            lines.append(f"    Default: {opt.default!r}.")
+        blocks.append("\n".join(lines))
+    text = "\n\n".join(blocks)
+    if disp:
+        print(text)
+        return None
+    return text
