@@ -17,17 +17,17 @@ from scipy.optimize import Bounds, LinearConstraint, NonlinearConstraint
 
 __all__ = ["ConstraintOracle", "to_constraint_oracle", "to_bounds"]
 
-_FD_STEP = np.sqrt(np.finfo(float).eps)
+_EPS = np.finfo(float).eps
 
 
-def _fd_jacobian(fun: Callable, x: np.ndarray, f0: np.ndarray) -> np.ndarray:
-    """Forward-difference Jacobian with scipy's relative step."""
-    h = _FD_STEP * np.maximum(1.0, np.abs(x))
-    J = np.empty((f0.size, x.size))
+def _fd_jacobian(fun: Callable, x: np.ndarray, m: int) -> np.ndarray:
+    """Central-difference Jacobian (relative step eps^(1/3), error O(h^2))."""
+    h = _EPS ** (1 / 3) * np.maximum(1.0, np.abs(x))
+    J = np.empty((m, x.size))
     for k in range(x.size):
-        xk = x.copy()
-        xk[k] += h[k]
-        J[:, k] = (np.atleast_1d(fun(xk)) - f0) / h[k]
+        e = np.zeros_like(x)
+        e[k] = h[k]
+        J[:, k] = (np.atleast_1d(fun(x + e)) - np.atleast_1d(fun(x - e))) / (2 * h[k])
     return J
 
 
@@ -91,11 +91,7 @@ class ConstraintOracle:
         self.njev += 1
         mats = []
         for b in self._blocks:
-            if b.jac is None:
-                J = _fd_jacobian(b.fun, np.asarray(x, float), np.atleast_1d(b.fun(x)).astype(float))
-            else:
-                J = b.jac(x)
-            J = J if sp.issparse(J) else np.atleast_2d(np.asarray(J, dtype=float))
+            J = self._block_jac(b, np.asarray(x, dtype=float))
             if J.shape != (b.lb.size, self.n):
                 raise ValueError(f"constraint jac must have shape {(b.lb.size, self.n)}, got {J.shape}")
             mats.append(J)
@@ -112,7 +108,12 @@ class ConstraintOracle:
         return self.jac(x).T @ u
 
     def lagrangian_hvp(self, x, lam, v):
-        """``(sum_i lam_i \\nabla^2 c_i(x)) v``; finite differences of ``J^T lam`` when no hess is given."""
+        """``(sum_i lam_i \\nabla^2 c_i(x)) v``.
+
+        Uses the constraint's ``hess`` when given, else central differences of
+        ``J(x)^T lam`` along ``v`` (step eps^(1/3), or eps^(1/4) over a
+        finite-difference Jacobian).
+        """
         self.nhev += 1
         x = np.asarray(x, float)
         out = np.zeros(self.n)
@@ -125,14 +126,15 @@ class ConstraintOracle:
             if b.hess is not None:
                 out += np.asarray(b.hess(x, lam_b)) @ v
                 continue
-            h = _FD_STEP * max(1.0, float(np.linalg.norm(x))) / max(float(np.linalg.norm(v)), 1e-300)
-            jt = self._block_jac(b, x)
-            out += (self._block_jac(b, x + h * v).T @ lam_b - jt.T @ lam_b) / h
+            rel = _EPS ** (1 / 4 if b.jac is None else 1 / 3)
+            h = rel * max(1.0, float(np.linalg.norm(x))) / max(float(np.linalg.norm(v)), 1e-300)
+            out += (self._block_jac(b, x + h * v).T @ lam_b
+                    - self._block_jac(b, x - h * v).T @ lam_b) / (2 * h)
         return out
 
     def _block_jac(self, b: _Block, x):
         if b.jac is None:
-            return _fd_jacobian(b.fun, x, np.atleast_1d(b.fun(x)).astype(float))
+            return _fd_jacobian(b.fun, x, b.lb.size)
         J = b.jac(x)
         return J if sp.issparse(J) else np.atleast_2d(np.asarray(J, dtype=float))
 

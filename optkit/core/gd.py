@@ -70,6 +70,8 @@ class GradientDescent:
         x, f, g = state.x, state.fun, state.grad
         for k in range(self.max_backtracks + 1):
             x_new = self._project(problem, x - t * g)
+            if np.array_equal(x_new, x):
+                break
             f_new = problem.objective.value(x_new)
             if np.isfinite(f_new) and f_new <= f + self.c1 * float(g @ (x_new - x)):
                 g_new = problem.objective.grad(x_new)
@@ -78,12 +80,13 @@ class GradientDescent:
         return _GDState(x=x, fun=f, grad=g, step=t, n_backtracks=self.max_backtracks, failed=True)
 
     def terminate(self, problem, state):
+        pg = float(np.max(np.abs(self._project(problem, state.x - state.grad) - state.x)))
         if state.failed:
             return True, STATUS["line_search"], (
-                f"Line search found no decrease in {self.max_backtracks} backtracks "
-                f"(last step {state.step:.3g}); the gradient may be wrong or the problem non-smooth.")
-        pg = self._project(problem, state.x - state.grad) - state.x
-        if float(np.max(np.abs(pg))) <= self.gtol:
+                f"Line search found no decrease (last trial step {state.step:.3g}, projected "
+                f"gradient {pg:.3g}): the gradient may be wrong, or the objective's rounding error "
+                "limits the attainable accuracy.")
+        if pg <= self.gtol:
             return True, STATUS["success"], "Optimization terminated successfully."
         return False, 0, ""
 

@@ -1,0 +1,1 @@
+"""Shared pieces of the benchmark suites (``optkit bench``); imports benchopt."""

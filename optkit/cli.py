@@ -1,0 +1,233 @@
+"""The ``optkit`` command line: ``optkit bench`` runs the benchmark suites (benchopt)."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+PEERS_HINT = "pip install 'optkit[peers]'"
+
+
+def _console():
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=150)
+
+
+def _base_name(selector: str) -> str:
+    return re.split(r"\[", selector, maxsplit=1)[0]
+
+
+@click.group()
+@click.version_option(package_name="optkit")
+def main():
+    """optkit: modern optimization algorithms and their benchmarks."""
+
+
+@main.group(invoke_without_command=True)
+@click.option("--no-plot", is_flag=True, help="Do not write the HTML/PNG convergence plots.")
+@click.pass_context
+def bench(ctx, no_plot):
+    """Benchmark suites against the peers. Alone: the built-in quick suite."""
+    if ctx.invoked_subcommand is None:
+        sys.exit(run_quick(plot=not no_plot))
+
+
+@bench.command("list")
+@click.argument("suite", required=False)
+def list_cmd(suite):
+    """List suites, or SUITE's datasets and solvers (installed or not)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from optkit._bench import api
+
+    console = _console()
+    if suite is None:
+        console.print("Suites: " + ", ".join(api.list_suites()) + " (and 'quick', the default run)")
+        return
+    api.suite_path(suite)
+    table = Table(title=f"suite {suite}")
+    for col in ("kind", "name", "installed", "note"):
+        table.add_column(col)
+    for name in api.dataset_names(suite):
+        table.add_row("dataset", name, "yes", "")
+    for st in api.solver_statuses(suite):
+        note = "" if st.installed else f"{st.reason.splitlines()[-1] if st.reason else ''} ({PEERS_HINT})"
+        table.add_row("solver", st.name, "yes" if st.installed else "no", escape(note))
+    console.print(table)
+
+
+@bench.command("run")
+@click.argument("suite")
+@click.option("-s", "--solver", "solvers", multiple=True, help="Solver selector (benchopt syntax).")
+@click.option("-d", "--dataset", "datasets", multiple=True, help="Dataset selector.")
+@click.option("-o", "--objective", "objectives", multiple=True, help="Objective filter.")
+@click.option("-n", "--max-runs", default=10, show_default=True, type=int)
+@click.option("-r", "--n-repetitions", default=1, show_default=True, type=int)
+@click.option("--timeout", default=60.0, show_default=True, type=float, help="Seconds per solver run.")
+@click.option("-j", "--n-jobs", default=None, type=int, help="Parallel workers.")
+@click.option("--parallel", type=click.Choice(["loky", "dask"]), default=None,
+              help="Parallel backend (dask: a dask.distributed cluster).")
+@click.option("--dask-address", default=None, help="Scheduler address (default: a local cluster).")
+@click.option("--seed", default=None, type=int, help="Global benchmark seed.")
+@click.option("--cache", is_flag=True, help="Reuse benchopt's cache (keyed on the suite, not on optkit's code).")
+@click.option("--no-plot", is_flag=True)
+def run_cmd(suite, solvers, datasets, objectives, max_runs, n_repetitions, timeout, n_jobs, parallel,
+            dask_address, seed, cache, no_plot):
+    """Run SUITE (or 'quick') and save a parquet plus convergence plots."""
+    if suite == "quick":
+        sys.exit(run_quick(plot=not no_plot))
+    from optkit._bench import api, report
+
+    api.suite_path(suite)
+    parallel_config = None
+    if parallel == "dask":
+        parallel_config = {"backend": "dask"}
+        if dask_address:
+            parallel_config["dask_address"] = dask_address
+    elif parallel == "loky":
+        parallel_config = {"backend": "loky"}
+    skipped = _missing_peers(suite, solvers)
+    out = api.run_suite(suite, solvers=[s for s in solvers if _base_name(s) not in skipped] or None,
+                        datasets=datasets, objectives=objectives, max_runs=max_runs,
+                        n_repetitions=n_repetitions, timeout=timeout, n_jobs=n_jobs,
+                        parallel_config=parallel_config, seed=seed, cache=cache)
+    df = api.read_results(out)
+    df["suite"] = suite
+    rows = report.summary_rows(df, suite)
+    console = _console()
+    _print_table(console, rows, f"optkit bench run {suite}")
+    _print_skipped(console, skipped)
+    console.print(f"results: {out}")
+    if not no_plot:
+        for path in report.plot_results(df, out.with_suffix("")):
+            console.print(f"plot: {path}")
+
+
+@bench.command("plot")
+@click.argument("suite", required=False)
+@click.option("-f", "--file", "file_", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--png/--no-png", default=True)
+@click.option("--html/--no-html", default=True)
+def plot_cmd(suite, file_, png, html):
+    """Convergence plots (vs time and vs oracle calls) of the latest (or given) result file."""
+    from optkit._bench import api, report
+
+    if file_ is None:
+        folder = api.bench_root() / "outputs" if suite in (None, "quick") else api.suite_path(suite) / "outputs"
+        files = sorted(folder.glob("*.parquet"), key=lambda p: p.stat().st_mtime)
+        if not files:
+            raise click.UsageError(f"no result file in {folder}; run `optkit bench` first")
+        file_ = files[-1]
+    path = Path(file_)
+    df = api.read_results(path)
+    if "suite" not in df:
+        df["suite"] = suite or path.parent.parent.name
+    for out in report.plot_results(df, path.with_suffix(""), png=png, html=html):
+        click.echo(f"plot: {out}")
+
+
+def _missing_peers(suite: str, selectors=()) -> dict[str, str]:
+    """Selected solvers that are not installed: name -> reason. optkit's own raise."""
+    from optkit._bench import api
+
+    wanted = {_base_name(s) for s in selectors}
+    missing = {}
+    for st in api.solver_statuses(suite):
+        if st.installed or (wanted and st.name not in wanted):
+            continue
+        if st.is_optkit:
+            raise click.ClickException(f"optkit solver {st.name!r} of suite {suite!r} failed to import:\n"
+                                       f"{st.reason}")
+        missing[st.name] = (st.reason.strip().splitlines() or ["not installed"])[-1]
+    return missing
+
+
+def run_quick(plot: bool = True) -> int:
+    """The quick suite: every suite's small case, one summary table. Returns the exit code."""
+    import pandas as pd
+
+    from optkit._bench import api, report
+
+    console = _console()
+    cfg = api.quick_config()
+    frames, rows, skipped, failed = [], [], {}, []
+    t0 = time.perf_counter()
+    for suite, sel in cfg["suites"].items():
+        solvers = list(sel.get("solver", []))
+        try:
+            missing = _missing_peers(suite, solvers)
+        except click.ClickException as exc:
+            failed.append(f"{suite}: {exc.message}")
+            continue
+        skipped.update({f"{suite}/{k}": v for k, v in missing.items()})
+        keep = [s for s in solvers if _base_name(s) not in missing]
+        with console.status(f"[bold]quick[/] suite {suite} ({len(keep)} solvers) "
+                            f"[{time.perf_counter() - t0:.0f} s]"):
+            try:
+                out = api.run_suite(suite, solvers=keep, datasets=sel.get("dataset"),
+                                    max_runs=cfg["max_runs"], n_repetitions=cfg["n_repetitions"],
+                                    timeout=cfg["timeout"], show_progress=False, quiet=True)
+            except RuntimeError as exc:
+                failed.append(f"{suite}: {exc}")
+                continue
+        df = api.read_results(out)
+        df["suite"] = suite
+        frames.append(df)
+        suite_rows = report.summary_rows(df, suite)
+        rows += suite_rows
+        got = {r["solver"].split("[")[0] for r in suite_rows}
+        for s in keep:
+            if _base_name(s).startswith("optkit") and _base_name(s) not in got:
+                failed.append(f"{suite}: optkit solver {s} produced no result")
+        failed += [f"{suite}: {r['solver']} on {r['dataset']} diverged" for r in suite_rows
+                   if r["status"] != "ok" and r["solver"].startswith("optkit")]
+    _print_table(console, rows, f"optkit bench (quick) — {time.perf_counter() - t0:.0f} s")
+    _print_skipped(console, skipped)
+    if frames:
+        out_dir = api.bench_root() / "outputs"
+        out_dir.mkdir(exist_ok=True)
+        stem = out_dir / f"quick_{datetime.now():%Y-%m-%d_%Hh%Mm%Ss}"
+        merged = pd.concat(frames, ignore_index=True)
+        merged.to_parquet(stem.with_suffix(".parquet"))
+        console.print(f"results: {stem.with_suffix('.parquet')}")
+        if plot:
+            for path in report.plot_results(merged, stem):
+                console.print(f"plot: {path}")
+    for msg in failed:
+        console.print(f"[red]FAILED[/] {msg}")
+    return 1 if failed else 0
+
+
+def _print_table(console, rows, title):
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("suite", "dataset", "solver", "final value", "suboptimality", "oracle calls", "time (s)",
+                "status"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        sub = "-" if not r["suboptimality"] == r["suboptimality"] else f"{r['suboptimality']:.3g}"
+        table.add_row(r["suite"], r["dataset"], r["solver"], f"{r['value']:.6g}", sub, r["count"],
+                      f"{r['time']:.3g}", r["status"])
+    console.print(table)
+
+
+def _print_skipped(console, skipped):
+    if not skipped:
+        return
+    from rich.markup import escape
+
+    console.print(f"[bold]Skipped[/] (peer not installed; install with [cyan]{escape(PEERS_HINT)}[/]):")
+    for name, reason in skipped.items():
+        console.print(f"  - {escape(name)}: {escape(reason)}")
+
+
+if __name__ == "__main__":
+    main()
