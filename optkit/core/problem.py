@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -88,7 +88,6 @@ class Problem:
     f_star: float | None = None
     x_star: Any = None
     name: str = "problem"
-    metadata: dict = field(default_factory=dict)
 
     @property
     def n(self) -> int:

@@ -78,6 +78,13 @@ def test_counts_in_results_are_monotone_and_exact(bench_dir):
         assert (df[col].diff().dropna() >= 0).all()
     # gd evaluates one gradient per iteration plus the one at x0
     assert (df["objective_n_grad"] == df["stop_val"] + 1).all()
+    from optkit._bench.plots import OracleCurvePlot
+
+    plot = OracleCurvePlot()
+    plot._check()
+    (trace,) = plot.plot(df, dataset=df["dataset_name"].iloc[0], objective=df["objective_name"].iloc[0],
+                         objective_column="objective_suboptimality", X_axis="objective_n_grad")
+    assert trace["x"] == sorted(trace["x"]) and trace["x"][-1] == df["objective_n_grad"].max()
 
 
 def test_list_run_plot_and_errors(bench_dir):
