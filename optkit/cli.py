@@ -206,6 +206,7 @@ def run_quick(plot: bool = True) -> int:
 
 
 def _print_table(console, rows, title):
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title)
@@ -214,8 +215,8 @@ def _print_table(console, rows, title):
         table.add_column(col, overflow="fold")
     for r in rows:
         sub = "-" if not r["suboptimality"] == r["suboptimality"] else f"{r['suboptimality']:.3g}"
-        table.add_row(r["suite"], r["dataset"], r["solver"], f"{r['value']:.6g}", sub, r["count"],
-                      f"{r['time']:.3g}", r["status"])
+        table.add_row(r["suite"], escape(r["dataset"]), escape(r["solver"]), f"{r['value']:.6g}", sub,
+                      r["count"], f"{r['time']:.3g}", r["status"])
     console.print(table)
 
 
