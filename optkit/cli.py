@@ -172,8 +172,10 @@ def run_quick(plot: bool = True) -> int:
                             f"[{time.perf_counter() - t0:.0f} s]"):
             try:
                 out = api.run_suite(suite, solvers=keep, datasets=sel.get("dataset"),
-                                    max_runs=cfg["max_runs"], n_repetitions=cfg["n_repetitions"],
-                                    timeout=cfg["timeout"], show_progress=False, quiet=True)
+                                    max_runs=sel.get("max_runs", cfg["max_runs"]),
+                                    n_repetitions=sel.get("n_repetitions", cfg["n_repetitions"]),
+                                    timeout=sel.get("timeout", cfg["timeout"]),
+                                    show_progress=False, quiet=True)
             except RuntimeError as exc:
                 failed.append(f"{suite}: {exc}")
                 continue

@@ -114,7 +114,11 @@ def read_results(path):
 
 
 def quick_config() -> dict:
-    """``bench/quick.yml`` merged with each listed suite's ``bench/<suite>/quick.yml``."""
+    """``bench/quick.yml`` merged with each listed suite's ``bench/<suite>/quick.yml``.
+
+    A suite's file selects ``dataset`` and ``solver`` and may override ``max_runs``,
+    ``n_repetitions`` and ``timeout``.
+    """
     root = bench_root()
     with open(root / "quick.yml") as fh:
         cfg = yaml.safe_load(fh)

@@ -9,6 +9,7 @@ counts every call exactly; those counts are what results and benchmarks report.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -120,6 +121,18 @@ class FunctionOracle:
         self.n_samples = n_samples
         self.grad_value_evals = grad_value_evals
         self.hvp_grad_evals = hvp_grad_evals
+
+    @property
+    def fun(self) -> Callable:
+        """The scalar objective ``fun(x)`` this oracle was built from."""
+        return self._fun
+
+    def with_population(self, *, value_batch: Callable | None = None,
+                        workers: Callable | None = None) -> FunctionOracle:
+        """A copy whose :meth:`value_batch` uses ``value_batch`` (vectorized) or ``workers`` (a map)."""
+        new = copy.copy(self)
+        new._value_batch, new._workers = value_batch, workers
+        return new
 
     # capabilities -----------------------------------------------------------
     @property

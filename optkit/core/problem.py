@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,8 @@ class Problem:
     f_star, x_star : optional
         Known optimum, for suboptimality curves.
     name : str
+    metadata : dict
+        Per-problem extras (a data seed, recommended solver options, ...).
     """
 
     objective: Any
@@ -88,6 +90,7 @@ class Problem:
     f_star: float | None = None
     x_star: Any = None
     name: str = "problem"
+    metadata: dict = field(default_factory=dict)
 
     @property
     def n(self) -> int:

@@ -18,6 +18,8 @@ STATUS = {
     "diverged": 4,
     "stalled": 5,
     "maxfev": 6,
+    "singular": 7,
+    "penalty": 8,
     "callback": 99,
 }
 

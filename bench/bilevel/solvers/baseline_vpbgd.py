@@ -1,0 +1,13 @@
+from benchmark_utils import BilevelSolver
+
+from optkit.bilevel.baselines import vpbgd
+
+
+class Solver(BilevelSolver):
+    """BASELINE: V-PBGD (Shen & Chen, ICML 2023), written natively from its update."""
+
+    name = "baseline-vpbgd"
+    key = "vpbgd"
+
+    def solve(self, problem, **kwargs):
+        return vpbgd(problem, **kwargs)

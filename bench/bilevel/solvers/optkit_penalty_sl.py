@@ -1,0 +1,15 @@
+from benchmark_utils import BilevelSolver
+
+from optkit.bilevel import solve
+
+
+class Solver(BilevelSolver):
+    """optkit's single-loop penalty method with STORM momentum (mini-batches where the
+    dataset gives a batch size)."""
+
+    name = "optkit-penalty-sl"
+    key = "penalty-sl"
+    parameters = {"sigma": [1e-1, 1e-2]}
+
+    def solve(self, problem, **kwargs):
+        return solve(problem, "penalty-sl", rng=self.get_seed(use_repetition=True), **kwargs)

@@ -1,0 +1,9 @@
+from benchmark_utils import ALNewtonSolver
+
+
+class Solver(ALNewtonSolver):
+    """optkit al-newton (AdaSketch-Newton), each accuracy mode and sketch."""
+
+    name = "optkit-al-newton"
+    parameters = {"accuracy": ["paper", "relative"], "sketch": ["rk", "direct"]}
+    test_config = {"accuracy": "relative", "sketch": "rk"}

@@ -1,0 +1,129 @@
+"""Optimizer step time: optkit Lion / DiffGrad against lion-pytorch, AdamW and torch-optimizer.
+
+pytest-benchmark (one group per run)::
+
+    pytest bench/micro/test_optim.py --benchmark-only -p no:cacheprovider
+
+Interleaved ratios (optkit and the peers timed in one process, alternating, medians)::
+
+    python bench/micro/test_optim.py [--tensors 10 --size 1000 --repeats 15]
+
+Sizes: ``OPTKIT_MICRO_TENSORS`` × (``OPTKIT_MICRO_SIZE``)² fp32 parameters (default 10 × 1000²
+= 10 M, the issue's reference case). A step is memory-bound: Lion reads/writes 5 words per
+parameter, AdamW 7, DiffGrad 9.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import pytest
+import torch
+
+from optkit.optim import DiffGrad, Lion
+
+TENSORS = int(os.environ.get("OPTKIT_MICRO_TENSORS", "10"))
+SIZE = int(os.environ.get("OPTKIT_MICRO_SIZE", "1000"))
+
+
+def _adamw(fused=False, foreach=False):
+    return lambda ps: torch.optim.AdamW(ps, lr=1e-3, fused=fused or None,
+                                        foreach=foreach if not fused else None)
+
+
+def _lion_pytorch(ps):
+    from lion_pytorch import Lion as PeerLion
+
+    return PeerLion(ps, lr=1e-4, weight_decay=0.1)
+
+
+def _tor_diffgrad(ps):
+    from torch_optimizer import DiffGrad as PeerDiffGrad
+
+    return PeerDiffGrad(ps, lr=1e-3)
+
+
+OPTIMIZERS = {
+    "optkit-lion": lambda ps: Lion(ps, lr=1e-4, weight_decay=0.1, foreach=False),
+    "optkit-lion-foreach": lambda ps: Lion(ps, lr=1e-4, weight_decay=0.1, foreach=True),
+    "optkit-lion-fused": lambda ps: Lion(ps, lr=1e-4, weight_decay=0.1, fused=True),
+    "lion-pytorch": _lion_pytorch,
+    "adamw-single": _adamw(),
+    "adamw-foreach": _adamw(foreach=True),
+    "adamw-fused": _adamw(fused=True),
+    "optkit-diffgrad": lambda ps: DiffGrad(ps, lr=1e-3, foreach=False),
+    "optkit-diffgrad-foreach": lambda ps: DiffGrad(ps, lr=1e-3, foreach=True),
+    "optkit-diffgrad-fused": lambda ps: DiffGrad(ps, lr=1e-3, fused=True),
+    "torch-optimizer-diffgrad": _tor_diffgrad,
+}
+
+
+def make(name, tensors=TENSORS, size=SIZE):
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(size, size, generator=gen)) for _ in range(tensors)]
+    for p in params:
+        p.grad = torch.randn(size, size, generator=gen) * 1e-2
+    opt = OPTIMIZERS[name](params)
+    opt.step()  # state initialised (and the fused kernels compiled) outside the timing
+    return opt
+
+
+def state_bytes(opt) -> int:
+    return sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values()
+               if isinstance(v, torch.Tensor) and v.dim() > 0)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_step(benchmark, name):
+    pytest.importorskip("pytest_benchmark")
+    if name == "lion-pytorch":
+        pytest.importorskip("lion_pytorch")
+    if name == "torch-optimizer-diffgrad":
+        pytest.importorskip("torch_optimizer")
+    torch.set_num_threads(int(os.environ.get("OPTKIT_MICRO_THREADS", "1")))
+    opt = make(name)
+    benchmark.group = f"optim step {TENSORS}x{SIZE}^2 fp32"
+    benchmark.extra_info["state_MiB"] = state_bytes(opt) / 2**20
+    benchmark.pedantic(opt.step, rounds=5, warmup_rounds=1)
+
+
+def ratios(tensors=TENSORS, size=SIZE, repeats=15, names=None):
+    """Median step time (ms) of each optimizer, timed round-robin in this process."""
+    names = names or list(OPTIMIZERS)
+    opts = {n: make(n, tensors, size) for n in names}
+    times = {n: [] for n in names}
+    for _ in range(repeats):
+        for n in names:
+            t0 = time.perf_counter()
+            opts[n].step()
+            times[n].append(time.perf_counter() - t0)
+    med = {n: 1e3 * statistics.median(ts) for n, ts in times.items()}
+    mem = {n: state_bytes(o) / 2**20 for n, o in opts.items()}
+    return med, mem
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="interleaved optimizer step ratios")
+    parser.add_argument("--tensors", type=int, default=TENSORS)
+    parser.add_argument("--size", type=int, default=SIZE)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    med, mem = ratios(args.tensors, args.size, args.repeats)
+    print(f"{args.tensors} x {args.size}^2 fp32 params, {args.threads} thread(s), "
+          f"median of {args.repeats} interleaved steps")
+    print(f"{'optimizer':26s} {'ms/step':>9s} {'vs lion-pytorch':>16s} {'vs AdamW fused':>15s} "
+          f"{'state MiB':>10s}")
+    for n, ms in med.items():
+        print(f"{n:26s} {ms:9.2f} {ms / med['lion-pytorch']:16.2f} {ms / med['adamw-fused']:15.2f} "
+              f"{mem[n]:10.1f}")
+    for n in ("optkit-diffgrad", "optkit-diffgrad-foreach", "optkit-diffgrad-fused"):
+        print(f"{n} / torch-optimizer-diffgrad: {med[n] / med['torch-optimizer-diffgrad']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""MeZO / QZO step time relative to two forward passes, and against a first-order SGD step.
+
+pytest-benchmark::
+
+    pytest bench/micro/test_zeroth.py --benchmark-only -p no:cacheprovider
+
+Interleaved ratios (all timed in one process, alternating, medians)::
+
+    python bench/micro/test_zeroth.py [--width 1024 --depth 4 --rows 2048 --repeats 15]
+
+Times are process CPU time (robust to other load on a shared machine). A ZO step is two forwards plus three passes of z over the parameters (perturb +eps,
+perturb -2eps, then restore and update fused in one pass); its cost relative to two
+forwards falls as rows (batch x sequence) per parameter grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from optkit.zeroth import QZO, MeZO, quantize_model, scale_parameters
+
+WIDTH = int(os.environ.get("OPTKIT_MICRO_WIDTH", "1024"))
+DEPTH = int(os.environ.get("OPTKIT_MICRO_DEPTH", "4"))
+ROWS = int(os.environ.get("OPTKIT_MICRO_ROWS", "2048"))
+
+
+def _setup(width, depth, rows, seed=0):
+    torch.manual_seed(seed)
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, width), nn.GELU()]
+    model = nn.Sequential(*layers).eval()
+    x, y = torch.randn(rows, width), torch.randn(rows, width)
+    return model, x, y
+
+
+def _cases(width, depth, rows):
+    model, x, y = _setup(width, depth, rows)
+    qmodel, _ = quantize_model(model, bits=4, group_size=128)
+
+    def closure(m):
+        return lambda: nn.functional.mse_loss(m(x), y)
+
+    mezo = MeZO(model.parameters(), lr=1e-7, seed=0)
+    qzo = QZO(scale_parameters(qmodel), lr=1e-9, eps=1e-4, seed=0)
+    sgd_model, _, _ = _setup(width, depth, rows)
+    sgd = torch.optim.SGD(sgd_model.parameters(), lr=1e-7)
+
+    def two_forwards(m):
+        def run():
+            with torch.no_grad():
+                closure(m)()
+                closure(m)()
+        return run
+
+    def sgd_step():
+        sgd.zero_grad()
+        closure(sgd_model)().backward()
+        sgd.step()
+
+    return {
+        "two-forwards": two_forwards(model),
+        "mezo-step": lambda: mezo.step(closure(model)),
+        "two-forwards-int4": two_forwards(qmodel),
+        "qzo-step": lambda: qzo.step(closure(qmodel)),
+        "sgd-fo-step": sgd_step,
+    }
+
+
+@pytest.fixture(scope="module")
+def cases():
+    torch.set_num_threads(1)
+    return _cases(WIDTH, DEPTH, ROWS)
+
+
+@pytest.mark.parametrize("name", ["two-forwards", "mezo-step", "two-forwards-int4", "qzo-step",
+                                  "sgd-fo-step"])
+def test_zeroth_step(benchmark, cases, name):
+    benchmark.group = f"zeroth step, MLP {DEPTH}x{WIDTH}^2, {ROWS} rows"
+    benchmark.pedantic(cases[name], rounds=5, iterations=1, warmup_rounds=1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--width", type=int, default=WIDTH)
+    ap.add_argument("--depth", type=int, default=DEPTH)
+    ap.add_argument("--rows", type=int, nargs="+", default=[64, ROWS])
+    ap.add_argument("--repeats", type=int, default=15)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    for rows in args.rows:
+        cases = _cases(args.width, args.depth, rows)
+        times = {k: [] for k in cases}
+        for fn in cases.values():
+            fn()
+        for _ in range(args.repeats):
+            for k, fn in cases.items():
+                t0 = time.process_time()
+                fn()
+                times[k].append(time.process_time() - t0)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        n = args.depth * (args.width ** 2 + args.width)
+        print(f"MLP {args.depth}x{args.width}^2 ({n / 1e6:.1f}M params), {rows} rows, 1 thread, "
+              f"median of {args.repeats}:")
+        for k, v in med.items():
+            print(f"  {k:18s} {v * 1e3:9.2f} ms")
+        print(f"  MeZO step / two forwards      {med['mezo-step'] / med['two-forwards']:.2f}")
+        print(f"  QZO step / two int4 forwards  {med['qzo-step'] / med['two-forwards-int4']:.2f}")
+        print(f"  MeZO step / SGD (FO) step     {med['mezo-step'] / med['sgd-fo-step']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

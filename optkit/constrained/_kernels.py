@@ -1,0 +1,122 @@
+"""numba kernels of :mod:`optkit.constrained.sketch` (single-vector sketches on dense arrays).
+
+Imported only when a dense ``rk``/``gaussian`` sketch runs, so ``import optkit`` never
+imports numba. Each kernel seeds numba's generator from the caller's numpy Generator,
+runs steps in chunks of ``check_every`` and recomputes the full residual after each
+chunk, stopping once it is <= ``thresh`` or after ``max_steps`` steps.
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def residual(A, x, b, r):
+    """Store A x - b in r and return its norm."""
+    N, n = A.shape
+    s = 0.0
+    for i in range(N):
+        acc = -b[i]
+        for j in range(n):
+            acc += A[i, j] * x[j]
+        r[i] = acc
+        s += acc * acc
+    return np.sqrt(s)
+
+
+@njit(cache=True)
+def rows(A, b, x, row_sq, cdf, thresh, max_steps, check_every, seed):
+    # randomized Kaczmarz: x <- x - (a_i^T x - b_i) / ||a_i||^2 a_i
+    np.random.seed(seed)
+    N, n = A.shape
+    r = np.empty(N)
+    res = residual(A, x, b, r)
+    steps = 0
+    while res > thresh and steps < max_steps:
+        k = min(check_every, max_steps - steps)
+        for _ in range(k):
+            if cdf.size == 0:
+                i = np.random.randint(0, N)
+            else:
+                i = min(np.searchsorted(cdf, np.random.random() * cdf[-1]), N - 1)
+            if row_sq[i] == 0.0:
+                continue
+            acc = -b[i]
+            for j in range(n):
+                acc += A[i, j] * x[j]
+            a = acc / row_sq[i]
+            for j in range(n):
+                x[j] -= a * A[i, j]
+        steps += k
+        res = residual(A, x, b, r)
+    return steps, res
+
+
+@njit(cache=True)
+def gaussian(A, b, x, thresh, max_steps, check_every, seed):
+    # x <- x - (w^T x - s^T b) / ||w||^2 w, w = A^T s, s ~ N(0, I)
+    np.random.seed(seed)
+    N, n = A.shape
+    r = np.empty(N)
+    w = np.empty(n)
+    res = residual(A, x, b, r)
+    steps = 0
+    while res > thresh and steps < max_steps:
+        k = min(check_every, max_steps - steps)
+        for _ in range(k):
+            w[:] = 0.0
+            sb = 0.0
+            for i in range(N):
+                si = np.random.standard_normal()
+                sb += si * b[i]
+                for j in range(n):
+                    w[j] += si * A[i, j]
+            ww = 0.0
+            wx = 0.0
+            for j in range(n):
+                ww += w[j] * w[j]
+                wx += w[j] * x[j]
+            if ww == 0.0:
+                continue
+            a = (wx - sb) / ww
+            for j in range(n):
+                x[j] -= a * w[j]
+        steps += k
+        res = residual(A, x, b, r)
+    return steps, res
+
+
+@njit(cache=True)
+def columns(A, b, x, r, col_sq, cdf, thresh, max_steps, check_every, seed):
+    # randomized coordinate descent on ||Ax - b||^2 with A given column-major as A^T rows:
+    # x_j <- x_j - a_j^T r / ||a_j||^2, r <- r - (that) a_j;  A here is A^T (n, N)
+    np.random.seed(seed)
+    n, N = A.shape
+    g = np.empty(n)
+    res = residual(A, r, np.zeros(n), g)
+    steps = 0
+    while res > thresh and steps < max_steps:
+        k = min(check_every, max_steps - steps)
+        for _ in range(k):
+            if cdf.size == 0:
+                j = np.random.randint(0, n)
+            else:
+                j = min(np.searchsorted(cdf, np.random.random() * cdf[-1]), n - 1)
+            if col_sq[j] == 0.0:
+                continue
+            acc = 0.0
+            for i in range(N):
+                acc += A[j, i] * r[i]
+            a = acc / col_sq[j]
+            x[j] -= a
+            for i in range(N):
+                r[i] -= a * A[j, i]
+        steps += k
+        # recompute r = A x - b exactly, then the normal-equation residual A^T r
+        for i in range(N):
+            r[i] = -b[i]
+        for j in range(n):
+            for i in range(N):
+                r[i] += A[j, i] * x[j]
+        res = residual(A, r, np.zeros(n), g)
+    return steps, res

@@ -1,0 +1,128 @@
+"""Registration of ``al-newton`` (imports only optkit.core)."""
+
+import numbers
+
+from optkit.core.registry import MethodInfo, Option, register
+from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive
+
+_SKETCHES = ("rk", "block-rk", "gaussian", "block-gaussian", "direct", "minres")
+
+
+def _open_unit(value, name):
+    value = check_positive(value, name)
+    if value >= 1:
+        raise ValueError(f"{name} must lie in (0, 1), got {value}")
+    return value
+
+
+def _beta(value, name):
+    value = check_positive(value, name)
+    if value >= 0.5:
+        raise ValueError(f"{name} must lie in (0, 0.5), got {value}")
+    return value
+
+
+def _above_one(value, name):
+    value = check_positive(value, name)
+    if value <= 1:
+        raise ValueError(f"{name} must be > 1, got {value}")
+    return value
+
+
+def _lam0(value, name):
+    if value is None or (isinstance(value, str) and value == "ls"):
+        return value
+    if isinstance(value, str):
+        raise ValueError(f"{name} must be None, 'ls' or an array of multipliers, got {value!r}")
+    return value
+
+
+def _theta(value, name):
+    if callable(value):
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return check_positive(value, name)
+    raise TypeError(f"{name} must be a positive number or a callable k -> theta_k, "
+                    f"got {type(value).__name__}")
+
+
+def _optional_int(value, name):
+    return None if value is None else check_int(value, name, minimum=1)
+
+
+def _choice(allowed):
+    return lambda value, name: check_in(value, name, allowed)
+
+
+register(MethodInfo(
+    name="al-newton",
+    solver="optkit.constrained.al_newton:ALNewton",
+    summary=("AdaSketch-Newton: Newton on the exact augmented Lagrangian with randomized "
+             "sketching of the KKT system (equality constraints)."),
+    reference=("I. Hong, S. Na, M. W. Mahoney, M. Kolar, Constrained Optimization via Exact "
+               "Augmented Lagrangian and Randomized Iterative Sketching, ICML 2023 "
+               "(arXiv:2305.18379)."),
+    requires=frozenset({"value", "grad", "constraints"}),
+    supports=frozenset({"eq_constraints", "seed"}),
+    options={
+        "maxiter": Option(10_000, "int\n    Maximum number of Newton iterations.",
+                          check=lambda v, n: check_int(v, n, minimum=0)),
+        "tol": Option(1e-6, "float\n    Stop when the KKT residual ||(grad_x L, c)||_2 <= tol.",
+                      check=check_nonnegative),
+        "sketch": Option("rk", "str\n    KKT solver: 'rk' (randomized Kaczmarz), 'block-rk', "
+                               "'gaussian', 'block-gaussian', or the baselines 'direct' "
+                               "(numpy.linalg.solve) and 'minres'.", check=_choice(_SKETCHES)),
+        "sampling": Option("uniform", "str\n    Row sampling of the 'rk' sketches: 'uniform' or "
+                                      "'rownorm' (p_i proportional to ||k_i||^2).",
+                           check=_choice(("uniform", "rownorm"))),
+        "block_size": Option(1, "int\n    Rows per step of the block sketches (>= 2 there).",
+                             check=lambda v, n: check_int(v, n, minimum=1)),
+        "accuracy": Option("paper", (
+            "str\n    Inner stopping rule. 'paper' (default): ||K|| Psi ||r|| <= theta delta "
+            "||grad L||, the analysed condition; with the default constants delta sits at "
+            "delta_floor and the relative residual target is ~1e-10, so paper mode is "
+            "effectively an exact solve. 'relative': ||r|| <= kappa ||grad L||, 2-74x fewer "
+            "sketch steps on the HS problems but more Newton iterations (oracle calls)."),
+            check=_choice(("paper", "relative"))),
+        "kappa": Option(0.1, "float\n    Relative residual of accuracy='relative', in (0, 1); "
+                             "divided by rho^2 at each failed descent test.", check=_open_unit),
+        "theta": Option(1.0, "float or callable\n    theta (or k -> theta_k) of the paper "
+                             "accuracy condition.", check=_theta),
+        "hessian_in_merit": Option("lagrangian", (
+            "str\n    Hessian in the merit gradient: 'lagrangian' (exact) or 'objective' "
+            "(the reference code's; the Armijo slope is then not the merit's derivative)."),
+            check=_choice(("lagrangian", "objective"))),
+        "lam0": Option(None, "None, 'ls' or array\n    Initial multipliers: zeros, least "
+                             "squares -(G G^T)^{-1} G grad f(x0), or given.", check=_lam0),
+        "max_inner": Option(100_000, "int\n    Sketch steps per pass; 10 * max_inner per Newton "
+                                     "step ends the run (status 5).",
+                            check=lambda v, n: check_int(v, n, minimum=1)),
+        "check_every": Option(None, "int or None\n    Sketch steps between full-residual checks "
+                                    "(default n + m).", check=_optional_int),
+        "linear_algebra": Option("auto", (
+            "str\n    'dense' forms K (n Hessian-vector products per iteration), 'matrix-free' "
+            "applies it through Hessian-vector products and the Jacobian (Lanczos for norms "
+            "and the Hessian test), 'auto' is dense when n + m <= 1000."),
+            check=_choice(("auto", "dense", "matrix-free"))),
+        "mu0": Option(1.0, "float\n    Initial penalty mu on ||c||^2.", check=check_positive),
+        "nu0": Option(0.1, "float\n    Initial penalty nu on ||grad_x L||^2.",
+                      check=check_positive),
+        "delta0": Option(0.1, "float\n    Initial delta of the paper accuracy condition.",
+                         check=check_positive),
+        "xi_B": Option(0.1, "float\n    Reduced-Hessian curvature floor of the Hessian "
+                            "modification.", check=check_positive),
+        "beta": Option(0.1, "float\n    Armijo constant, in (0, 0.5).", check=_beta),
+        "rho": Option(1.5, "float\n    Penalty update factor (> 1).", check=_above_one),
+        "delta_floor": Option(1e-6, "float\n    Lower bound on delta.", check=check_positive),
+        "hess_mod_tol": Option(1e-6, "float\n    Modify the Hessian when lambda_min(Z^T H Z) "
+                                     "is below this.", check=check_nonnegative),
+        "singular_tol": Option(1e-2, "float\n    Stop (status 7) when lambda_min(G G^T) is "
+                                     "below this.", check=check_nonnegative),
+        "mu_max": Option(1e8, "float\n    Penalty safeguard on mu (status 4 beyond).",
+                         check=check_positive),
+        "nu_min": Option(1e-8, "float\n    Penalty safeguard on nu (status 4 below).",
+                         check=check_positive),
+    },
+    tol_option="tol",
+    test_options={"maxiter": 100, "accuracy": "relative", "seed": 0},
+))

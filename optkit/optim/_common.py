@@ -1,0 +1,76 @@
+"""Hyperparameter checks (in torch.optim's wording) and small tensor helpers."""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def lr_value(lr: Any) -> float:
+    """A float or one-element tensor learning rate as a Python float."""
+    if isinstance(lr, Tensor):
+        if lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        return float(lr.detach().reshape(()).item())
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"lr must be a float or a one-element Tensor, got {type(lr).__name__}")
+    return float(lr)
+
+
+def lr_tensor(lr: Any, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The learning rate as a 0-d tensor (the fused kernels take it so schedulers never recompile)."""
+    if isinstance(lr, Tensor):
+        return lr.to(dtype=dtype, device=device)
+    return torch.tensor(lr, dtype=dtype, device=device)
+
+
+def check_lr(lr: Any) -> float:
+    value = lr_value(lr)
+    if not 0.0 <= value < float("inf"):
+        raise ValueError(f"Invalid learning rate: {lr}")
+    return value
+
+
+def check_betas(betas: Any) -> tuple[float, float]:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair of floats, got {betas!r}")
+    for i, beta in enumerate(betas):
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+    return float(betas[0]), float(betas[1])
+
+
+def check_weight_decay(weight_decay: Any) -> float:
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real):
+        raise TypeError(f"weight_decay must be a float, got {type(weight_decay).__name__}")
+    if not 0.0 <= weight_decay < float("inf"):
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+    return float(weight_decay)
+
+
+def check_eps(eps: Any) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a float, got {type(eps).__name__}")
+    if not 0.0 <= eps < float("inf"):
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    return float(eps)
+
+
+def real_view(t: Tensor) -> Tensor:
+    """``view_as_real`` for complex tensors, the tensor itself otherwise."""
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+@functools.cache
+def compiled(fn: Callable) -> Callable:
+    """``torch.compile(fn)``, built once per function (the fused kernels).
+
+    torch's default shape policy: the first shape gets a static kernel, later shapes one
+    dynamic kernel (static was ≈ 12 % faster on a CPU Lion step).
+    """
+    return torch.compile(fn)

@@ -1,0 +1,232 @@
+r"""diffGrad as a ``torch.optim.Optimizer``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim.optimizer import Optimizer, _default_to_fused_or_foreach, _get_scalar_dtype
+
+from ._common import (
+    check_betas,
+    check_eps,
+    check_lr,
+    check_weight_decay,
+    compiled,
+    lr_tensor,
+    real_view,
+)
+
+__all__ = ["DiffGrad"]
+
+
+class DiffGrad(Optimizer):
+    r"""diffGrad: Adam whose step is scaled by a friction on the gradient change.
+
+    Implements S. R. Dubey, S. Chakraborty, S. K. Roy, S. Mukherjee, S. K. Singh,
+    B. B. Chaudhuri, "diffGrad: An Optimization Method for Convolutional Neural Networks",
+    IEEE TNNLS 31(11):4500–4511, 2020, arXiv 1909.11015 (Eq. 20; reference code
+    shivram1987/diffGrad, ``diffGrad_v2.py``). Per tensor, at step t:
+
+    .. math::
+
+        \tilde g_t &= g_t \;(+\,\lambda\theta_{t-1}\text{ for coupled L2}) \\
+        m_t &= \beta_1 m_{t-1} + (1-\beta_1)\tilde g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2)\tilde g_t^2 \\
+        \xi_t &= \sigma(|\tilde g_{t-1} - \tilde g_t|) \in [\tfrac12, 1), \qquad \tilde g_0 = 0 \\
+        \theta_t &= \theta_{t-1} - \eta\,\xi_t\,\frac{m_t/(1-\beta_1^t)}
+                    {\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+
+    With ``decoupled_weight_decay=True`` the decay is θ ← (1 − ηλ)θ first and the raw
+    gradient feeds m, v and ξ. The friction ξ is applied at every step (with a constant
+    gradient ξ = ½ from step 2: half of Adam's step) and the previous gradient is a
+    copy, not a reference to ``p.grad`` (the aliasing bug of the original
+    ``diffGrad.py``). ε is added to √v̂ as in the paper and ``torch.optim.Adam``. ``p.grad``
+    is never modified. State: ``step``, ``exp_avg``, ``exp_avg_sq``, ``prev_grad``.
+
+    Parameters
+    ----------
+    params : iterable
+        Tensors, ``named_parameters()`` or param-group dicts.
+    lr : float or Tensor, default 1e-3
+    betas : (float, float), default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 0.0
+        λ; coupled L2 (added to the gradient in a temporary) unless ``decoupled_weight_decay``.
+    decoupled_weight_decay : bool, default False
+    maximize : bool, default False
+    foreach : bool, optional
+        ``torch._foreach_*`` kernel; ``None``: on when every parameter is on an accelerator.
+    capturable : bool, default False
+        Keep ``step`` on the parameter's device and compute the bias corrections there
+        (CUDA graphs, ``torch.compile`` without graph breaks).
+    fused : bool, default False
+        Run each tensor's update as one ``torch.compile``-d kernel (CPU and CUDA; the
+        first step pays the compilation). Equal to the eager kernels up to rounding.
+    """
+
+    def __init__(self, params, lr: float | Tensor = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, *,
+                 decoupled_weight_decay: bool = False, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, fused: bool = False):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                        foreach=foreach, capturable=capturable, fused=fused)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            check_lr(group["lr"])
+            check_betas(group["betas"])
+            check_eps(group["eps"])
+            check_weight_decay(group["weight_decay"])
+        except (ValueError, TypeError):
+            self.param_groups.pop()
+            raise
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("decoupled_weight_decay", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("capturable", False)
+            group.setdefault("fused", False)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None):
+        """One diffGrad step; ``closure`` runs under ``enable_grad`` and its loss is returned."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lists: list[list[Tensor]] = [[], [], [], [], [], []]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("DiffGrad does not support sparse gradients")
+                state = self.state[p]
+                if len(state) == 0:
+                    on_device = group["capturable"] or group["fused"]
+                    device = p.device if on_device else "cpu"
+                    state["step"] = torch.tensor(0.0, dtype=_get_scalar_dtype(), device=device)
+                    for key in ("exp_avg", "exp_avg_sq", "prev_grad"):
+                        state[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                for lst, t in zip(lists, (p, p.grad, state["exp_avg"], state["exp_avg_sq"],
+                                          state["prev_grad"], state["step"])):
+                    lst.append(t)
+            if not lists[0]:
+                continue
+            foreach = group["foreach"]
+            if foreach is None:
+                _, foreach = _default_to_fused_or_foreach(lists[0], False, False)
+            if group["fused"]:
+                kernel = _fused_diffgrad
+            else:
+                kernel = _foreach_diffgrad if foreach else _single_tensor_diffgrad
+            kernel(*lists, lr=group["lr"], betas=group["betas"], eps=group["eps"],
+                   weight_decay=group["weight_decay"],
+                   decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
+                   capturable=group["capturable"])
+        return loss
+
+
+def _bias_corrections(step: Tensor, betas, capturable: bool):
+    """(1 − β₁ᵗ, √(1 − β₂ᵗ)) as Python floats, or tensors when capturable."""
+    beta1, beta2 = betas
+    if capturable:
+        return 1 - beta1 ** step, (1 - beta2 ** step).sqrt()
+    t = step.item()
+    return 1 - beta1 ** t, math.sqrt(1 - beta2 ** t)
+
+
+def _diffgrad_tensor(p, g, m, v, prev, step, *, lr, beta1, beta2, eps, weight_decay, decoupled,
+                     maximize, capturable):
+    """One tensor's diffGrad update (the body of the single-tensor and the fused kernels)."""
+    p, g, m, v, prev = (real_view(t) for t in (p, g, m, v, prev))
+    if maximize:
+        g = torch.neg(g)
+    if weight_decay != 0:
+        if decoupled:
+            p.mul_(1 - lr * weight_decay)
+        else:
+            g = torch.add(g, p, alpha=weight_decay)
+    step.add_(1)
+    bc1, bc2_sqrt = _bias_corrections(step, (beta1, beta2), capturable)
+    m.mul_(beta1)
+    m.add_(g, alpha=1 - beta1)
+    v.mul_(beta2)
+    v.addcmul_(g, g, value=1 - beta2)
+    xi = torch.sub(prev, g)
+    xi.abs_()
+    xi.sigmoid_()
+    prev.copy_(g)
+    denom = torch.sqrt(v)
+    denom.div_(bc2_sqrt)
+    denom.add_(eps)
+    xi.mul_(m)
+    xi.div_(denom)
+    xi.mul_(lr)  # then / bc1: a float and a tensor lr give the same numbers
+    xi.div_(bc1)
+    p.sub_(xi)
+
+
+def _single_tensor_diffgrad(params, grads, exp_avgs, exp_avg_sqs, prev_grads, steps, *, lr,
+                            betas, eps, weight_decay, decoupled, maximize, capturable):
+    for p, g, m, v, prev, step in zip(params, grads, exp_avgs, exp_avg_sqs, prev_grads, steps):
+        _diffgrad_tensor(p, g, m, v, prev, step, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
+                         weight_decay=weight_decay, decoupled=decoupled, maximize=maximize,
+                         capturable=capturable)
+
+
+def _fused_diffgrad(params, grads, exp_avgs, exp_avg_sqs, prev_grads, steps, *, lr, betas, eps,
+                    weight_decay, decoupled, maximize, capturable):
+    kernel = compiled(_diffgrad_tensor)
+    for p, g, m, v, prev, step in zip(params, grads, exp_avgs, exp_avg_sqs, prev_grads, steps):
+        dtype = torch.promote_types(real_view(p).dtype, torch.float32)
+        kernel(p, g, m, v, prev, step, lr=lr_tensor(lr, dtype, p.device), beta1=betas[0],
+               beta2=betas[1], eps=eps, weight_decay=weight_decay, decoupled=decoupled,
+               maximize=maximize, capturable=True)
+
+
+def _foreach_diffgrad(params, grads, exp_avgs, exp_avg_sqs, prev_grads, steps, *, lr, betas,
+                      eps, weight_decay, decoupled, maximize, capturable):
+    beta1, beta2 = betas
+    buckets = Optimizer._group_tensors_by_device_and_dtype(
+        [params, grads, exp_avgs, exp_avg_sqs, prev_grads, steps])
+    for (ps, gs, ms, vs, prevs, sts), _ in buckets.values():
+        ps, gs, ms, vs, prevs = ([real_view(t) for t in lst] for lst in (ps, gs, ms, vs, prevs))
+        if maximize:
+            gs = torch._foreach_neg(gs)
+        if weight_decay != 0:
+            if decoupled:
+                torch._foreach_mul_(ps, 1 - lr * weight_decay)
+            else:
+                gs = torch._foreach_add(gs, ps, alpha=weight_decay)
+        torch._foreach_add_(sts, 1)
+        corrections = [_bias_corrections(s, betas, capturable) for s in sts]
+        bc1s = [c for c, _ in corrections]
+        bc2_sqrts = [c for _, c in corrections]
+        torch._foreach_mul_(ms, beta1)
+        torch._foreach_add_(ms, gs, alpha=1 - beta1)
+        torch._foreach_mul_(vs, beta2)
+        torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)
+        xis = torch._foreach_sub(prevs, gs)
+        torch._foreach_abs_(xis)
+        torch._foreach_sigmoid_(xis)
+        torch._foreach_copy_(prevs, gs)
+        denoms = torch._foreach_sqrt(vs)
+        torch._foreach_div_(denoms, bc2_sqrts)
+        torch._foreach_add_(denoms, eps)
+        torch._foreach_mul_(xis, ms)
+        torch._foreach_div_(xis, denoms)
+        torch._foreach_mul_(xis, lr)
+        torch._foreach_div_(xis, bc1s)
+        torch._foreach_sub_(ps, xis)

@@ -1,0 +1,522 @@
+r"""MeZO: memory-efficient zeroth-order (SPSA) optimization with the seed trick.
+
+The random direction :math:`z` is never stored: every tensor's slice of it is
+regenerated from a seed derived from ``(base_seed, step, direction, tensor, chunk)``
+by one ``torch.Generator`` per tensor and chunk, so the perturbation and the update
+issue exactly the same random draws, whatever the tensor shapes, layouts or the
+order in which the tensors are visited.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+
+from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive
+
+__all__ = ["MeZO", "probe_directional_derivatives", "zo_grad_"]
+
+_ESTIMATORS = ("central", "forward")
+_UPDATES = ("sgd", "sign", "elementwise_sign")
+_RESTORES = ("inplace", "copy")
+_NONFINITE = ("raise", "skip")
+_RECENT = 256
+
+
+_MASK = (1 << 64) - 1
+
+
+def _seed_of(*key: int) -> int:
+    """A 63-bit seed from the integer key: a chain of SplitMix64 finalizers (Steele et al., 2014)."""
+    h = 0x9E3779B97F4A7C15
+    for k in key:
+        h = (h ^ (k & _MASK)) + 0x9E3779B97F4A7C15 & _MASK
+        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9 & _MASK
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & _MASK
+        h ^= h >> 31
+    return h >> 1
+
+
+def _check_clip(value, name):
+    return None if value is None else check_positive(value, name)
+
+
+def _check_floor(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number or None, got {value!r}")
+    return float(value)
+
+
+def _check_momentum(value, name):
+    value = check_nonnegative(value, name)
+    if value >= 1:
+        raise ValueError(f"{name} must lie in [0, 1), got {value}")
+    return value
+
+
+def _loss_value(loss) -> float:
+    """The closure's output as a float; non-scalars raise ``ValueError``."""
+    if isinstance(loss, torch.Tensor):
+        if loss.numel() != 1:
+            raise ValueError(f"closure must return a scalar loss, got a tensor of shape "
+                             f"{tuple(loss.shape)}")
+        return float(loss.detach().reshape(()).item())
+    arr = np.asarray(loss)
+    if arr.size != 1 or not (np.issubdtype(arr.dtype, np.floating)
+                             or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"closure must return a real scalar loss, got {loss!r}")
+    return float(arr.reshape(()))
+
+
+class MeZO(torch.optim.Optimizer):
+    r"""Zeroth-order SGD with the SPSA estimator at inference memory (MeZO).
+
+    Each step draws :math:`n` Gaussian directions :math:`z_j \sim N(0, I)` from
+    seeds and, with ``estimator="central"``, evaluates the loss at :math:`\theta
+    \pm \varepsilon_g z_j` in place (perturb :math:`+\varepsilon z`, then
+    :math:`-2\varepsilon z`, then restore), giving the projected gradients
+
+    .. math::
+        d_{j,g} = \frac{L(\theta + \varepsilon z_j) - L(\theta - \varepsilon z_j)}
+                       {2 \varepsilon_g},
+
+    (``estimator="forward"``: :math:`d_{j,g} = (L(\theta + \varepsilon z_j) -
+    L(\theta)) / \varepsilon_g`, :math:`n + 1` forwards). Group :math:`g` perturbs by
+    its own ``eps``, so :math:`d_{j,g} z_j` is unbiased for its block on a quadratic.
+    With :math:`d'` the post-processed scalar (``clip`` to :math:`[-C_g, C_g]`; sign
+    flipped when ``maximize``) the update of a tensor :math:`\theta_i` of group
+    :math:`g` is
+
+    .. math::
+        u_i = \begin{cases}
+            \tfrac1n \sum_j d'_{j,g}\, z_{j,i} & \texttt{update="sgd"}\\
+            \tfrac1n \sum_j \operatorname{sign}(d'_{j,g})\, z_{j,i} & \texttt{update="sign"}\\
+            \operatorname{sign}\big(\sum_j d'_{j,g}\, z_{j,i}\big) & \texttt{update="elementwise\_sign"}
+        \end{cases}
+        \qquad g_i = u_i + \lambda_g \theta_i,
+
+    :math:`b_i \leftarrow \mu_g b_i + g_i` (only when ``momentum`` :math:`\mu_g > 0`,
+    else :math:`b_i = g_i`), :math:`\theta_i \leftarrow \max(\theta_i - \eta_g b_i,
+    \text{floor}_g)` (the floor only when ``scale_min`` is set; QZO's scale floor).
+
+    ``"sign"`` is ZO-SGD-Sign as ZO-Bench implements it (the sign of the scalar);
+    ``"elementwise_sign"`` is ZO-signSGD (Liu et al., ICLR 2019), the sign of the
+    averaged estimate. For a quadratic, :math:`d = z^\top \nabla L` exactly, so
+    :math:`E[\hat g] = \nabla L`; in general :math:`E[\hat g]` is the gradient of the
+    Gaussian-smoothed loss (Nesterov & Spokoiny 2017), and
+    :math:`E\|\hat g\|^2 = \frac{D + n + 1}{n} \|\nabla L\|^2` for Gaussian directions.
+
+    Memory: no per-parameter state unless ``momentum > 0`` (+1x parameter bytes) or
+    ``restore="copy"`` (a transient copy of the parameters); the transient random
+    buffer is one fp32 chunk of at most ``chunk_size`` elements.
+
+    Parameters
+    ----------
+    params : iterable
+        Parameters or parameter groups. Per group: ``lr``, ``eps``, ``clip``,
+        ``weight_decay``, ``momentum``, ``scale_min``.
+    lr : float
+        Learning rate :math:`\eta` (>= 0).
+    eps : float
+        Perturbation size :math:`\varepsilon` (> 0).
+    n_directions : int
+        Directions per step (n-SPSA); the update averages them (always divided by n).
+    estimator : {"central", "forward"}
+    update : {"sgd", "sign", "elementwise_sign"}
+    momentum : float
+        Heavy-ball coefficient in [0, 1) (costs one buffer per parameter).
+    weight_decay : float
+        Coupled L2 coefficient :math:`\lambda` (>= 0).
+    clip : float, optional
+        Clip the scalar :math:`d` to :math:`[-C, C]` (QZO's directional-derivative clipping).
+    maximize : bool
+        Maximize the closure's value instead.
+    scale_min : float, optional
+        Floor applied to the parameters after each update (never during perturbation).
+    seed : int, optional
+        Seed of the step seeds (kept in ``state_dict``); ``None`` draws one from the OS.
+    chunk_size : int
+        Largest number of elements drawn at once; larger tensors are processed in
+        fixed chunks, each with its own generator.
+    restore : {"inplace", "copy"}
+        ``"inplace"`` undoes the perturbation arithmetically (within 2 ulp in fp32);
+        ``"copy"`` saves the parameters and copies them back (bitwise).
+    on_nonfinite : {"raise", "skip"}
+        On a non-finite loss the parameters are restored, then ``FloatingPointError``
+        is raised or the step skipped (counted in ``zo_stats["n_nonfinite"]``).
+    check_determinism : bool
+        Spend one more forward per step and raise ``RuntimeError`` if two evaluations
+        at the same point differ (dropout on, a changing batch...).
+    process_group : torch.distributed.ProcessGroup, optional
+        Shared-seed data parallelism: every rank holds a full replica and evaluates
+        the closure on its own, equally sized, shard of the batch; the base seed is
+        broadcast from rank 0 once, and each step all-reduces the 2n (or n + 1) loss
+        scalars only, so every rank computes the same :math:`d` and the same update.
+
+    Attributes
+    ----------
+    zo_stats : dict
+        ``n_forward``, ``n_clipped`` (clipped scalars), ``n_nonfinite`` (skipped steps),
+        ``n_floor_hits`` (elements set to the floor), ``last_d`` (per group, the last
+        direction's :math:`d`), ``recent_abs_d`` (the last 256 :math:`|d|` of group 0).
+
+    Notes
+    -----
+    The seed of chunk ``c`` of tensor ``i`` (counted over all groups) for direction
+    ``j`` of step ``t`` is a SplitMix64 hash of ``(seed, t, j, i, c)``; the chunk's z
+    is ``torch.randn(numel)`` in fp32 from a generator on the tensor's device seeded
+    with it, taken in row-major order and cast to the parameter dtype. Perturbation
+    and update therefore draw identical z for any shape, memory layout or visiting
+    order (an error in one tensor cannot desynchronize the next), and a step replays
+    bitwise on the same device type (CPU and CUDA streams differ). The restore of the
+    last direction is fused with the update, so a central step draws z three times.
+
+    References
+    ----------
+    S. Malladi, T. Gao, E. Nichani, A. Damian, J. D. Lee, D. Chen, S. Arora,
+    "Fine-Tuning Language Models with Just Forward Passes", NeurIPS 2023
+    (arXiv:2305.17333), Algorithm 1 and Definition 1. J. C. Spall, "Multivariate
+    stochastic approximation using a simultaneous perturbation gradient
+    approximation", IEEE TAC 37(3), 1992. S. Liu, P.-Y. Chen, X. Chen, M. Hong,
+    "signSGD via Zeroth-Order Oracle", ICLR 2019.
+
+    Examples
+    --------
+    >>> model.eval()
+    >>> opt = MeZO(model.parameters(), lr=1e-4, eps=1e-3, seed=0)
+    >>> loss = opt.step(lambda: loss_fn(model(x), y))   # no backward
+    """
+
+    def __init__(self, params, lr: float = 1e-6, eps: float = 1e-3, *, n_directions: int = 1,
+                 estimator: str = "central", update: str = "sgd", momentum: float = 0.0,
+                 weight_decay: float = 0.0, clip: float | None = None, maximize: bool = False,
+                 scale_min: float | None = None, seed: int | None = None,
+                 chunk_size: int = 2 ** 24, restore: str = "inplace", on_nonfinite: str = "raise",
+                 check_determinism: bool = False, process_group=None):
+        defaults = dict(lr=lr, eps=eps, clip=clip, weight_decay=weight_decay, momentum=momentum,
+                        scale_min=scale_min)
+        self._check_group(defaults)
+        self.n_directions = check_int(n_directions, "n_directions", minimum=1)
+        self.estimator = check_in(estimator, "estimator", _ESTIMATORS)
+        self.update = check_in(update, "update", _UPDATES)
+        self.restore = check_in(restore, "restore", _RESTORES)
+        self.on_nonfinite = check_in(on_nonfinite, "on_nonfinite", _NONFINITE)
+        self.chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        if not isinstance(maximize, bool):
+            raise TypeError(f"maximize must be a bool, got {type(maximize).__name__}")
+        self.maximize = maximize
+        self.check_determinism = bool(check_determinism)
+        self.process_group = process_group
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1, np.uint32)[0])
+        self.base_seed = check_int(seed, "seed", minimum=0)
+        self.step_count = 0
+        super().__init__(params, defaults)  # add_param_group checks every group
+        if process_group is not None:
+            import torch.distributed as dist
+
+            seed_t = torch.tensor([self.base_seed], dtype=torch.int64)
+            dist.broadcast(seed_t, src=dist.get_global_rank(process_group, 0), group=process_group)
+            self.base_seed = int(seed_t.item())
+        self._seeds = {}  # the current step's seeds, keyed by (step, direction, tensor, chunk)
+        self._generators = {}  # one reusable generator per device
+        self.zo_stats = {"n_forward": 0, "n_clipped": 0, "n_nonfinite": 0, "n_floor_hits": 0,
+                         "last_d": [0.0] * len(self.param_groups),
+                         "recent_abs_d": deque(maxlen=_RECENT)}
+        if self.restore == "inplace" and any(
+                p.dtype in (torch.float16, torch.bfloat16) for p in self._params()):
+            warnings.warn("MeZO with restore='inplace' on half-precision parameters drifts by up "
+                          "to ~1% per step (bf16); use fp32 master weights or restore='copy'",
+                          RuntimeWarning, stacklevel=2)
+
+    @staticmethod
+    def _check_group(group):
+        check_nonnegative(group["lr"], "lr")
+        check_positive(group["eps"], "eps")
+        _check_clip(group["clip"], "clip")
+        check_nonnegative(group["weight_decay"], "weight_decay")
+        _check_momentum(group["momentum"], "momentum")
+        _check_floor(group["scale_min"], "scale_min")
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        for p in param_group["params"]:
+            if not p.is_floating_point():
+                raise TypeError(f"MeZO parameters must be floating point, got {p.dtype}")
+        self._check_group(self.param_groups[-1])
+        stats = getattr(self, "zo_stats", None)
+        if stats is not None:
+            stats["last_d"].append(0.0)
+
+    # state ------------------------------------------------------------------------------
+    def state_dict(self):
+        sd = super().state_dict()
+        sd["zo"] = {"base_seed": self.base_seed, "step": self.step_count}
+        return sd
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        zo = state_dict.pop("zo", None)
+        if zo is None:
+            raise ValueError("state_dict has no 'zo' entry (base seed and step): not a MeZO state")
+        super().load_state_dict(state_dict)
+        self.base_seed = int(zo["base_seed"])
+        self.step_count = int(zo["step"])
+        self._seeds.clear()
+
+    # z regeneration ---------------------------------------------------------------------
+    def _params(self):
+        for group in self.param_groups:
+            yield from group["params"]
+
+    def _chunks(self, p):
+        """(chunk index, flat view or None, start, stop) covering ``p`` in row-major order.
+
+        A non-contiguous tensor has no flat view and is processed whole (one chunk).
+        """
+        n = p.numel()
+        flat = p.view(-1) if p.is_contiguous() else None
+        size = self.chunk_size if flat is not None else max(n, 1)
+        for c, start in enumerate(range(0, n, size)):
+            yield c, flat, start, min(start + size, n)
+
+    def _z(self, p, step, j, i, c, n):
+        """z for chunk c of tensor i, direction j: a generator freshly seeded from the key."""
+        key = (step, j, i, c)
+        seed = self._seeds.get(key)
+        if seed is None:
+            seed = self._seeds[key] = _seed_of(self.base_seed, *key)
+        gen = self._generators.get(p.device)
+        if gen is None:
+            gen = self._generators[p.device] = torch.Generator(device=p.device)
+        gen.manual_seed(seed)
+        return torch.randn(n, generator=gen, dtype=torch.float32, device=p.device)
+
+    def _perturb(self, scale: float, j: int):
+        """theta += scale * eps_g * z_j for every tensor (z drawn in fp32, cast, added)."""
+        i = 0
+        for group in self.param_groups:
+            alpha = scale * group["eps"]
+            for p in group["params"]:
+                for c, flat, a, b in self._chunks(p):
+                    z = self._z(p, self.step_count, j, i, c, b - a).to(p.dtype)
+                    if flat is None:
+                        p.add_(z.view(p.shape), alpha=alpha)
+                    else:
+                        flat[a:b].add_(z, alpha=alpha)
+                    del z  # free the chunk before drawing the next: one buffer at a time
+                i += 1
+
+    def _apply(self, coefs: list[list[float]], pending: float):
+        """The update; ``coefs[g][j]`` multiplies z_j in group g (see the class docstring).
+
+        ``pending`` (in units of eps_g z_last) is the restore of the last direction, fused
+        into this pass so that its z is drawn once for both.
+        """
+        hits = 0
+        i = 0
+        last = self.n_directions - 1
+        for gi, group in enumerate(self.param_groups):
+            lr, wd, mom, floor = group["lr"], group["weight_decay"], group["momentum"], \
+                group["scale_min"]
+            for p in group["params"]:
+                work = torch.promote_types(p.dtype, torch.float32)
+                for c, flat, a, b in self._chunks(p):
+                    u = None
+                    for j, coef in enumerate(coefs[gi]):
+                        z = self._z(p, self.step_count, j, i, c, b - a).to(work)
+                        if pending and j == last:
+                            restore = z.to(p.dtype)
+                            if flat is None:
+                                p.add_(restore.view(p.shape), alpha=pending * group["eps"])
+                            else:
+                                flat[a:b].add_(restore, alpha=pending * group["eps"])
+                            del restore
+                        u = z.mul_(coef) if u is None else u.add_(z, alpha=coef)
+                        del z
+                    if self.update == "elementwise_sign":
+                        u = u.sign_()
+                    target = p.reshape(-1) if flat is None else flat[a:b]
+                    if wd:
+                        u.add_(target.to(work), alpha=wd)
+                    if mom:
+                        state = self.state[p]
+                        if "momentum_buffer" not in state:
+                            state["momentum_buffer"] = torch.zeros_like(p, dtype=work)
+                        buf = state["momentum_buffer"].view(-1)[a:b]
+                        u = buf.mul_(mom).add_(u)
+                    update = u.to(p.dtype)
+                    if flat is None:
+                        p.add_(update.view(p.shape), alpha=-lr)
+                    else:
+                        target.add_(update, alpha=-lr)
+                    if floor is not None:
+                        view = p if flat is None else target
+                        hits += int((view < floor).sum())
+                        view.clamp_(min=floor)
+                    del u, update  # one transient chunk at a time
+                i += 1
+        self.zo_stats["n_floor_hits"] += hits
+
+    # the step ---------------------------------------------------------------------------
+    def _eval(self, closure, check: bool = False) -> float:
+        with torch.no_grad():
+            value = _loss_value(closure())
+        self.zo_stats["n_forward"] += 1
+        if check and self.check_determinism:
+            with torch.no_grad():
+                again = _loss_value(closure())
+            self.zo_stats["n_forward"] += 1
+            if again != value:
+                raise RuntimeError(f"closure is not deterministic: two evaluations at the same point "
+                                   f"gave {value!r} and {again!r} (use model.eval() and a fixed batch)")
+        return value
+
+    def _reduce(self, losses: list[float]) -> list[float]:
+        if self.process_group is None:
+            return losses
+        import torch.distributed as dist
+
+        t = torch.tensor(losses, dtype=torch.float64)
+        dist.all_reduce(t, group=self.process_group)
+        return (t / dist.get_world_size(self.process_group)).tolist()
+
+    def _evaluate_directions(self, closure, fuse: bool = False) -> tuple[list[float], float]:
+        """Loss values [l+_0, l-_0, l+_1, ...] (central) or [l_0, l_1, ...] (forward), and the
+        perturbation left in place (in units of eps z_last): with ``fuse`` and in-place
+        restore, the last restore is left to the update pass."""
+        saved = None
+        if self.restore == "copy":
+            saved = [p.detach().clone() for p in self._params()]
+
+        losses = []
+        offset = 0.0  # current perturbation, in units of eps * z_j
+
+        def move(to, j):
+            nonlocal offset
+            if to == 0.0 and saved is not None:
+                for p, s in zip(self._params(), saved):
+                    p.copy_(s)
+            else:
+                self._perturb(to - offset, j)
+            offset = to
+
+        if self.estimator == "forward":
+            losses.append(self._eval(closure, check=True))
+        for j in range(self.n_directions):
+            try:
+                move(1.0, j)
+                losses.append(self._eval(closure, check=not losses))
+                if self.estimator == "central":
+                    move(-1.0, j)
+                    losses.append(self._eval(closure))
+                if not (fuse and saved is None and j == self.n_directions - 1):
+                    move(0.0, j)
+            except BaseException:
+                move(0.0, j)
+                raise
+        return losses, -offset
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], object]) -> float:
+        """One SPSA step; ``closure()`` only evaluates the loss (no backward).
+
+        Returns the mean of the evaluated losses at the perturbed points (central)
+        or the loss at the current point (forward).
+        """
+        if closure is None or not callable(closure):
+            raise TypeError("MeZO.step needs a closure that evaluates the loss")
+        losses, pending = self._evaluate_directions(closure, fuse=True)
+        losses = self._reduce(losses)
+        if not all(math.isfinite(v) for v in losses):
+            if pending:
+                self._perturb(pending, self.n_directions - 1)
+            self.step_count += 1
+            self._seeds.clear()
+            if self.on_nonfinite == "raise":
+                raise FloatingPointError(f"non-finite loss {losses} at step {self.step_count - 1}; "
+                                         "parameters restored")
+            self.zo_stats["n_nonfinite"] += 1
+            return float("nan")
+        if self.estimator == "central":
+            diffs = [(losses[2 * j] - losses[2 * j + 1]) / 2 for j in range(self.n_directions)]
+            value = sum(losses) / len(losses)
+        else:
+            diffs = [losses[j + 1] - losses[0] for j in range(self.n_directions)]
+            value = losses[0]
+        if self.maximize:
+            diffs = [-v for v in diffs]
+        n = self.n_directions
+        coefs = []
+        for gi, group in enumerate(self.param_groups):
+            ds = [v / group["eps"] for v in diffs]
+            clip = group["clip"]
+            if clip is not None:
+                self.zo_stats["n_clipped"] += sum(abs(v) > clip for v in ds)
+                ds = [min(max(v, -clip), clip) for v in ds]
+            self.zo_stats["last_d"][gi] = ds[-1]
+            if gi == 0:
+                self.zo_stats["recent_abs_d"].extend(abs(v) for v in ds)
+            if self.update == "sgd":
+                coefs.append([v / n for v in ds])
+            elif self.update == "sign":
+                coefs.append([math.copysign(1.0, v) / n if v else 0.0 for v in ds])
+            else:
+                coefs.append(ds)
+        self._apply(coefs, pending)
+        self.step_count += 1
+        self._seeds.clear()
+        return value
+
+
+@torch.no_grad()
+def probe_directional_derivatives(params: Iterable, closure: Callable[[], object], eps: float,
+                                  n: int = 32, seed: int = 0) -> np.ndarray:
+    r"""Sample :math:`n` central-difference directional derivatives without updating.
+
+    Returns :math:`d_j = (L(\theta + \varepsilon z_j) - L(\theta - \varepsilon z_j)) /
+    (2\varepsilon)` for :math:`n` seeded Gaussian directions; the parameters are
+    restored bitwise. Use the quantiles of :math:`|d|` to choose QZO's clip :math:`C`
+    and the learning rate before training.
+    """
+    opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), seed=seed,
+               restore="copy")
+    losses, _ = opt._evaluate_directions(closure)
+    if not all(math.isfinite(v) for v in losses):
+        raise FloatingPointError(f"non-finite loss while probing (eps={eps})")
+    return np.array([(losses[2 * j] - losses[2 * j + 1]) / (2 * eps) for j in range(n)])
+
+
+@torch.no_grad()
+def zo_grad_(params: Iterable, closure: Callable[[], object], eps: float = 1e-3, seed: int = 0,
+             n: int = 1) -> float:
+    r"""Set ``p.grad`` to the SPSA estimate :math:`\frac1n \sum_j d_j z_j` for every parameter.
+
+    :math:`d_j = (L(\theta + \varepsilon z_j) - L(\theta - \varepsilon z_j)) / (2\varepsilon)`,
+    the parameters restored in place. This lets any first-order ``torch.optim``
+    optimizer run on zeroth-order gradients (ZO-Adam: ``zo_grad_(...)`` then
+    ``adam.step()``), at the cost of a materialized ``.grad`` (+1x parameter bytes) and
+    the optimizer's state. Pass a different ``seed`` at every step (e.g. the step
+    number), or every step reuses the same directions. Returns the mean loss.
+    """
+    params = list(params)
+    opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), seed=seed)
+    losses, _ = opt._evaluate_directions(closure)
+    if not all(math.isfinite(v) for v in losses):
+        raise FloatingPointError(f"non-finite loss {losses}; parameters restored")
+    ds = [(losses[2 * j] - losses[2 * j + 1]) / (2 * eps) for j in range(n)]
+    for i, p in enumerate(params):
+        grad = torch.zeros(p.numel(), dtype=torch.promote_types(p.dtype, torch.float32),
+                           device=p.device)
+        for c, _, a, b in opt._chunks(p):
+            for j, d in enumerate(ds):
+                grad[a:b].add_(opt._z(p, 0, j, i, c, b - a), alpha=d / n)
+        p.grad = grad.view(p.shape).to(p.dtype)
+    return sum(losses) / len(losses)

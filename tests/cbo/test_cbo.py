@@ -1,0 +1,374 @@
+"""optkit.cbo.CBO: the update rule, exact counts, determinism, stopping, bounds, bad input."""
+
+import ast
+import inspect
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import scipy.optimize
+from scipy.optimize import Bounds
+
+import optkit
+from optkit.cbo import CBO
+from optkit.core import Problem, solve
+
+
+def sphere(x):
+    x = np.asarray(x)
+    return np.sum((x - 1.0) ** 2, axis=-1)
+
+
+def rastrigin(x):
+    x = np.asarray(x)
+    return 10 * x.shape[-1] + np.sum(x**2 - 10 * np.cos(2 * np.pi * x), axis=-1)
+
+
+class CountingRows:
+    """A vectorized objective that counts the points it is asked for."""
+
+    def __init__(self, fun):
+        self.fun, self.points, self.calls = fun, 0, 0
+
+    def __call__(self, X):
+        X = np.asarray(X)
+        self.points += 1 if X.ndim == 1 else X.shape[0]
+        self.calls += 1
+        return self.fun(X)
+
+
+def test_steps_match_a_direct_euler_maruyama_simulation():
+    """Three anisotropic steps against an independent simulation with the same draws."""
+    N, M, d, s, lam, dt, alpha, spread = 8, 2, 3, 2.0, 1.5, 0.05, 3.0, 0.7
+    x0 = np.array([0.3, -0.2, 0.5])
+    res = optkit.minimize(sphere, x0, method="cbo", options=dict(
+        seed=7, maxiter=3, variant="cbo", n_particles=N, n_runs=M, sigma=s, lam=lam, dt=dt,
+        alpha=alpha,
+        alpha_schedule="constant", spread=spread, vectorized=True))
+    rng = np.random.default_rng(7)
+    X = x0 + spread * (2 * rng.random((M, N, d)) - 1)
+    seen = [X.copy()]
+    for _ in range(3):
+        f = sphere(X)
+        w = np.exp(-alpha * f)  # small energies: the direct formula does not underflow
+        v = np.einsum("mn,mnd->md", w / w.sum(1, keepdims=True), X)
+        xi = rng.standard_normal((M, N, d))
+        X = X - lam * dt * (X - v[:, None]) + s * np.sqrt(dt) * (X - v[:, None]) * xi
+        seen.append(X.copy())
+    pts = np.concatenate(seen, axis=1)
+    f = sphere(pts)
+    best = f.argmin(1)
+    np.testing.assert_allclose(res.fun_runs, f[np.arange(M), best], rtol=1e-12)
+    np.testing.assert_allclose(res.x_runs, pts[np.arange(M), best], rtol=1e-12)
+    np.testing.assert_allclose(res.x_consensus, v, rtol=1e-12)
+    assert res.nfev == 4 * N * M
+
+
+@pytest.mark.parametrize("noise", ["isotropic", "covariance"])
+def test_other_noises_match_direct_simulation(noise):
+    N, d, s, dt, alpha = 6, 3, 0.5, 0.1, 2.0
+    x0 = np.zeros(d)
+    res = optkit.minimize(sphere, x0, method="cbo", options=dict(
+        seed=3, maxiter=2, variant="cbo", n_particles=N, noise=noise, sigma=s, dt=dt, alpha=alpha,
+        alpha_schedule="constant", vectorized=True))
+    rng = np.random.default_rng(3)
+    X = x0 + (2 * rng.random((1, N, d)) - 1)
+    for _ in range(2):
+        w = np.exp(-alpha * sphere(X[0]))
+        w /= w.sum()
+        v = w @ X[0]
+        D = X[0] - v
+        xi = rng.standard_normal((N, d))
+        if noise == "isotropic":
+            noise_term = np.linalg.norm(D, axis=1, keepdims=True) * xi
+        else:
+            lam_c, U = np.linalg.eigh((D * w[:, None]).T @ D)
+            noise_term = xi @ (U * np.sqrt(np.clip(lam_c, 0, None))) @ U.T
+        X = (X[0] - dt * D + s * np.sqrt(dt) * noise_term)[None]
+    np.testing.assert_allclose(res.x_consensus[0], v, rtol=1e-12)
+
+
+def test_hopping_resamples_around_the_consensus():
+    N, d, s, decay, alpha = 10, 2, 0.8, 0.5, 4.0
+    res = optkit.minimize(sphere, np.zeros(d), method="cbo", options=dict(
+        seed=5, maxiter=3, variant="hopping", n_particles=N, sigma=s, sigma_decay=decay,
+        alpha=alpha, alpha_schedule="constant", vectorized=True))
+    rng = np.random.default_rng(5)
+    X = 2 * rng.random((N, d)) - 1
+    sig = s
+    for _ in range(3):
+        w = np.exp(-alpha * sphere(X))
+        v = w @ X / w.sum()
+        X = v + sig * rng.standard_normal((N, d))
+        sig *= decay
+    np.testing.assert_allclose(res.x_consensus[0], v, rtol=1e-12)
+    assert res.trace["sigma"][-1] == pytest.approx(s * decay**3)
+
+
+def test_nfev_counts_every_evaluation_exactly():
+    f = CountingRows(sphere)
+    res = optkit.minimize(f, np.zeros(4), method="cbo", options=dict(
+        seed=0, maxiter=25, n_particles=12, n_runs=3, vectorized=True))
+    assert res.nfev == f.points == 12 * 3 * (res.nit + 1)
+    assert f.calls == res.nit + 1  # one batch per step
+    np.testing.assert_array_equal(res.trace["n_value"], 36 * (np.arange(res.nit + 1) + 1))
+    g = CountingRows(sphere)  # scalar path: value_batch loops over the rows
+    res = optkit.minimize(g, np.zeros(4), method="cbo", options=dict(seed=0, maxiter=5,
+                                                                        n_particles=7))
+    assert res.nfev == g.points == g.calls == 7 * 6
+
+
+def test_maxfev_is_never_exceeded_and_frozen_runs_cost_nothing():
+    f = CountingRows(rastrigin)
+    res = optkit.minimize(f, np.zeros(5), method="cbo", options=dict(
+        seed=1, maxfev=1000, n_particles=30, n_runs=2, vectorized=True))
+    assert res.nfev == f.points <= 1000
+    assert res.nfev + 60 > 1000
+    assert res.status == 6 and not res.success
+    # a run that reaches f_target stops; the others go on
+    f = CountingRows(sphere)
+    res = optkit.minimize(f, np.zeros(3), method="cbo", options=dict(
+        seed=2, n_particles=20, n_runs=4, f_target=1e-3, vectorized=True, maxiter=2000))
+    assert res.success and np.all(res.fun_runs <= 1e-3)
+    active = res.trace["n_active"]
+    assert active[0] == 4 and active[-1] == 0
+    inc = np.diff(res.trace["n_value"])
+    np.testing.assert_array_equal(inc, 20 * active[:-1])
+    assert res.nfev == f.points
+
+
+def test_stopping_rules():
+    # stagnation: a constant function never improves, so every run stops after `patience` steps
+    res = optkit.minimize(lambda X: np.zeros(len(X)), np.zeros(2), method="cbo", options=dict(
+        seed=0, n_particles=5, n_runs=2, vectorized=True, patience=7))
+    assert res.success and res.nit == 7 and res.run_status == ["success", "success"]
+    # collapse: isotropic noise with 2 lam > d sigma^2 contracts the swarm below x_tol
+    res = optkit.minimize(sphere, np.zeros(2), method="cbo", options=dict(
+        seed=0, variant="cbo", n_particles=10, noise="isotropic", sigma=0.1, x_tol=1e-6,
+        patience=10**6,
+        vectorized=True))
+    assert res.success and res.trace["spread"][-1] < 1e-6 < res.trace["spread"][-2]
+    assert res.nit < 5000
+    # wall time
+    res = optkit.minimize(sphere, np.zeros(2), method="cbo", options=dict(
+        seed=0, max_time=1e-9, vectorized=True))
+    assert not res.success and "max_time" in res.message and res.nit <= 1
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_batching_evaluates_b_points_per_run_and_step(partial):
+    f = CountingRows(sphere)
+    N, B, M = 20, 5, 2
+    res = optkit.minimize(f, np.zeros(3), method="cbo", options=dict(
+        seed=0, maxiter=12, variant="cbo", n_particles=N, n_runs=M, batch_size=B,
+        batch_partial=partial, vectorized=True))
+    inc = np.diff(res.trace["n_value"])
+    if partial:  # the first cycle's batches are still fresh from the initial evaluation
+        assert np.all(inc[: N // B - 1] == 0) and np.all(inc[N // B:] == B * M)
+    else:
+        np.testing.assert_array_equal(inc, B * M)
+    assert res.nfev == f.points
+
+
+def test_same_seed_same_run_and_different_seed_differs():
+    opts = dict(variant="cbo", n_particles=15, n_runs=2, maxiter=60, batch_size=5,
+                alpha_schedule="ess")
+    a = optkit.minimize(rastrigin, np.zeros(4), method="cbo", options=dict(opts, seed=11))
+    b = optkit.minimize(rastrigin, np.zeros(4), method="cbo", options=dict(opts, seed=11))
+    c = optkit.minimize(rastrigin, np.zeros(4), method="cbo", options=dict(opts, seed=12))
+    np.testing.assert_array_equal(a.x_runs, b.x_runs)
+    np.testing.assert_array_equal(a.trace["fun"], b.trace["fun"])
+    assert a.nfev == b.nfev
+    assert not np.array_equal(a.x_runs, c.x_runs)
+
+
+def test_evaluators_give_identical_runs():
+    dask = pytest.importorskip("dask.distributed")
+    opts = dict(seed=4, n_particles=10, maxiter=15)
+    ref = optkit.minimize(rastrigin, np.zeros(3), method="cbo", options=opts)
+    vec = optkit.minimize(rastrigin, np.zeros(3), method="cbo", options=dict(opts, vectorized=True))
+    with ThreadPoolExecutor(2) as ex:
+        pool = optkit.minimize(rastrigin, np.zeros(3), method="cbo",
+                               options=dict(opts, workers=ex, chunksize=3))
+    mapped = optkit.minimize(rastrigin, np.zeros(3), method="cbo", options=dict(opts, workers=map))
+    with dask.Client(processes=False, n_workers=1, threads_per_worker=2,
+                     dashboard_address=None) as client:
+        dk = optkit.minimize(rastrigin, np.zeros(3), method="cbo",
+                             options=dict(opts, workers=client))
+    for other in (vec, pool, mapped, dk):
+        np.testing.assert_array_equal(other.x, ref.x)
+        np.testing.assert_array_equal(other.trace["fun"], ref.trace["fun"])
+        assert other.nfev == ref.nfev == 10 * 16
+
+
+def ackley(x, shift=0.0, Q=None):
+    z = np.asarray(x) - shift
+    z = z if Q is None else z @ Q.T
+    return (-20 * np.exp(-0.2 * np.sqrt(np.mean(z**2, -1)))
+            - np.exp(np.mean(np.cos(2 * np.pi * z), -1)) + 20 + np.e)
+
+
+def _success(x_runs, x_star=0.0, Q=None):
+    """Runs with ||Q (x - x*)||_inf < 0.25: in the function's own coordinates."""
+    z = x_runs - x_star if Q is None else (x_runs - x_star) @ Q.T
+    return int(np.sum(np.max(np.abs(z), axis=1) < 0.25))
+
+
+def test_defaults_solve_rastrigin_and_ackley_d20_within_100k():
+    """Default options (Consensus Hopping), particles U(-3, 3)^20, 100k evaluations per run."""
+    for fun, runs in ((rastrigin, 4), (ackley, 3)):
+        res = optkit.minimize(fun, np.zeros(20), method="cbo", options=dict(
+            seed=0, spread=3.0, n_runs=runs, vectorized=True, maxfev=runs * 100_000))
+        assert res.nfev <= runs * 100_000
+        assert _success(res.x_runs) >= runs - 1, fun.__name__
+
+
+def test_defaults_solve_rotated_shifted_functions():
+    """x -> Q (x - x*), Q a seeded random rotation, x* ~ U(-2, 2)^10: nothing is axis-aligned."""
+    d, runs = 10, 4
+    Q = scipy.stats.ortho_group.rvs(d, random_state=1)
+    xs = np.random.default_rng(0).uniform(-2, 2, d)
+
+    def rastrigin_rot(x):
+        return rastrigin((np.asarray(x) - xs) @ Q.T)
+
+    for fun, args in ((ackley, (xs, Q)), (rastrigin_rot, ())):
+        res = optkit.minimize(fun, np.zeros(d), args=args, method="cbo", options=dict(
+            seed=0, spread=3.0, n_runs=runs, vectorized=True, maxfev=runs * 100_000))
+        assert _success(res.x_runs, xs, Q) >= runs - 1, fun.__name__
+
+
+def test_anisotropic_cbo_solves_axis_aligned_rastrigin_d20():
+    """variant="cbo" at its defaults (anisotropic, sigma 10.1, alpha0 30 x1.05, N 50)."""
+    res = optkit.minimize(rastrigin, np.zeros(20), method="cbo", options=dict(
+        seed=0, variant="cbo", spread=3.0, n_runs=5, vectorized=True))
+    assert _success(res.x_runs) >= 4
+    assert res.nfev <= 5 * 50 * 5001
+
+
+def test_bounds_projection_and_uniform_start():
+    f = CountingRows(sphere)  # minimizer (1, 1, 1) lies outside the box
+    res = optkit.minimize(f, np.zeros(3), method="cbo", bounds=[(-2, 0.5)] * 3, options=dict(
+        seed=0, n_particles=20, maxiter=300, vectorized=True))
+    np.testing.assert_allclose(res.x, 0.5, atol=1e-6)
+    assert res.n_projected > 0 and res.trace["n_projected"][-1] == res.n_projected
+    assert np.all(res.x_runs <= 0.5) and np.all(res.x_runs >= -2)
+    # start: uniform in the box, far from x0 = 0 when the box is far
+    res = optkit.minimize(sphere, np.zeros(2), method="cbo", bounds=[(10, 11), (None, None)],
+                          options=dict(seed=0, n_particles=10, maxiter=0, spread=0.5))
+    assert 10 <= res.x_runs[0, 0] <= 11 and abs(res.x_runs[0, 1]) <= 0.5
+
+
+def test_nonfinite_values_get_zero_weight_and_all_nan_fails():
+    def holes(X):
+        X = np.asarray(X)
+        out = np.sum(X**2, axis=-1)
+        return np.where(X[..., 0] > 0.5, np.nan, out)  # NaN on a half space
+
+    res = optkit.minimize(holes, np.zeros(3), method="cbo", options=dict(
+        seed=0, n_particles=30, vectorized=True, maxiter=2000, patience=100))
+    assert res.success and res.fun < 1e-6
+    assert res.n_nonfinite > 0 and np.isfinite(res.x).all()
+    res = optkit.minimize(lambda X: np.full(np.shape(X)[:-1], np.nan), np.zeros(3),
+                          method="cbo", options=dict(seed=0, vectorized=True))
+    assert not res.success and "finite" in res.message
+
+
+def test_torch_tensors_float32():
+    torch = pytest.importorskip("torch")
+
+    def f(X):
+        return ((X - 1.0) ** 2).sum(-1)
+
+    x0 = torch.zeros(4, dtype=torch.float32)
+    prob = Problem.from_torch(f, x0)
+    opts = dict(seed=0, variant="cbo", n_particles=20, n_runs=2, maxiter=150, vectorized=True)
+    a = solve(prob, "cbo", options=opts)
+    b = solve(prob, "cbo", options=opts)
+    assert a.x.dtype == np.float32 and a.x_runs.shape == (2, 4)
+    np.testing.assert_allclose(a.x, 1.0, atol=1e-2)
+    np.testing.assert_array_equal(a.x, b.x)
+    hop = dict(seed=0, n_particles=50, maxiter=20, vectorized=True)  # default variant, ESS alpha
+    np.testing.assert_array_equal(solve(prob, "cbo", options=hop).x,
+                                  solve(prob, "cbo", options=hop).x)
+    assert torch.equal(x0, torch.zeros(4))
+    loop = solve(prob, "cbo", options=dict(opts, vectorized=False, maxiter=5))
+    assert loop.nfev == 20 * 2 * 6
+
+
+def test_scipy_face_and_x0_not_mutated():
+    x0 = np.zeros(3)
+    res = scipy.optimize.minimize(sphere, x0, method=optkit.get_method("cbo"),
+                                  options=dict(seed=0, n_particles=20, maxiter=500))
+    np.testing.assert_allclose(res.x, 1.0, atol=1e-4)
+    assert np.all(x0 == 0)
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(n_particles=1), "n_particles"),
+    (dict(sigma=-1.0), "sigma"),
+    (dict(lam=0.0), "lam"),
+    (dict(dt=0.0), "dt"),
+    (dict(lam=2.0, dt=0.6), "lam \\* dt"),
+    (dict(alpha=0.0), "alpha"),
+    (dict(batch_size=1), "batch_size"),
+    (dict(n_particles=10, batch_size=11), "batch_size"),
+    (dict(noise="gaussian"), "noise"),
+    (dict(alpha_schedule="linear"), "alpha_schedule"),
+    (dict(variant="polar"), "variant"),
+    (dict(n_runs=2, n_particles=10, maxfev=19), "maxfev"),
+    (dict(sigma_decay=1.5), "sigma_decay"),
+])
+def test_bad_options_raise_value_error_naming_the_argument(options, match):
+    with pytest.raises(ValueError, match=match):
+        optkit.minimize(sphere, np.zeros(2), method="cbo", options=options)
+
+
+def test_bad_problems_raise():
+    with pytest.raises(ValueError, match="lb"):
+        optkit.minimize(sphere, np.zeros(2), method="cbo", bounds=[(1, 0), (0, 1)])
+    with pytest.raises(ValueError, match="bounds"):
+        optkit.minimize(sphere, np.zeros(2), method="cbo", bounds=[(0, 1)] * 3)
+    # a hand-built problem skips from_scipy's checks: CBO checks again
+    prob = Problem(objective=optkit.core.FunctionOracle(sphere), x0=np.zeros(2),
+                   bounds=Bounds([0, 0, 0], [1, 1, 1]))
+    with pytest.raises(ValueError, match="dimension 2"):
+        solve(prob, "cbo")
+    prob = Problem(objective=optkit.core.FunctionOracle(sphere), x0=np.zeros(2),
+                   bounds=Bounds([1.0, 0.0], [0.0, 1.0]))
+    with pytest.raises(ValueError, match="lb must be <= ub"):
+        solve(prob, "cbo")
+    with pytest.raises(ValueError, match=r"got \(3,\)"):
+        optkit.minimize(lambda X: np.zeros(3), np.zeros(2), method="cbo",
+                        options=dict(vectorized=True, n_particles=5))
+
+
+def test_docstring_defaults_match_signature_and_registry():
+    sig = inspect.signature(CBO)
+    doc = CBO.__doc__
+    info = optkit.core.get_method_info("cbo")
+    for name, param in sig.parameters.items():
+        m = re.search(rf"^    {name} : .*default (.+)$", doc, re.M)
+        assert m, name
+        assert ast.literal_eval(m.group(1)) == param.default, (name, m.group(1), param.default)
+        assert info.options[name].default == param.default, name
+
+
+@pytest.mark.gpu
+def test_cuda_tensors_same_result_as_cpu_numbers_stay_on_device():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+
+    def f(X):
+        assert X.is_cuda
+        return ((X - 1.0) ** 2).sum(-1)
+
+    prob = Problem.from_torch(f, torch.zeros(6, dtype=torch.float64, device="cuda"))
+    opts = dict(seed=0, n_particles=64, n_runs=4, maxiter=300, vectorized=True)
+    a = solve(prob, "cbo", options=opts)
+    b = solve(prob, "cbo", options=opts)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_allclose(a.x, 1.0, atol=1e-3)
+    assert a.nfev == 64 * 4 * (a.nit + 1)

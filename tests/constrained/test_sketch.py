@@ -1,0 +1,129 @@
+"""optkit.constrained.sketch against numpy.linalg."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.linalg import aslinearoperator
+
+from optkit.constrained import sketch
+
+ITERATIVE = ["rk", "block-rk", "gaussian", "block-gaussian"]
+
+
+def _indefinite(N=12, seed=0):
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(rng.standard_normal((N, N)))[0]
+    eig = np.linspace(1.0, 3.0, N) * np.where(np.arange(N) % 3 == 0, -1.0, 1.0)
+    K = (Q * eig) @ Q.T
+    x = rng.standard_normal(N)
+    return 0.5 * (K + K.T), K @ x, x
+
+
+@pytest.mark.parametrize("name", ITERATIVE + ["direct", "minres"])
+@pytest.mark.parametrize("sampling", ["uniform", "rownorm"])
+def test_solve_symmetric_indefinite_matches_numpy(name, sampling):
+    K, b, _ = _indefinite()
+    ref = np.linalg.solve(K, b)
+    res = sketch.solve(K, b, sketch=name, sampling=sampling, block_size=4, tol=1e-10,
+                       max_steps=200_000, rng=1)
+    assert res.converged
+    assert np.linalg.norm(K @ res.x - b) <= 1e-10 * np.linalg.norm(b) * 1.0001
+    np.testing.assert_allclose(res.x, ref, atol=1e-8)
+    assert res.residual == pytest.approx(np.linalg.norm(K @ res.x - b), rel=1e-6, abs=1e-14)
+    assert res.flops > 0
+
+
+@pytest.mark.parametrize("kind", ["sparse", "operator"])
+@pytest.mark.parametrize("name", ["rk", "gaussian", "block-rk"])
+def test_solve_sparse_and_operator_inputs(kind, name):
+    K, b, _ = _indefinite(N=8, seed=3)
+    A = sp.csr_matrix(K) if kind == "sparse" else aslinearoperator(K)
+    res = sketch.solve(A, b, sketch=name, block_size=3, tol=1e-8, rng=0)
+    np.testing.assert_allclose(res.x, np.linalg.solve(K, b), atol=1e-6)
+
+
+def test_rectangular_consistent_system_gives_min_norm_solution():
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((6, 15))
+    b = A @ rng.standard_normal(15)
+    ref = np.linalg.lstsq(A, b, rcond=None)[0]  # minimum-norm solution
+    for name in ITERATIVE:
+        res = sketch.solve(A, b, sketch=name, block_size=2, tol=1e-12, rng=0)
+        np.testing.assert_allclose(res.x, ref, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["block-rk", "block-gaussian"])
+def test_block_of_size_n_is_exact_in_one_step(name):
+    K, b, x = _indefinite(N=10)
+    res = sketch.solve(K, b, sketch=name, block_size=10, tol=1e-12, check_every=1, rng=0)
+    assert res.n_steps == 1
+    np.testing.assert_allclose(res.x, x, atol=1e-10)
+
+
+def test_seed_determinism_and_x0_untouched():
+    K, b, _ = _indefinite()
+    x0 = np.ones(K.shape[0])
+    a = sketch.solve(K, b, x0=x0, tol=1e-6, rng=5)
+    c = sketch.solve(K, b, x0=x0, tol=1e-6, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(a.x, c.x)
+    assert a.n_steps == c.n_steps
+    np.testing.assert_array_equal(x0, np.ones(K.shape[0]))
+    d = sketch.solve(K, b, x0=x0, tol=1e-6, rng=6)
+    assert not np.array_equal(a.x, d.x)
+
+
+def test_budget_exhausted_reports_not_converged():
+    K, b, _ = _indefinite()
+    res = sketch.solve(K, b, tol=1e-14, max_steps=50, rng=0)
+    assert not res.converged and res.n_steps == 50
+    assert res.residual > 1e-14 * np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("name", ITERATIVE + ["direct"])
+@pytest.mark.parametrize("sampling", ["uniform", "rownorm"])
+def test_lstsq_matches_numpy(name, sampling):
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((40, 8)) * np.linspace(0.5, 2.0, 8)
+    b = rng.standard_normal(40)
+    ref = np.linalg.lstsq(A, b, rcond=None)[0]
+    res = sketch.lstsq(A, b, sketch=name, sampling=sampling, block_size=3, tol=1e-11, rng=0)
+    assert res.converged
+    np.testing.assert_allclose(res.x, ref, atol=1e-9)
+    assert res.residual <= 1e-11 * np.linalg.norm(A.T @ b) * 1.0001
+
+
+def test_lstsq_sparse_input():
+    rng = np.random.default_rng(5)
+    A = sp.random(60, 10, density=0.4, random_state=5, format="csr") + sp.eye(60, 10)
+    b = rng.standard_normal(60)
+    ref = np.linalg.lstsq(A.toarray(), b, rcond=None)[0]
+    res = sketch.lstsq(A, b, sketch="rk", tol=1e-10, rng=0)
+    np.testing.assert_allclose(res.x, ref, atol=1e-8)
+
+
+def test_bad_inputs():
+    K, b, _ = _indefinite(N=5)
+    with pytest.raises(ValueError, match="sketch"):
+        sketch.solve(K, b, sketch="cholesky")
+    with pytest.raises(ValueError, match="sampling"):
+        sketch.solve(K, b, sampling="leverage")
+    with pytest.raises(ValueError, match="b must have shape"):
+        sketch.solve(K, b[:3])
+    with pytest.raises(ValueError, match="A"):
+        sketch.solve(np.full((5, 5), np.nan), b)
+    with pytest.raises(ValueError, match="A must be 2-D"):
+        sketch.solve(np.ones(5), b)
+    with pytest.raises(ValueError, match="block_size"):
+        sketch.solve(K, b, sketch="block-rk", block_size=6)
+    with pytest.raises(ValueError, match="tol"):
+        sketch.solve(K, b, tol=-1.0)
+    with pytest.raises(ValueError, match="x0"):
+        sketch.solve(K, b, x0=np.zeros(4))
+    with pytest.raises(TypeError, match="rng"):
+        sketch.solve(K, b, rng="seed")
+    with pytest.raises(ValueError, match="symmetric"):
+        sketch.solve(np.triu(K) + np.eye(5), b, sketch="minres")
+    with pytest.raises(ValueError, match="singular"):
+        sketch.solve(np.zeros((5, 5)), b, sketch="direct")
+    with pytest.raises(ValueError, match="minres"):
+        sketch.lstsq(K, b, sketch="minres")
