@@ -1,11 +1,7 @@
 """Registration of method ``"cbo"`` (imports optkit.core only)."""
 
 from optkit.core.registry import MethodInfo, Option, register
-from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive
-
-
-def _optional(check):
-    return lambda value, name: None if value is None else check(value, name)
+from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive, optional
 
 
 def _int_at_least(minimum):
@@ -36,11 +32,11 @@ register(MethodInfo(
     options={
         "maxiter": Option(5000, "int\n    Maximum number of steps.", check=_int_at_least(0)),
         "maxfev": Option(None, "int or None\n    Budget of objective evaluations over all runs; "
-                               "nfev never exceeds it.", check=_optional(_int_at_least(1))),
+                               "nfev never exceeds it.", check=optional(_int_at_least(1))),
         "n_particles": Option(None, "int or None\n    Particles per swarm N >= 2. None: 50 (cbo); "
                                     "for hopping 800, or maxfev / (125 n_runs) clipped to "
                                     "[20, 800] when maxfev is given.",
-                              check=_optional(_int_at_least(2))),
+                              check=optional(_int_at_least(2))),
         "n_runs": Option(1, "int\n    Independent swarms M run together; x is the best of all.",
                          check=_int_at_least(1)),
         "variant": Option("hopping", "str\n    'hopping' (Consensus Hopping: resample N points "
@@ -55,10 +51,10 @@ register(MethodInfo(
         "sigma": Option(None, "float or None\n    Noise strength σ >= 0 (CBXpy convention: √2 "
                               "times ConsensusBasedX.jl's). None: 10.1 (anisotropic), sqrt(lam/d) "
                               "(isotropic), sqrt(2 lam) (covariance), the initial half-width "
-                              "(hopping).", check=_optional(check_nonnegative)),
+                              "(hopping).", check=optional(check_nonnegative)),
         "sigma_decay": Option(None, "float or None\n    σ ← sigma_decay·σ each step, in (0, 1]. "
                                     "None: 0.97 (hopping), 1 (cbo).",
-                              check=_optional(check_positive)),
+                              check=optional(check_positive)),
         "lam": Option(1.0, "float\n    Drift strength λ > 0, with lam * dt <= 1.",
                       check=check_positive),
         "dt": Option(0.01, "float\n    Time step Δt > 0.", check=check_positive),
@@ -67,7 +63,7 @@ register(MethodInfo(
         "alpha_schedule": Option(None, "str or None\n    'geometric' (α ← min(alpha_max, "
                                        "alpha_factor·α)), 'constant' or 'ess' (effective sample "
                                        "size). None: 'ess' (hopping), 'geometric' (cbo).",
-                                 check=_optional(lambda v, n: check_in(
+                                 check=optional(lambda v, n: check_in(
                                      v, n, ("geometric", "constant", "ess")))),
         "alpha_factor": Option(1.05, "float\n    Growth factor of the geometric schedule, >= 1.",
                                check=check_positive),
@@ -79,13 +75,13 @@ register(MethodInfo(
                               "finite bounds instead).", check=check_nonnegative),
         "batch_size": Option(None, "int or None\n    Particles per consensus (random batch "
                                    "method), 2 <= batch_size <= n_particles.",
-                             check=_optional(_int_at_least(2))),
+                             check=optional(_int_at_least(2))),
         "batch_partial": Option(False, "bool\n    Move only the batch (else every particle).",
                                 check=_bool),
         "max_time": Option(None, "float or None\n    Wall-time budget in seconds.",
-                           check=_optional(check_positive)),
+                           check=optional(check_positive)),
         "f_target": Option(None, "float or None\n    A run stops when its best value is <= f_target.",
-                           check=_optional(_real)),
+                           check=optional(_real)),
         "x_tol": Option(1e-8, "float\n    A run stops when max_i ||X_i - v||_inf < x_tol.",
                         check=check_nonnegative),
         "patience": Option(500, "int\n    A run stops after this many steps without an "

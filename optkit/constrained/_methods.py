@@ -3,30 +3,28 @@
 import numbers
 
 from optkit.core.registry import MethodInfo, Option, register
-from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive
+from optkit.core.validate import (
+    check_in,
+    check_int,
+    check_interval,
+    check_nonnegative,
+    check_positive,
+    optional,
+)
 
 _SKETCHES = ("rk", "block-rk", "gaussian", "block-gaussian", "direct", "minres")
 
 
 def _open_unit(value, name):
-    value = check_positive(value, name)
-    if value >= 1:
-        raise ValueError(f"{name} must lie in (0, 1), got {value}")
-    return value
+    return check_interval(value, name, 0.0, 1.0)
 
 
 def _beta(value, name):
-    value = check_positive(value, name)
-    if value >= 0.5:
-        raise ValueError(f"{name} must lie in (0, 0.5), got {value}")
-    return value
+    return check_interval(value, name, 0.0, 0.5)
 
 
 def _above_one(value, name):
-    value = check_positive(value, name)
-    if value <= 1:
-        raise ValueError(f"{name} must be > 1, got {value}")
-    return value
+    return check_interval(value, name, 1.0, float("inf"))
 
 
 def _lam0(value, name):
@@ -46,8 +44,7 @@ def _theta(value, name):
                     f"got {type(value).__name__}")
 
 
-def _optional_int(value, name):
-    return None if value is None else check_int(value, name, minimum=1)
+_optional_int = optional(lambda value, name: check_int(value, name, minimum=1))
 
 
 def _choice(allowed):

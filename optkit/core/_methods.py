@@ -1,21 +1,15 @@
 """Registration of the core's own method: gradient descent with Armijo backtracking."""
 
 from .registry import MethodInfo, Option, register
-from .validate import check_int, check_nonnegative, check_positive, check_probability
+from .validate import check_int, check_interval, check_nonnegative, check_positive
 
 
-def _in_open_unit(value, name):
-    value = check_probability(value, name)
-    if value == 0:
-        raise ValueError(f"{name} must lie in (0, 1), got {value}")
-    return value
+def _open_unit(value, name):
+    return check_interval(value, name, 0.0, 1.0)
 
 
 def _at_least_one(value, name):
-    value = check_positive(value, name)
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
+    return check_interval(value, name, 1.0, float("inf"), low_closed=True)
 
 
 register(MethodInfo(
@@ -32,8 +26,8 @@ register(MethodInfo(
                        check=check_nonnegative),
         "step0": Option(1.0, "float\n    First trial step.", check=check_positive),
         "step_max": Option(1e10, "float\n    Largest trial step.", check=check_positive),
-        "c1": Option(1e-4, "float\n    Armijo sufficient-decrease constant, in (0, 1).", check=_in_open_unit),
-        "shrink": Option(0.5, "float\n    Backtracking factor, in (0, 1).", check=_in_open_unit),
+        "c1": Option(1e-4, "float\n    Armijo sufficient-decrease constant, in (0, 1).", check=_open_unit),
+        "shrink": Option(0.5, "float\n    Backtracking factor, in (0, 1).", check=_open_unit),
         "grow": Option(2.0, "float\n    Each iteration's first trial is grow times the last accepted step (>= 1).",
                        check=_at_least_one),
         "max_backtracks": Option(60, "int\n    Backtracks before the line search gives up.",

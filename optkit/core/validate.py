@@ -7,7 +7,7 @@ argument and says what was expected, so users see *which* input is wrong.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,8 @@ __all__ = [
     "check_in",
     "check_int",
     "check_probability",
+    "check_interval",
+    "optional",
     "check_scalar_value",
     "check_same_shape",
     "check_options",
@@ -117,6 +119,23 @@ def check_probability(value: Any, name: str, *, closed_right: bool = False) -> f
         interval = "[0, 1]" if closed_right else "[0, 1)"
         raise ValueError(f"{name} must lie in {interval}, got {value}")
     return value
+
+
+def check_interval(value: Any, name: str, low: float, high: float, *, low_closed: bool = False,
+                   high_closed: bool = False) -> float:
+    """A finite real number in the interval from ``low`` to ``high`` (open ends by default)."""
+    value = _check_real_scalar(value, name)
+    ok_low = value >= low if low_closed else value > low
+    ok_high = value <= high if high_closed else value < high
+    if not (ok_low and ok_high):
+        interval = f"{'[' if low_closed else '('}{low}, {high}{']' if high_closed else ')'}"
+        raise ValueError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+def optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """An option check that lets ``None`` through and applies ``check`` otherwise."""
+    return lambda value, name: None if value is None else check(value, name)
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:

@@ -1,14 +1,13 @@
 """Registration of ``optkit.zeroth``'s method ``"spsa"`` (imports only optkit.core)."""
 
 from optkit.core.registry import MethodInfo, Option, register
-from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive
-
-
-def _momentum(value, name):
-    value = check_nonnegative(value, name)
-    if value >= 1:
-        raise ValueError(f"{name} must lie in [0, 1), got {value}")
-    return value
+from optkit.core.validate import (
+    check_in,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_probability,
+)
 
 
 def _clip(value, name):
@@ -37,7 +36,7 @@ register(MethodInfo(
         "update": Option("sgd", "{'sgd', 'sign', 'elementwise_sign'}\n    d * z, sign(d) * z "
                          "(ZO-SGD-Sign) or sign(d * z) (ZO-signSGD).",
                          check=lambda v, n: check_in(v, n, ("sgd", "sign", "elementwise_sign"))),
-        "momentum": Option(0.0, "float\n    Heavy-ball coefficient in [0, 1).", check=_momentum),
+        "momentum": Option(0.0, "float\n    Heavy-ball coefficient in [0, 1).", check=check_probability),
         "clip": Option(None, "float or None\n    Clip the directional derivative d to [-clip, clip].",
                        check=_clip),
     },
