@@ -1,17 +1,18 @@
 """Registration of method ``"cbo"`` (imports optkit.core only)."""
 
 from optkit.core.registry import MethodInfo, Option, register
-from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive, optional
+from optkit.core.validate import (
+    check_bool,
+    check_in,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    optional,
+)
 
 
 def _int_at_least(minimum):
     return lambda value, name: check_int(value, name, minimum=minimum)
-
-
-def _bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return value
 
 
 def _real(value, name):
@@ -77,7 +78,7 @@ register(MethodInfo(
                                    "method), 2 <= batch_size <= n_particles.",
                              check=optional(_int_at_least(2))),
         "batch_partial": Option(False, "bool\n    Move only the batch (else every particle).",
-                                check=_bool),
+                                check=check_bool),
         "max_time": Option(None, "float or None\n    Wall-time budget in seconds.",
                            check=optional(check_positive)),
         "f_target": Option(None, "float or None\n    A run stops when its best value is <= f_target.",
@@ -88,7 +89,7 @@ register(MethodInfo(
                                 "improvement larger than f_tol.", check=_int_at_least(1)),
         "f_tol": Option(1e-12, "float\n    See patience.", check=check_nonnegative),
         "vectorized": Option(False, "bool\n    fun maps an (n, d) array to (n,) values: one call "
-                                    "per step.", check=_bool),
+                                    "per step.", check=check_bool),
         "workers": Option(None, "int, map-like callable, concurrent.futures.Executor, "
                                 "dask.distributed.Client or None\n    Evaluate each step's points "
                                 "through a map (an int starts a process pool)."),

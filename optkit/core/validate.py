@@ -22,6 +22,7 @@ __all__ = [
     "check_int",
     "check_probability",
     "check_interval",
+    "check_bool",
     "optional",
     "check_scalar_value",
     "check_same_shape",
@@ -130,6 +131,13 @@ def check_interval(value: Any, name: str, low: float, high: float, *, low_closed
     if not (ok_low and ok_high):
         interval = f"{'[' if low_closed else '('}{low}, {high}{']' if high_closed else ')'}"
         raise ValueError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """A ``bool`` (not merely truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
     return value
 
 

@@ -2,7 +2,7 @@
 
 from optkit.core.registry import Option, register
 from optkit.core.torch_solver import torch_optimizer_method
-from optkit.core.validate import check_in, check_nonnegative, check_probability
+from optkit.core.validate import check_bool, check_in, check_nonnegative, check_probability
 
 _KAPPAS = ("sign", "l2", "lp", "linf", "sorted", "quadratic", "huber", "tanh", "relativistic",
            "softsign", "nuclear")
@@ -17,12 +17,6 @@ def _betas(value, name):
 def _kappa_options(value, name):
     if value is not None and not isinstance(value, dict):
         raise TypeError(f"{name} must be a dict or None, got {type(value).__name__}")
-    return value
-
-
-def _bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
     return value
 
 
@@ -62,7 +56,7 @@ register(torch_optimizer_method(
         "weight_decay": Option(0.0, _WD_DOC + " Coupled L2 unless decoupled_weight_decay.",
                                check=check_nonnegative),
         "decoupled_weight_decay": Option(False, "bool\n    Decay θ ← (1 − ηλ)θ instead of L2.",
-                                         check=_bool),
+                                         check=check_bool),
     },
     test_options={"maxiter": 200, "lr": 1e-2},
     optimizer_test_kwargs={"lr": 1e-2},
@@ -76,11 +70,11 @@ register(torch_optimizer_method(
     hyper={
         "lr": Option(1e-3, _LR_DOC, check=check_nonnegative),
         "momentum": Option(0.0, "float\n    SGD's momentum, in [0, 1).", check=check_probability),
-        "nesterov": Option(False, "bool\n    Nesterov momentum.", check=_bool),
+        "nesterov": Option(False, "bool\n    Nesterov momentum.", check=check_bool),
         "weight_decay": Option(0.0, _WD_DOC + " (SGD's coupled L2, added after the projection).",
                                check=check_nonnegative),
         "rescale": Option(False, "bool\n    Rescale g⊥ to ‖g‖ (the reference code), not Eq. 12.",
-                          check=_bool),
+                          check=check_bool),
     },
     test_options={"maxiter": 200, "lr": 1e-3, "momentum": 0.9},
     optimizer_test_kwargs={"lr": 1e-2, "momentum": 0.9},
