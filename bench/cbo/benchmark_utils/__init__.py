@@ -7,6 +7,8 @@ criterion, taken in the function's own coordinates so that a rotation does not l
 """
 
 import numpy as np
+from benchopt import BaseSolver
+from benchopt.stopping_criterion import SingleRunCriterion
 
 SUCCESS_RADIUS = 0.25
 
@@ -66,3 +68,20 @@ class PointCounter:
 def run_seeds(seed, n_runs):
     """One integer seed per run, derived from benchopt's repetition seed."""
     return np.random.default_rng(seed).integers(2**31, size=n_runs)
+
+
+class SwarmSolver(BaseSolver):
+    """Shared shape of the suite's solvers: one run per cell (``n_runs`` seeded runs inside),
+    result = the runs' final points and the points evaluated."""
+
+    sampling_strategy = "run_once"
+    stopping_criterion = SingleRunCriterion()
+    requirements = []
+
+    def set_objective(self, problem, n_runs, budget, init, box):
+        """``init``: runs start in [-init, init]^d; ``box``: the search box of bounded peers."""
+        self.problem, self.n_runs, self.budget = problem, n_runs, budget
+        self.init, self.box = init, box
+
+    def get_result(self):
+        return dict(x_runs=self.x_runs, n_value=self.n_value)

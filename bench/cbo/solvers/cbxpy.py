@@ -1,12 +1,10 @@
 import numpy as np
-from benchmark_utils import PointCounter
-from benchopt import BaseSolver
-from benchopt.stopping_criterion import SingleRunCriterion
+from benchmark_utils import PointCounter, SwarmSolver
 from cbx.dynamics import CBO
 from cbx.utils.termination import max_eval_term
 
 
-class Solver(BaseSolver):
+class Solver(SwarmSolver):
     """Peer: CBXpy's CBO with the settings of optkit-cbo[config=anisotropic], same budget per run.
 
     Anisotropic noise, sigma = 10.1, alpha0 = 30 with CBXpy's default x1.05 schedule (cap 1e5),
@@ -16,14 +14,7 @@ class Solver(BaseSolver):
 
     name = "cbxpy"
     parameters = {"n_particles": [50]}
-    sampling_strategy = "run_once"
-    stopping_criterion = SingleRunCriterion()
     requirements = ["pip::cbx"]
-
-    def set_objective(self, problem, n_runs, budget, init, box):
-        """``init``: runs start in [-init, init]^d; ``box``: the search box of bounded peers."""
-        self.problem, self.n_runs, self.budget = problem, n_runs, budget
-        self.init, self.box = init, box
 
     def run(self, _):
         p = self.problem
@@ -37,6 +28,3 @@ class Solver(BaseSolver):
         np.random.seed(int(rng.integers(2**31)))  # CBXpy draws its noise from the global state
         dyn.optimize()
         self.x_runs, self.n_value = np.array(dyn.best_particle), counter.points
-
-    def get_result(self):
-        return dict(x_runs=self.x_runs, n_value=self.n_value)

@@ -1,22 +1,13 @@
 import cma
 import numpy as np
-from benchmark_utils import PointCounter, run_seeds
-from benchopt import BaseSolver
-from benchopt.stopping_criterion import SingleRunCriterion
+from benchmark_utils import PointCounter, SwarmSolver, run_seeds
 
 
-class Solver(BaseSolver):
+class Solver(SwarmSolver):
     """Peer: pycma CMA-ES with IPOP restarts (population doubling), sigma0 = 2, x0 ~ U(-3, 3)^d."""
 
     name = "cma-ipop"
-    sampling_strategy = "run_once"
-    stopping_criterion = SingleRunCriterion()
     requirements = ["pip::cma"]
-
-    def set_objective(self, problem, n_runs, budget, init, box):
-        """``init``: runs start in [-init, init]^d; ``box``: the search box of bounded peers."""
-        self.problem, self.n_runs, self.budget = problem, n_runs, budget
-        self.init, self.box = init, box
 
     def run(self, _):
         p = self.problem
@@ -35,6 +26,3 @@ class Solver(BaseSolver):
             # pycma checks maxfevals between generations: at most one population over budget
             assert counter.points - start <= self.budget * 1.5
         self.x_runs, self.n_value = np.array(xs), counter.points
-
-    def get_result(self):
-        return dict(x_runs=self.x_runs, n_value=self.n_value)

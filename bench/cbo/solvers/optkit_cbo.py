@@ -1,7 +1,5 @@
 import numpy as np
-from benchmark_utils import PointCounter
-from benchopt import BaseSolver
-from benchopt.stopping_criterion import SingleRunCriterion
+from benchmark_utils import PointCounter, SwarmSolver
 
 from optkit.cbo import CBO
 from optkit.core import Problem, run
@@ -14,19 +12,11 @@ CONFIGS = {
 }
 
 
-class Solver(BaseSolver):
+class Solver(SwarmSolver):
     """optkit CBO: all runs vectorized in one (M, N, d) swarm (the solver class, no registry)."""
 
     name = "optkit-cbo"
     parameters = {"config": list(CONFIGS)}
-    sampling_strategy = "run_once"
-    stopping_criterion = SingleRunCriterion()
-    requirements = []
-
-    def set_objective(self, problem, n_runs, budget, init, box):
-        """``init``: runs start in [-init, init]^d; ``box``: the search box of bounded peers."""
-        self.problem, self.n_runs, self.budget = problem, n_runs, budget
-        self.init, self.box = init, box
 
     def run(self, _):
         p = self.problem
@@ -40,6 +30,3 @@ class Solver(BaseSolver):
                   rng=np.random.default_rng(self.get_seed(use_repetition=True)))
         self.x_runs, self.n_value = res.x_runs, res.nfev
         assert res.nfev == counter.points
-
-    def get_result(self):
-        return dict(x_runs=self.x_runs, n_value=self.n_value)

@@ -1,25 +1,15 @@
 import numpy as np
-from benchmark_utils import PointCounter, run_seeds
-from benchopt import BaseSolver
-from benchopt.stopping_criterion import SingleRunCriterion
+from benchmark_utils import PointCounter, SwarmSolver, run_seeds
 from scipy.optimize import differential_evolution
 
 
-class Solver(BaseSolver):
+class Solver(SwarmSolver):
     """Peer: scipy.optimize.differential_evolution (defaults: popsize 15 d), vectorized, no polish.
 
     ``maxiter`` is set so that ``popsize * d * (maxiter + 1)`` points fit the budget per run.
     """
 
     name = "scipy-differential_evolution"
-    sampling_strategy = "run_once"
-    stopping_criterion = SingleRunCriterion()
-    requirements = []
-
-    def set_objective(self, problem, n_runs, budget, init, box):
-        """``init``: runs start in [-init, init]^d; ``box``: the search box of bounded peers."""
-        self.problem, self.n_runs, self.budget = problem, n_runs, budget
-        self.init, self.box = init, box
 
     def run(self, _):
         p = self.problem
@@ -31,6 +21,3 @@ class Solver(BaseSolver):
                                      vectorized=True, updating="deferred", seed=int(seed)).x
               for seed in run_seeds(self.get_seed(use_repetition=True), self.n_runs)]
         self.x_runs, self.n_value = np.array(xs), counter.points
-
-    def get_result(self):
-        return dict(x_runs=self.x_runs, n_value=self.n_value)
