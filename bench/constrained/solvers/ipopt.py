@@ -1,0 +1,73 @@
+import numpy as np
+from benchmark_utils import constraint_calls
+from benchopt import BaseSolver, safe_import_context
+
+from optkit.core import Counted
+
+with safe_import_context() as import_ctx:
+    import cyipopt
+
+
+class Solver(BaseSolver):
+    """Peer: IPOPT (interior point, MUMPS) through ``cyipopt.minimize_ipopt``, ``max_iter`` =
+    benchopt's budget (restarted from x0 each run), ``tol`` 1e-9.
+
+    ``hessian="exact"``: the Hessian of the Lagrangian, assembled densely from n objective
+    Hessian-vector products and n constraint ``lagrangian_hvp`` products per evaluation (the
+    oracles give products only), so ``n_hvp`` and ``n_constr`` count those products.
+    ``hessian="limited-memory"``: gradients and Jacobians only, IPOPT's L-BFGS.
+    Counts include the calls ``minimize_ipopt`` makes at x0 to size the problem (c twice, J
+    once, and one objective Hessian in exact mode). Equality constraints only.
+    Needs ``cyipopt-wheels`` (Linux wheel bundling Ipopt 3.14.11; ``cyipopt`` itself has none).
+    """
+
+    name = "ipopt"
+    sampling_strategy = "iteration"
+    requirements = ["pip::cyipopt-wheels>=1.7.0.dev0"]
+    parameters = {"hessian": ["exact", "limited-memory"]}
+    test_config = {"hessian": "exact"}
+    options = {"print_level": 0, "sb": "yes", "tol": 1e-9}
+
+    def set_objective(self, problem):
+        self.problem = problem
+
+    def skip(self, problem):
+        if not problem.objective.has_grad:
+            return True, "ipopt needs gradients here"
+        if self.hessian == "exact" and not problem.objective.has_hvp:
+            return True, "ipopt hessian='exact' needs Hessian-vector products"
+        if problem.constraints.has_inequalities:
+            return True, "ipopt solver handles equality constraints only"
+        return False, None
+
+    def run(self, n_iter):
+        cons = self.problem.constraints
+        counted = Counted(self.problem.objective)
+        c0 = constraint_calls(cons)
+        x0 = np.asarray(self.problem.x0, dtype=float)
+        if n_iter == 0:
+            self.x = x0
+        else:
+            con = {"type": "eq", "fun": lambda x: cons.c(x) - cons.lb, "jac": cons.jac}
+            kw = {}
+            opts = {**self.options, "max_iter": int(n_iter)}
+            if self.hessian == "exact":
+                kw["hess"] = lambda x: _dense(lambda u: counted.hvp(x, u), x.size)
+                con["hess"] = lambda x, lam: _dense(lambda u: cons.lagrangian_hvp(x, lam, u),
+                                                    x.size)
+            else:
+                opts["hessian_approximation"] = "limited-memory"
+            res = cyipopt.minimize_ipopt(counted.value, x0, jac=counted.grad, constraints=[con],
+                                         options=opts, **kw)
+            self.x = np.asarray(res.x, dtype=float)
+        self.counts = {**counted.snapshot(), "n_inner": 0,
+                       "n_constr": constraint_calls(cons) - c0}
+
+    def get_result(self):
+        return dict(x=self.x, counts=self.counts)
+
+
+def _dense(matvec, n):
+    """A symmetric matrix from n products with the unit vectors."""
+    H = np.column_stack([matvec(e) for e in np.eye(n)])
+    return 0.5 * (H + H.T)
