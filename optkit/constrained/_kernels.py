@@ -1,6 +1,7 @@
-"""numba kernels of :mod:`optkit.constrained.sketch` (single-vector sketches on dense arrays).
+"""numba kernels of :mod:`optkit.constrained.sketch` (single-vector sketches on dense and CSR
+matrices).
 
-Imported only when a dense ``rk``/``gaussian`` sketch runs, so ``import optkit`` never
+Imported only when an ``rk``/``gaussian`` sketch of a dense or sparse matrix runs, so ``import optkit`` never
 imports numba. Each kernel seeds numba's generator from the caller's numpy Generator,
 runs steps in chunks of ``check_every`` and recomputes the full residual after each
 chunk, stopping once it is <= ``thresh`` or after ``max_steps`` steps.
@@ -119,4 +120,79 @@ def columns(A, b, x, r, col_sq, cdf, thresh, max_steps, check_every, seed):
             for i in range(N):
                 r[i] += A[j, i] * x[j]
         res = residual(A, r, np.zeros(n), g)
+    return steps, res
+
+
+@njit(cache=True)
+def residual_csr(data, indices, indptr, x, b, r):
+    """Store A x - b in r (A in CSR) and return its norm."""
+    s = 0.0
+    for i in range(b.size):
+        acc = -b[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            acc += data[k] * x[indices[k]]
+        r[i] = acc
+        s += acc * acc
+    return np.sqrt(s)
+
+
+@njit(cache=True)
+def rows_csr(data, indices, indptr, b, x, row_sq, cdf, thresh, max_steps, check_every, seed):
+    # randomized Kaczmarz on a CSR matrix: one step costs 4 nnz(a_i) flops
+    np.random.seed(seed)
+    N = b.size
+    r = np.empty(N)
+    res = residual_csr(data, indices, indptr, x, b, r)
+    steps = 0
+    while res > thresh and steps < max_steps:
+        k = min(check_every, max_steps - steps)
+        for _ in range(k):
+            if cdf.size == 0:
+                i = np.random.randint(0, N)
+            else:
+                i = min(np.searchsorted(cdf, np.random.random() * cdf[-1]), N - 1)
+            if row_sq[i] == 0.0:
+                continue
+            acc = -b[i]
+            for p in range(indptr[i], indptr[i + 1]):
+                acc += data[p] * x[indices[p]]
+            a = acc / row_sq[i]
+            for p in range(indptr[i], indptr[i + 1]):
+                x[indices[p]] -= a * data[p]
+        steps += k
+        res = residual_csr(data, indices, indptr, x, b, r)
+    return steps, res
+
+
+@njit(cache=True)
+def gaussian_csr(data, indices, indptr, n, b, x, thresh, max_steps, check_every, seed):
+    # Gaussian sketch on a CSR matrix: w = A^T s accumulated row by row (2 nnz(A) flops)
+    np.random.seed(seed)
+    N = b.size
+    r = np.empty(N)
+    w = np.empty(n)
+    res = residual_csr(data, indices, indptr, x, b, r)
+    steps = 0
+    while res > thresh and steps < max_steps:
+        k = min(check_every, max_steps - steps)
+        for _ in range(k):
+            w[:] = 0.0
+            sb = 0.0
+            for i in range(N):
+                si = np.random.standard_normal()
+                sb += si * b[i]
+                for p in range(indptr[i], indptr[i + 1]):
+                    w[indices[p]] += si * data[p]
+            ww = 0.0
+            wx = 0.0
+            for j in range(n):
+                ww += w[j] * w[j]
+                wx += w[j] * x[j]
+            if ww == 0.0:
+                continue
+            a = (wx - sb) / ww
+            for j in range(n):
+                x[j] -= a * w[j]
+        steps += k
+        res = residual_csr(data, indices, indptr, x, b, r)
     return steps, res

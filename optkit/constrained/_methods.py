@@ -68,7 +68,7 @@ register(MethodInfo(
                       check=check_nonnegative),
         "sketch": Option("rk", "str\n    KKT solver: 'rk' (randomized Kaczmarz), 'block-rk', "
                                "'gaussian', 'block-gaussian', or the baselines 'direct' "
-                               "(numpy.linalg.solve) and 'minres'.", check=_choice(_SKETCHES)),
+                               "(numpy.linalg.solve; SuperLU for a sparse K) and 'minres'.", check=_choice(_SKETCHES)),
         "sampling": Option("uniform", "str\n    Row sampling of the 'rk' sketches: 'uniform' or "
                                       "'rownorm' (p_i proportional to ||k_i||^2).",
                            check=_choice(("uniform", "rownorm"))),
@@ -97,10 +97,14 @@ register(MethodInfo(
         "check_every": Option(None, "int or None\n    Sketch steps between full-residual checks "
                                     "(default n + m).", check=_optional_int),
         "linear_algebra": Option("auto", (
-            "str\n    'dense' forms K (n Hessian-vector products per iteration), 'matrix-free' "
-            "applies it through Hessian-vector products and the Jacobian (Lanczos for norms "
-            "and the Hessian test), 'auto' is dense when n + m <= 1000."),
-            check=_choice(("auto", "dense", "matrix-free"))),
+            "str\n    'dense' forms K (n Hessian-vector products per iteration); 'sparse' "
+            "assembles a scipy.sparse K from the Hessian matrices (hess= of the objective and "
+            "of every nonlinear constraint) and the Jacobian, with Frobenius norms and a "
+            "Gershgorin test before any Lanczos; 'matrix-free' applies K through "
+            "Hessian-vector products and the Jacobian (Lanczos for norms and the Hessian "
+            "test). 'auto': dense when n + m <= 1000, else sparse when the Hessian matrices "
+            "exist, else matrix-free."),
+            check=_choice(("auto", "dense", "sparse", "matrix-free"))),
         "mu0": Option(1.0, "float\n    Initial penalty mu on ||c||^2.", check=check_positive),
         "nu0": Option(0.1, "float\n    Initial penalty nu on ||grad_x L||^2.",
                       check=check_positive),

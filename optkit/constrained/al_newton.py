@@ -60,6 +60,7 @@ class _State:
     delta: float
     kappa: float
     rng: np.random.Generator
+    eigvec: np.ndarray | None = None  # warm start of the reduced-Hessian Lanczos
     k: int = 0
     n_inner: int = 0
     inner_flops: float = 0.0
@@ -87,33 +88,77 @@ def merit_gradient(gl, c, Gt_c, G_gl, Hgl, mu, nu):
     return np.concatenate([gl + nu * Hgl + mu * Gt_c, c + nu * G_gl])
 
 
-def _extreme_eig(matvec, n, which):
-    """Largest-magnitude (``"LM"``) or smallest (``"SA"``) eigenvalue of a symmetric operator.
+def _extreme_eig(matvec, n, which, v0=None):
+    """Largest-magnitude (``"LM"``) or smallest (``"SA"``) eigenvalue of a symmetric operator,
+    and its eigenvector (``v0`` warm-starts the next call).
 
-    Lanczos (ARPACK, ``tol=1e-3``) for ``n > 20``; below that, the dense matrix from ``n``
-    products. ``None`` when Lanczos fails.
+    Lanczos (ARPACK, ``tol=1e-3``, started at ``v0`` or the ones vector) for ``n > 20``;
+    below that, the dense matrix from ``n`` products. ``(None, None)`` when Lanczos fails.
     """
     from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 
     if n <= 20:
         M = np.column_stack([matvec(e) for e in np.eye(n)])
-        eig = np.linalg.eigvalsh(0.5 * (M + M.T))
-        return float(np.max(np.abs(eig)) if which == "LM" else eig[0])
+        eig, vec = np.linalg.eigh(0.5 * (M + M.T))
+        i = int(np.argmax(np.abs(eig))) if which == "LM" else 0
+        return float(abs(eig[i]) if which == "LM" else eig[i]), vec[:, i]
     op = LinearOperator((n, n), matvec=matvec, dtype=float)
     try:
-        return float(eigsh(op, k=1, which=which, tol=1e-3, v0=np.ones(n),
-                           return_eigenvectors=False)[0])
+        val, vec = eigsh(op, k=1, which=which, tol=1e-3, v0=np.ones(n) if v0 is None else v0)
     except (ArpackError, ArpackNoConvergence):
-        return None
+        return None, None
+    return float(abs(val[0]) if which == "LM" else val[0]), vec[:, 0]
+
+
+def _gershgorin_min(M) -> float:
+    """Gershgorin lower bound :math:`\\min_i (M_{ii} - \\sum_{j \\ne i} |M_{ij}|)` on
+    :math:`\\lambda_{\\min}` of a symmetric sparse matrix."""
+    M = sp.csr_array(M)
+    diag = M.diagonal()
+    off = abs(M).sum(axis=1) - np.abs(diag)
+    return float(np.min(diag - off, initial=np.inf))
+
+
+def _gram_solver(G):
+    """``r -> (G G^T)^{-1} r``: Cholesky for dense ``G``, SuperLU for sparse ``G``."""
+    GG = G @ G.T
+    if sp.issparse(GG):
+        from scipy.sparse.linalg import splu
+
+        return splu(sp.csc_array(GG)).solve
+    from scipy.linalg import cho_factor, cho_solve
+
+    factor = cho_factor(GG)
+    return lambda r: cho_solve(factor, r)
 
 
 def _min_eig_gram(G) -> float:
+    r""":math:`\xi_G = \lambda_{\min}(GG^\top)` (1 when :math:`m = 0`).
+
+    Dense ``eigvalsh`` up to ``DENSE_MAX`` rows. A larger sparse :math:`G` first tries the
+    Gershgorin bound, returned when it is :math:`\ge 1` (the method only uses
+    :math:`\min(\xi_G, 1)` and the test :math:`\xi_G <` ``singular_tol``), then
+    shift-invert Lanczos at 0 (ARPACK on SuperLU solves; 0.0 when :math:`GG^\top` is
+    exactly singular).
+    """
+    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
+
     m = G.shape[0]
     if m == 0:
         return 1.0
     GG = G @ G.T
-    GG = GG.toarray() if sp.issparse(GG) else GG
-    return float(np.linalg.eigvalsh(GG)[0])
+    if not sp.issparse(GG) or m <= DENSE_MAX:
+        return float(np.linalg.eigvalsh(GG.toarray() if sp.issparse(GG) else GG)[0])
+    bound = _gershgorin_min(GG)
+    if bound >= 1.0:
+        return bound
+    try:  # shift-invert Lanczos at 0: a few SuperLU solves
+        return float(eigsh(sp.csc_array(GG), k=1, sigma=0.0, which="LM", tol=1e-6,
+                           return_eigenvectors=False)[0])
+    except (ArpackError, ArpackNoConvergence):
+        return float(np.linalg.eigvalsh(GG.toarray())[0])
+    except RuntimeError:  # SuperLU: G G^T exactly singular
+        return 0.0
 
 
 class ALNewton:
@@ -213,6 +258,10 @@ class ALNewton:
             raise ValueError(f"constraints: {cons.m} equality constraints on {n} variables "
                              "cannot have a full-rank Jacobian (LICQ); remove dependent rows")
         obj = problem.objective
+        if self.linear_algebra == "sparse" and not (getattr(obj, "has_hess", False)
+                                                    and cons.has_lagrangian_hess):
+            raise ValueError("linear_algebra='sparse' needs Hessian matrices: hess= for the "
+                             "objective and for every nonlinear constraint")
         self._has_hvp = bool(getattr(obj, "has_hvp", hasattr(obj, "hvp")))
         if not self._has_hvp:
             warnings.warn("al-newton: no hess/hessp given; Hessian products are forward "
@@ -311,7 +360,42 @@ class ALNewton:
         norms = dict(B=float(np.linalg.norm(B)), G=float(np.linalg.norm(G)), H=H_norm,
                      K=float(np.linalg.norm(K)))
         Hm = H if self.hessian_in_merit == "lagrangian" else Hf
-        return "dense", K, norms, t, Hm @ s.gl, flops
+        return "dense", K, norms, t, Hm @ s.gl, flops + 10.0 * (n + m) ** 2
+
+    def _reduced_min_eig(self, hv, G, n, H_norm, s, H=None):
+        r""":math:`\lambda_{\min}(Z^\top \nabla_x^2 L Z)`, or a lower bound when that bound
+        already passes the modification test.
+
+        A sparse Hessian ``H`` whose Gershgorin bound is :math:`\ge` ``hess_mod_tol`` needs
+        nothing more (:math:`\lambda_{\min}(Z^\top H Z) \ge \lambda_{\min}(H)`, :math:`Z`
+        orthonormal). Otherwise Lanczos on :math:`P H P + (\|H\| + 1)(I - P)`,
+        :math:`P = I - G^\top (GG^\top)^{-1} G`, warm-started at the previous iteration's
+        eigenvector; :math:`-\infty` (modify) when Lanczos fails.
+        """
+        m = G.shape[0]
+        if m >= n:
+            return np.inf
+        if H is not None:
+            bound = _gershgorin_min(H)
+            if bound >= self.hess_mod_tol:
+                return bound
+        if m:
+            gram_solve = _gram_solver(G)
+
+            def proj(v):
+                return v - G.T @ gram_solve(G @ v)
+        else:
+            def proj(v):
+                return v
+        shift = H_norm + 1.0
+
+        def red(v):
+            v = np.asarray(v, dtype=float).ravel()
+            pv = proj(v)
+            return proj(hv(pv)) + shift * (v - pv)
+
+        lam_min, s.eigvec = _extreme_eig(red, n, "SA", v0=s.eigvec)
+        return -np.inf if lam_min is None else lam_min
 
     def _matrix_free(self, problem, s):
         """K as a LinearOperator from Hessian-vector products and the Jacobian."""
@@ -321,7 +405,7 @@ class ALNewton:
         def hv(v):
             return self._hvp_L(problem, s, np.asarray(v, dtype=float).ravel())
 
-        H_norm = _extreme_eig(hv, n, "LM")
+        H_norm, _ = _extreme_eig(hv, n, "LM")
         if H_norm is None:  # Lanczos failed: power iteration (a lower bound)
             v = np.ones(n) / np.sqrt(n)
             for _ in range(30):
@@ -330,33 +414,8 @@ class ALNewton:
                 if H_norm == 0.0:
                     break
                 v = w / H_norm
-        H_norm = abs(H_norm)
-        if m:
-            GG = G @ G.T
-            GG = GG.toarray() if sp.issparse(GG) else np.asarray(GG)
-            Li = np.linalg.inv(np.linalg.cholesky(GG))  # m x m, once per iteration
-            GGi = Li.T @ Li
-            G_norm = float(np.sqrt(np.trace(GG)))
-
-            def proj(v):
-                return v - G.T @ (GGi @ (G @ v))
-        else:
-            G_norm = 0.0
-
-            def proj(v):
-                return v
-        lam_min = np.inf
-        if m < n:
-            shift = H_norm + 1.0
-
-            def red(v):
-                v = np.asarray(v, dtype=float).ravel()
-                pv = proj(v)
-                return proj(hv(pv)) + shift * (v - pv)
-
-            lam_min = _extreme_eig(red, n, "SA")
-            if lam_min is None:
-                lam_min = -np.inf  # unknown: modify (safe)
+        G_norm = float(np.sqrt((G.multiply(G) if sp.issparse(G) else G * G).sum())) if m else 0.0
+        lam_min = self._reduced_min_eig(hv, G, n, H_norm, s)
         t = self.xi_B + H_norm if lam_min < self.hess_mod_tol else 0.0
 
         def kv(v):
@@ -372,18 +431,42 @@ class ALNewton:
             Hgl = hv(s.gl)
         else:
             Hgl = self._hvp_f(problem, s.x, s.g, s.gl)
-        return "operator", K, norms, t, Hgl, 2.0 * m * m * n + 9.0 * m**3
+        return "operator", K, norms, t, Hgl, 2.0 * m * m * n + 9.0 * m**3 + 10.0 * (n + m) ** 2
 
-    def _use_dense(self, s) -> bool:
-        if self.linear_algebra == "auto":
-            return s.x.size + s.lam.size <= DENSE_MAX
-        return self.linear_algebra == "dense"
+    def _sparse(self, problem, s):
+        """Sparse K from the Hessian matrices and the Jacobian (never a dense N x N)."""
+        n, m = s.x.size, s.lam.size
+        Hf = sp.csr_array(problem.objective.hess(s.x))
+        H = Hf + sp.csr_array(problem.constraints.lagrangian_hess(s.x, s.lam)) if m else Hf
+        H = sp.csr_array(0.5 * (H + H.T))
+        G = sp.csr_array(s.G)
+        H_norm = float(sp.linalg.norm(H))
+        lam_min = self._reduced_min_eig(lambda v: H @ v, G, n, H_norm, s, H=H)
+        t = self.xi_B + H_norm if lam_min < self.hess_mod_tol else 0.0
+        B = sp.csr_array(H + t * sp.identity(n, format="csr")) if t else H
+        K = sp.csr_array(sp.bmat([[B, G.T], [G, None]], format="csr"))
+        norms = dict(B=float(sp.linalg.norm(B)), G=float(sp.linalg.norm(G)) if m else 0.0,
+                     H=H_norm, K=float(sp.linalg.norm(K)))
+        Hgl = (H if self.hessian_in_merit == "lagrangian" else Hf) @ s.gl
+        return "sparse", K, norms, t, Hgl, 4.0 * K.nnz
+
+    def _linear_algebra(self, problem, s) -> str:
+        """``"dense"``, ``"sparse"`` or ``"matrix-free"`` for this problem."""
+        if self.linear_algebra != "auto":
+            return self.linear_algebra
+        if s.x.size + s.lam.size <= DENSE_MAX:
+            return "dense"
+        cons = problem.constraints
+        if getattr(problem.objective, "has_hess", False) and cons.has_lagrangian_hess:
+            return "sparse"
+        return "matrix-free"
 
     def step(self, problem, s):
         n = s.x.size
-        kind, K, norms, t, Hgl, setup = (self._dense if self._use_dense(s)
-                                         else self._matrix_free)(problem, s)
-        s.setup_flops += setup + 10.0 * (n + s.lam.size) ** 2
+        build = {"dense": self._dense, "sparse": self._sparse,
+                 "matrix-free": self._matrix_free}[self._linear_algebra(problem, s)]
+        kind, K, norms, t, Hgl, setup = build(problem, s)
+        s.setup_flops += setup
         b = -np.concatenate([s.gl, s.c])
         kkt = float(np.linalg.norm(b))
         Gt_c = s.G.T @ s.c
@@ -465,7 +548,8 @@ class ALNewton:
                 merit = f + lam @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gl @ gl)
             if np.isfinite(merit) and merit <= merit0 + alpha * self.beta * slope + slack:
                 s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = x, lam, f, g, c, G, gl
-                s.xi_G = _min_eig_gram(G)
+                if not problem.constraints.is_linear:  # else G, hence xi_G, is constant
+                    s.xi_G = _min_eig_gram(G)
                 s.info["alpha"] = alpha
                 return s
             alpha *= 0.5

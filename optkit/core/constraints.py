@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, NonlinearConstraint
+from scipy.sparse.linalg import LinearOperator
 
 __all__ = ["ConstraintOracle", "to_constraint_oracle", "to_bounds"]
 
@@ -124,7 +125,7 @@ class ConstraintOracle:
             if b.linear:
                 continue
             if b.hess is not None:
-                out += np.asarray(b.hess(x, lam_b)) @ v
+                out += _as_matrix(b.hess(x, lam_b)) @ v
                 continue
             rel = _EPS ** (1 / 4 if b.jac is None else 1 / 3)
             h = rel * max(1.0, float(np.linalg.norm(x))) / max(float(np.linalg.norm(v)), 1e-300)
@@ -132,11 +133,56 @@ class ConstraintOracle:
                     - self._block_jac(b, x - h * v).T @ lam_b) / (2 * h)
         return out
 
+    @property
+    def is_linear(self) -> bool:
+        """Every block is a :class:`~scipy.optimize.LinearConstraint` (constant Jacobian)."""
+        return all(b.linear for b in self._blocks)
+
+    @property
+    def has_lagrangian_hess(self) -> bool:
+        """Every nonlinear block has a ``hess``, so :meth:`lagrangian_hess` is exact."""
+        return all(b.linear or b.hess is not None for b in self._blocks)
+
+    def lagrangian_hess(self, x, lam):
+        """The matrix ``sum_i lam_i \\nabla^2 c_i(x)``: ``scipy.sparse`` (CSR) if any block's
+        ``hess`` is sparse (or all blocks are linear), else dense. Needs
+        :attr:`has_lagrangian_hess`."""
+        if not self.has_lagrangian_hess:
+            raise ValueError("constraints: lagrangian_hess needs a hess for every nonlinear "
+                             "constraint (NonlinearConstraint(..., hess=...))")
+        self.nhev += 1
+        x = np.asarray(x, float)
+        mats = []
+        start = 0
+        for b in self._blocks:
+            lam_b = lam[start:start + b.lb.size]
+            start += b.lb.size
+            if not b.linear:
+                H = _as_matrix(b.hess(x, lam_b))
+                if isinstance(H, LinearOperator):
+                    raise ValueError("constraints: lagrangian_hess needs matrices, but a "
+                                     "constraint hess returned a LinearOperator")
+                if H.shape != (self.n, self.n):
+                    raise ValueError(f"constraint hess must have shape {(self.n, self.n)}, "
+                                     f"got {H.shape}")
+                mats.append(H)
+        if not mats or any(sp.issparse(H) for H in mats):
+            return sum((sp.csr_array(H) for H in mats), sp.csr_array((self.n, self.n)))
+        return sum(mats)
+
     def _block_jac(self, b: _Block, x):
         if b.jac is None:
             return _fd_jacobian(b.fun, x, b.lb.size)
         J = b.jac(x)
         return J if sp.issparse(J) else np.atleast_2d(np.asarray(J, dtype=float))
+
+
+def _as_matrix(H):
+    """A constraint ``hess`` result as a sparse matrix or a dense 2-D array (scipy allows
+    a ``LinearOperator`` too, which only :meth:`ConstraintOracle.lagrangian_hvp` accepts)."""
+    if sp.issparse(H) or isinstance(H, LinearOperator):
+        return H
+    return np.atleast_2d(np.asarray(H, dtype=float))
 
 
 def _bind(fn, args):

@@ -17,6 +17,11 @@ import numpy as np
 
 from .validate import check_same_shape, check_scalar_value, is_torch_tensor
 
+
+def is_sparse(a) -> bool:
+    """Whether ``a`` is a ``scipy.sparse`` matrix or array (without importing scipy)."""
+    return type(a).__module__.startswith("scipy.sparse")
+
 __all__ = [
     "ValueOracle",
     "GradOracle",
@@ -80,6 +85,9 @@ class FunctionOracle:
         ``value_and_grad(x) -> (float, array)``, scipy's ``jac=True`` form.
     hvp : callable, optional
         ``hvp(x, v) -> array``, the Hessian-vector product.
+    hess : callable, optional
+        ``hess(x) -> (n, n)`` Hessian matrix, dense or ``scipy.sparse`` (scipy's ``hess``);
+        without ``hvp``, Hessian-vector products are ``hess(x) @ v``.
     value_batch : callable, optional
         Vectorized ``(n, d) -> (n,)`` objective for population methods.
     workers : callable, optional
@@ -100,6 +108,7 @@ class FunctionOracle:
         grad: Callable | None = None,
         value_and_grad: Callable | None = None,
         hvp: Callable | None = None,
+        hess: Callable | None = None,
         value_batch: Callable | None = None,
         workers: Callable | None = None,
         n_samples: int | None = None,
@@ -109,13 +118,14 @@ class FunctionOracle:
         if not callable(fun):
             raise TypeError(f"fun must be callable, got {type(fun).__name__}")
         for name, fn in (("grad", grad), ("value_and_grad", value_and_grad), ("hvp", hvp),
-                         ("value_batch", value_batch), ("workers", workers)):
+                         ("hess", hess), ("value_batch", value_batch), ("workers", workers)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be callable or None, got {type(fn).__name__}")
         self._fun = fun
         self._grad = grad
         self._vg = value_and_grad
         self._hvp = hvp
+        self._hess = hess
         self._value_batch = value_batch
         self._workers = workers
         self.n_samples = n_samples
@@ -141,7 +151,11 @@ class FunctionOracle:
 
     @property
     def has_hvp(self) -> bool:
-        return self._hvp is not None
+        return self._hvp is not None or self._hess is not None
+
+    @property
+    def has_hess(self) -> bool:
+        return self._hess is not None
 
     @property
     def is_stochastic(self) -> bool:
@@ -170,9 +184,26 @@ class FunctionOracle:
 
     def hvp(self, x, v, batch=None):
         if self._hvp is None:
-            raise MissingOracleError("this method needs Hessian-vector products: pass hess= or hessp=")
+            if self._hess is None:
+                raise MissingOracleError(
+                    "this method needs Hessian-vector products: pass hess= or hessp=")
+            if batch is not None:
+                raise MissingOracleError("a Hessian matrix (hess=) has no mini-batch form")
+            return self._checked_grad(self.hess(x) @ v, x, name="hess(x) @ v")
         out = self._hvp(x, v) if batch is None else self._hvp(x, v, batch=batch)
         return self._checked_grad(out, x, name="hessp")
+
+    def hess(self, x):
+        """The Hessian matrix at ``x`` (dense array or ``scipy.sparse``), shape ``(n, n)``."""
+        if self._hess is None:
+            raise MissingOracleError("this method needs the Hessian matrix: pass hess=")
+        H = self._hess(x)
+        if not is_sparse(H):
+            H = np.atleast_2d(np.asarray(H, dtype=float))
+        n = int(np.size(x))
+        if H.shape != (n, n):
+            raise ValueError(f"hess must return shape ({n}, {n}), got {H.shape}")
+        return H
 
     def value_batch(self, X):
         if self._value_batch is not None:
@@ -211,7 +242,7 @@ class Counted:
 
     Counts: ``nfev`` (values; a population call of ``n`` points counts ``n``),
     ``ngev`` (gradients; ``value_and_grad`` counts one value and one gradient),
-    ``nhev`` (Hessian-vector products), ``nsamples`` (data points touched by
+    ``nhev`` (Hessian-vector products and Hessian matrices), ``nsamples`` (data points touched by
     mini-batch calls). A finite-difference gradient also charges the function
     evaluations it makes. Attribute access falls through to the wrapped oracle.
     """
@@ -252,6 +283,10 @@ class Counted:
         self.ngev += getattr(self.oracle, "hvp_grad_evals", 0)
         self._charge_batch(batch)
         return self.oracle.hvp(x, v, batch)
+
+    def hess(self, x):
+        self.nhev += 1
+        return self.oracle.hess(x)
 
     def value_batch(self, X):
         self.nfev += int(X.shape[0])

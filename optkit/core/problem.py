@@ -107,7 +107,8 @@ class Problem:
 
         ``jac`` may be a callable, ``True`` (``fun`` returns ``(f, g)``), one of
         ``'2-point'``, ``'3-point'``, ``'cs'``, or ``None`` (no gradient). ``hess``
-        (callable returning a matrix) or ``hessp`` gives Hessian-vector products;
+        (callable returning a dense or sparse matrix, kept as the oracle's ``hess``) or
+        ``hessp`` gives Hessian-vector products;
         ``hess`` as a finite-difference string differentiates the gradient.
         ``args`` are appended to every call, as scipy does.
         """
@@ -139,8 +140,7 @@ class Problem:
         elif hessp is not None:
             raise TypeError(f"hessp must be callable, got {type(hessp).__name__}")
         elif callable(hess):
-            h = _bind(hess, args)
-            oracle_kwargs["hvp"] = lambda x, v: np.asarray(h(x)) @ v
+            oracle_kwargs["hess"] = _bind(hess, args)
         elif isinstance(hess, str):
             if hess not in ("2-point", "3-point"):
                 raise ValueError(f"hess as a string must be '2-point' or '3-point', got {hess!r}")
