@@ -462,7 +462,6 @@ class ALNewton:
         return "matrix-free"
 
     def step(self, problem, s):
-        n = s.x.size
         build = {"dense": self._dense, "sparse": self._sparse,
                  "matrix-free": self._matrix_free}[self._linear_algebra(problem, s)]
         kind, K, norms, t, Hgl, setup = build(problem, s)
