@@ -35,12 +35,13 @@ AL_STATUS = {
     "nonfinite": STATUS["nonfinite"],  # 3 (set by the run loop)
     "penalty": STATUS["penalty"],  # 8: penalty safeguards reached without a descent direction
     "sketch_budget": STATUS["stalled"],  # 5: over 10 * max_inner sketch steps in one Newton step
-    "singular": STATUS["singular"],  # 7: lambda_min(G G^T) < singular_tol
+    "singular": STATUS["singular"],  # 7: G G^T (numerically) singular, see singular_test
 }
 
 DENSE_MAX = 1000  # linear_algebra="auto": form K densely when n + m <= DENSE_MAX
 ALPHA_MIN = 1e-10
 KAPPA_MIN = 1e-10
+XI_G_MIN = 1e-150  # floor of xi_G in Psi (only reached with singular_tol = 0): finite Psi
 _EPS = np.finfo(float).eps
 _FD = np.sqrt(_EPS)
 
@@ -54,7 +55,8 @@ class _State:
     c: np.ndarray  # c(x) - lb
     G: Any  # constraint Jacobian (dense or sparse)
     gl: np.ndarray  # grad_x L = g + G^T lam
-    xi_G: float
+    xi_G: float  # lambda_min(G G^T)
+    gram_max: float  # lambda_max(G G^T)
     mu: float
     nu: float
     delta: float
@@ -107,13 +109,15 @@ def _extreme_eig(matvec, n, which):
         return None
 
 
-def _min_eig_gram(G) -> float:
+def _gram_eigs(G) -> tuple[float, float]:
+    r"""Smallest and largest eigenvalue of :math:`GG^\top` (both 1 when m = 0)."""
     m = G.shape[0]
     if m == 0:
-        return 1.0
+        return 1.0, 1.0
     GG = G @ G.T
     GG = GG.toarray() if sp.issparse(GG) else GG
-    return float(np.linalg.eigvalsh(GG)[0])
+    eig = np.linalg.eigvalsh(GG)
+    return float(eig[0]), float(eig[-1])
 
 
 class ALNewton:
@@ -166,8 +170,8 @@ class ALNewton:
 
     def __init__(self, *, lam0, sketch, sampling, block_size, accuracy, kappa, theta,
                  hessian_in_merit, tol, max_inner, check_every, linear_algebra, mu0, nu0,
-                 delta0, xi_B, beta, rho, delta_floor, hess_mod_tol, singular_tol, mu_max,
-                 nu_min):
+                 delta0, xi_B, beta, rho, delta_floor, hess_mod_tol, singular_tol,
+                 singular_test, mu_max, nu_min):
         self.lam0 = lam0
         self.sketch = sketch
         self.sampling = sampling
@@ -185,6 +189,7 @@ class ALNewton:
         self.delta_floor = delta_floor
         self.hess_mod_tol = hess_mod_tol
         self.singular_tol = singular_tol
+        self.singular_test = singular_test
         self.mu_max, self.nu_min = mu_max, nu_min
         if sketch in ("block-rk", "block-gaussian") and block_size < 2:
             raise ValueError(f"block_size must be >= 2 for sketch={sketch!r}, got {block_size}")
@@ -263,8 +268,9 @@ class ALNewton:
             if lam.shape != (m,) or not np.all(np.isfinite(lam)):
                 raise ValueError(f"lam0 must be a finite array of shape ({m},), got {lam.shape}")
             gl = g + G.T @ lam
+        xi_G, gram_max = _gram_eigs(G)
         return _State(x=x, lam=lam, fun=f, g=g, c=c, G=G, gl=np.asarray(gl).ravel(),
-                      xi_G=_min_eig_gram(G), mu=self.mu0, nu=self.nu0, delta=self.delta0,
+                      xi_G=xi_G, gram_max=gram_max, mu=self.mu0, nu=self.nu0, delta=self.delta0,
                       kappa=self.kappa0, rng=rng)
 
     def terminate(self, problem, state):
@@ -275,11 +281,38 @@ class ALNewton:
             return True, AL_STATUS["nonfinite"], "The KKT residual is not finite."
         if kkt <= self.tol:
             return True, AL_STATUS["success"], "Optimization terminated successfully."
-        if state.xi_G < self.singular_tol:
-            return True, AL_STATUS["singular"], (
-                f"The constraint Jacobian is (nearly) rank-deficient at iteration {state.k}: "
-                f"lambda_min(G G^T) = {state.xi_G:.3g} < singular_tol = {self.singular_tol:g}.")
+        if self.singular_test == "absolute" and self._singular(state):
+            return True, AL_STATUS["singular"], self._singular_message(state)
         return False, 0, ""
+
+    def _singular(self, state) -> bool:
+        r"""Is :math:`GG^\top` (numerically) singular? ``"absolute"`` (the reference code's,
+        with its ``singular_tol = 1e-2``): :math:`\lambda_{\min}(GG^\top) <` ``singular_tol``.
+        ``"relative"`` (default): :math:`\lambda_{\min}(GG^\top) \le` ``singular_tol``
+        :math:`\cdot\lambda_{\max}(GG^\top)` (scale-invariant; ``1e-12`` is a few thousand
+        times the eigenvalues' round-off)."""
+        if self.singular_test == "absolute":
+            return state.xi_G < self.singular_tol
+        return state.xi_G <= self.singular_tol * state.gram_max
+
+    def _singular_message(self, state) -> str:
+        if self.singular_test == "absolute":
+            test = f"lambda_min(G G^T) = {state.xi_G:.3g} < singular_tol = {self.singular_tol:g}"
+        else:
+            test = (f"lambda_min(G G^T) = {state.xi_G:.3g} <= singular_tol * lambda_max(G G^T) "
+                    f"= {self.singular_tol:g} * {state.gram_max:.3g}")
+        return (f"The constraint Jacobian is (nearly) rank-deficient at iteration {state.k}: "
+                f"{test}.")
+
+    def _blame_singular(self, s):
+        r"""``singular_test="relative"``: a rank-deficient G does not stop the run by itself
+        (sketching needs no factorization, and the KKT system of a problem whose Jacobian
+        loses rank only near x*, or is merely ill-conditioned, is still consistent or close
+        to it); when a Newton step then fails (penalty safeguards, sketch budget, line
+        search) at a singular G, the singularity is the reported cause (status 7)."""
+        if s.stop is not None and self.singular_test == "relative" and self._singular(s):
+            s.stop = (AL_STATUS["singular"], f"{self._singular_message(s)} The Newton step "
+                      f"failed there: {s.stop[1]}")
 
     def _dense(self, problem, s):
         """Dense K, and the pieces the accuracy condition and merit gradient need."""
@@ -392,11 +425,13 @@ class ALNewton:
         def merit_grad(mu, nu):
             return merit_gradient(s.gl, s.c, Gt_c, G_gl, Hgl, mu, nu)
 
-        psi = 20.0 * max(norms["B"] ** 2, 1.0) / (min(s.xi_G, 1.0) * min(self.xi_B, 1.0))
+        # min(xi_G, 1) as the paper; floored so that Psi stays finite at singular_tol = 0
+        psi = 20.0 * max(norms["B"] ** 2, 1.0) / (min(max(s.xi_G, XI_G_MIN), 1.0)
+                                                  * min(self.xi_B, 1.0))
         ups = max(norms["G"], norms["H"], 1.0)
 
         def delta_trial(mu, nu):
-            return (0.5 - self.beta) * nu / ((1.0 + mu + nu) * ups**2 * psi**2)
+            return (0.5 - self.beta) * nu / ((1.0 + mu + nu) * ups**2 * psi * psi)
 
         theta = self.theta(s.k) if callable(self.theta) else self.theta
         mu, nu, kappa = s.mu, s.nu, s.kappa
@@ -412,9 +447,15 @@ class ALNewton:
                 rtol = theta * delta / (norms["K"] * psi)
             else:
                 rtol = kappa
-            out = _sk._solve(kind, K, b, z, self.sketch, self.sampling,
-                             min(self.block_size, b.size), rtol * kkt, self.max_inner,
-                             check_every, s.rng)
+            try:
+                out = _sk._solve(kind, K, b, z, self.sketch, self.sampling,
+                                 min(self.block_size, b.size), rtol * kkt, self.max_inner,
+                                 check_every, s.rng)
+            except ValueError as exc:  # sketch="direct" on an exactly singular K
+                s.stop = (AL_STATUS["singular"], f"The KKT matrix is singular at iteration "
+                          f"{s.k}: {exc}.")
+                slope = 0.0
+                break
             z = out.x
             steps += out.n_steps
             flops += out.flops
@@ -447,9 +488,10 @@ class ALNewton:
                   "penalty_updates": penalty_updates, "alpha": 0.0, "psi": psi,
                   "upsilon": ups, "K_norm": norms["K"], "delta_trial": trial0}
         s.k += 1
-        if s.stop is not None:
-            return s
-        return self._line_search(problem, s, z, slope)
+        if s.stop is None:
+            self._line_search(problem, s, z, slope)
+        self._blame_singular(s)
+        return s
 
     def _line_search(self, problem, s, z, slope):
         n = s.x.size
@@ -465,7 +507,7 @@ class ALNewton:
                 merit = f + lam @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gl @ gl)
             if np.isfinite(merit) and merit <= merit0 + alpha * self.beta * slope + slack:
                 s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = x, lam, f, g, c, G, gl
-                s.xi_G = _min_eig_gram(G)
+                s.xi_G, s.gram_max = _gram_eigs(G)
                 s.info["alpha"] = alpha
                 return s
             alpha *= 0.5
