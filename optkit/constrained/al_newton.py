@@ -35,12 +35,13 @@ AL_STATUS = {
     "nonfinite": STATUS["nonfinite"],  # 3 (set by the run loop)
     "penalty": STATUS["penalty"],  # 8: penalty safeguards reached without a descent direction
     "sketch_budget": STATUS["stalled"],  # 5: over 10 * max_inner sketch steps in one Newton step
-    "singular": STATUS["singular"],  # 7: lambda_min(G G^T) < singular_tol
+    "singular": STATUS["singular"],  # 7: G G^T (numerically) singular, see singular_test
 }
 
 DENSE_MAX = 1000  # linear_algebra="auto": form K densely when n + m <= DENSE_MAX
 ALPHA_MIN = 1e-10
 KAPPA_MIN = 1e-10
+XI_G_MIN = 1e-150  # floor of xi_G in Psi (only reached with singular_tol = 0): finite Psi
 _EPS = np.finfo(float).eps
 _FD = np.sqrt(_EPS)
 
@@ -54,7 +55,8 @@ class _State:
     c: np.ndarray  # c(x) - lb
     G: Any  # constraint Jacobian (dense or sparse)
     gl: np.ndarray  # grad_x L = g + G^T lam
-    xi_G: float
+    xi_G: float | None  # lambda_min(G G^T); None until needed (ALNewton._gram)
+    gram_max: float | None  # lambda_max(G G^T)
     mu: float
     nu: float
     delta: float
@@ -76,7 +78,7 @@ class _State:
         return {"kkt": self.kkt,
                 "constr_violation": float(np.max(np.abs(self.c), initial=0.0)),
                 "optimality": float(np.max(np.abs(self.gl))), "mu": self.mu, "nu": self.nu,
-                "delta": self.delta, "kappa": self.kappa, "xi_G": self.xi_G,
+                "delta": self.delta, "kappa": self.kappa, "xi_G": np.nan if self.xi_G is None else self.xi_G,
                 "n_inner": self.n_inner, "inner_flops": self.inner_flops,
                 "setup_flops": self.setup_flops, **self.info}
 
@@ -123,42 +125,51 @@ def _gram_solver(G):
     """``r -> (G G^T)^{-1} r``: Cholesky for dense ``G``, SuperLU for sparse ``G``."""
     GG = G @ G.T
     if sp.issparse(GG):
-        from scipy.sparse.linalg import splu
-
-        return splu(sp.csc_array(GG)).solve
+        return _sk._sparse_lu(GG).solve
     from scipy.linalg import cho_factor, cho_solve
 
     factor = cho_factor(GG)
     return lambda r: cho_solve(factor, r)
 
 
-def _min_eig_gram(G) -> float:
-    r""":math:`\xi_G = \lambda_{\min}(GG^\top)` (1 when :math:`m = 0`).
+def _gram_eigs(G) -> tuple[float, float]:
+    r"""Smallest and largest eigenvalue of :math:`GG^\top` (both 1 when :math:`m = 0`).
 
-    Dense ``eigvalsh`` up to ``DENSE_MAX`` rows. A larger sparse :math:`G` first tries the
-    Gershgorin bound, returned when it is :math:`\ge 1` (the method only uses
-    :math:`\min(\xi_G, 1)` and the test :math:`\xi_G <` ``singular_tol``), then
-    shift-invert Lanczos at 0 (ARPACK on SuperLU solves; 0.0 when :math:`GG^\top` is
-    exactly singular).
+    Dense ``eigvalsh`` up to ``DENSE_MAX`` rows. For a larger sparse :math:`G`:
+    :math:`\lambda_{\max}` by Lanczos (ARPACK, ``tol=1e-3``); :math:`\lambda_{\min}` is the
+    Gershgorin bound when that bound is :math:`\ge 1` (the method uses only
+    :math:`\min(\xi_G, 1)` and the singularity tests, which a bound :math:`\ge 1` passes
+    while :math:`\lambda_{\max} < 10^{12}`), else shift-invert Lanczos at 0 on a SuperLU
+    factorization (0.0 when :math:`GG^\top` is exactly singular).
     """
     from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 
     m = G.shape[0]
     if m == 0:
-        return 1.0
+        return 1.0, 1.0
     GG = G @ G.T
     if not sp.issparse(GG) or m <= DENSE_MAX:
-        return float(np.linalg.eigvalsh(GG.toarray() if sp.issparse(GG) else GG)[0])
+        eig = np.linalg.eigvalsh(GG.toarray() if sp.issparse(GG) else GG)
+        return float(eig[0]), float(eig[-1])
+    GG = sp.csc_array(GG)
+    try:
+        gram_max = float(eigsh(GG, k=1, which="LA", tol=1e-3, v0=np.ones(m),
+                               return_eigenvectors=False)[0])
+    except (ArpackError, ArpackNoConvergence):
+        gram_max = float(abs(GG).sum(axis=1).max())  # Gershgorin upper bound
     bound = _gershgorin_min(GG)
     if bound >= 1.0:
-        return bound
-    try:  # shift-invert Lanczos at 0: a few SuperLU solves
-        return float(eigsh(sp.csc_array(GG), k=1, sigma=0.0, which="LM", tol=1e-6,
-                           return_eigenvectors=False)[0])
-    except (ArpackError, ArpackNoConvergence):
-        return float(np.linalg.eigvalsh(GG.toarray())[0])
+        return bound, gram_max
+    try:
+        solve = _sk.sparse_lu(GG).solve
     except RuntimeError:  # SuperLU: G G^T exactly singular
-        return 0.0
+        return 0.0, gram_max
+    inverse = LinearOperator((m, m), matvec=solve, dtype=float)
+    try:
+        return float(eigsh(GG, k=1, sigma=0.0, which="LM", OPinv=inverse, tol=1e-6,
+                           return_eigenvectors=False)[0]), gram_max
+    except (ArpackError, ArpackNoConvergence):
+        return float(np.linalg.eigvalsh(GG.toarray())[0]), gram_max
 
 
 class ALNewton:
@@ -211,8 +222,8 @@ class ALNewton:
 
     def __init__(self, *, lam0, sketch, sampling, block_size, accuracy, kappa, theta,
                  hessian_in_merit, tol, max_inner, check_every, linear_algebra, mu0, nu0,
-                 delta0, xi_B, beta, rho, delta_floor, hess_mod_tol, singular_tol, mu_max,
-                 nu_min):
+                 delta0, xi_B, beta, rho, delta_floor, hess_mod_tol, singular_tol,
+                 singular_test, mu_max, nu_min):
         self.lam0 = lam0
         self.sketch = sketch
         self.sampling = sampling
@@ -230,6 +241,7 @@ class ALNewton:
         self.delta_floor = delta_floor
         self.hess_mod_tol = hess_mod_tol
         self.singular_tol = singular_tol
+        self.singular_test = singular_test
         self.mu_max, self.nu_min = mu_max, nu_min
         if sketch in ("block-rk", "block-gaussian") and block_size < 2:
             raise ValueError(f"block_size must be >= 2 for sketch={sketch!r}, got {block_size}")
@@ -313,7 +325,7 @@ class ALNewton:
                 raise ValueError(f"lam0 must be a finite array of shape ({m},), got {lam.shape}")
             gl = g + G.T @ lam
         return _State(x=x, lam=lam, fun=f, g=g, c=c, G=G, gl=np.asarray(gl).ravel(),
-                      xi_G=_min_eig_gram(G), mu=self.mu0, nu=self.nu0, delta=self.delta0,
+                      xi_G=None, gram_max=None, mu=self.mu0, nu=self.nu0, delta=self.delta0,
                       kappa=self.kappa0, rng=rng)
 
     def terminate(self, problem, state):
@@ -324,11 +336,46 @@ class ALNewton:
             return True, AL_STATUS["nonfinite"], "The KKT residual is not finite."
         if kkt <= self.tol:
             return True, AL_STATUS["success"], "Optimization terminated successfully."
-        if state.xi_G < self.singular_tol:
-            return True, AL_STATUS["singular"], (
-                f"The constraint Jacobian is (nearly) rank-deficient at iteration {state.k}: "
-                f"lambda_min(G G^T) = {state.xi_G:.3g} < singular_tol = {self.singular_tol:g}.")
+        if self.singular_test == "absolute" and self._singular(state):
+            return True, AL_STATUS["singular"], self._singular_message(state)
         return False, 0, ""
+
+    @staticmethod
+    def _gram(state):
+        """Fill in ``xi_G`` and ``gram_max`` for the current G, only when a test needs them
+        (an eigenvalue problem of size m: the sparse path's largest setup cost)."""
+        if state.xi_G is None:
+            state.xi_G, state.gram_max = _gram_eigs(state.G)
+
+    def _singular(self, state) -> bool:
+        r"""Is :math:`GG^\top` (numerically) singular? ``"absolute"`` (the reference code's,
+        with its ``singular_tol = 1e-2``): :math:`\lambda_{\min}(GG^\top) <` ``singular_tol``.
+        ``"relative"`` (default): :math:`\lambda_{\min}(GG^\top) \le` ``singular_tol``
+        :math:`\cdot\lambda_{\max}(GG^\top)` (scale-invariant; ``1e-12`` is a few thousand
+        times the eigenvalues' round-off)."""
+        self._gram(state)
+        if self.singular_test == "absolute":
+            return state.xi_G < self.singular_tol
+        return state.xi_G <= self.singular_tol * state.gram_max
+
+    def _singular_message(self, state) -> str:
+        if self.singular_test == "absolute":
+            test = f"lambda_min(G G^T) = {state.xi_G:.3g} < singular_tol = {self.singular_tol:g}"
+        else:
+            test = (f"lambda_min(G G^T) = {state.xi_G:.3g} <= singular_tol * lambda_max(G G^T) "
+                    f"= {self.singular_tol:g} * {state.gram_max:.3g}")
+        return (f"The constraint Jacobian is (nearly) rank-deficient at iteration {state.k}: "
+                f"{test}.")
+
+    def _blame_singular(self, s):
+        r"""``singular_test="relative"``: a rank-deficient G does not stop the run by itself
+        (sketching needs no factorization, and the KKT system of a problem whose Jacobian
+        loses rank only near x*, or is merely ill-conditioned, is still consistent or close
+        to it); when a Newton step then fails (penalty safeguards, sketch budget, line
+        search) at a singular G, the singularity is the reported cause (status 7)."""
+        if s.stop is not None and self.singular_test == "relative" and self._singular(s):
+            s.stop = (AL_STATUS["singular"], f"{self._singular_message(s)} The Newton step "
+                      f"failed there: {s.stop[1]}")
 
     def _dense(self, problem, s):
         """Dense K, and the pieces the accuracy condition and merit gradient need."""
@@ -474,33 +521,49 @@ class ALNewton:
         def merit_grad(mu, nu):
             return merit_gradient(s.gl, s.c, Gt_c, G_gl, Hgl, mu, nu)
 
-        psi = 20.0 * max(norms["B"] ** 2, 1.0) / (min(s.xi_G, 1.0) * min(self.xi_B, 1.0))
-        ups = max(norms["G"], norms["H"], 1.0)
+        # Psi, Upsilon and delta only enter the paper condition of an iterative sketch
+        # ("direct" is exact); xi_G is then computed (min(xi_G, 1) as the paper, floored
+        # so that Psi stays finite at singular_tol = 0)
+        paper = self.accuracy == "paper" and self.sketch != "direct"
+        psi = ups = trial0 = np.nan
+        if paper:
+            self._gram(s)
+            psi = 20.0 * max(norms["B"] ** 2, 1.0) / (min(max(s.xi_G, XI_G_MIN), 1.0)
+                                                      * min(self.xi_B, 1.0))
+            ups = max(norms["G"], norms["H"], 1.0)
 
         def delta_trial(mu, nu):
-            return (0.5 - self.beta) * nu / ((1.0 + mu + nu) * ups**2 * psi**2)
+            return (0.5 - self.beta) * nu / ((1.0 + mu + nu) * ups**2 * psi * psi)
 
         theta = self.theta(s.k) if callable(self.theta) else self.theta
         mu, nu, kappa = s.mu, s.nu, s.kappa
-        trial0 = delta_trial(mu, nu)
-        delta = max(min(s.delta, trial0), self.delta_floor)
+        delta = s.delta
+        if paper:
+            trial0 = delta_trial(mu, nu)
+            delta = max(min(delta, trial0), self.delta_floor)
         z = np.zeros(b.size)
         steps = penalty_updates = 0
         flops = 0.0
         capped = False
         check_every = self.check_every or b.size
         while True:
-            if self.accuracy == "paper":
+            if paper:
                 rtol = theta * delta / (norms["K"] * psi)
             else:
-                rtol = kappa
-            out = _sk._solve(kind, K, b, z, self.sketch, self.sampling,
-                             min(self.block_size, b.size), rtol * kkt, self.max_inner,
-                             check_every, s.rng)
+                rtol = 0.0 if self.sketch == "direct" else kappa
+            try:
+                out = _sk._solve(kind, K, b, z, self.sketch, self.sampling,
+                                 min(self.block_size, b.size), rtol * kkt, self.max_inner,
+                                 check_every, s.rng)
+            except ValueError as exc:  # sketch="direct" on an exactly singular K
+                s.stop = (AL_STATUS["singular"], f"The KKT matrix is singular at iteration "
+                          f"{s.k}: {exc}.")
+                slope = 0.0
+                break
             z = out.x
             steps += out.n_steps
             flops += out.flops
-            capped = not out.converged
+            capped = rtol > 0 and not out.converged  # rtol 0: "direct", exact by design
             gm = merit_grad(mu, nu)
             slope = float(gm @ z)
             if slope <= -0.5 * nu * kkt**2:
@@ -519,7 +582,8 @@ class ALNewton:
                 break
             mu *= self.rho**2
             nu /= self.rho
-            delta = max(min(delta / self.rho**4, delta_trial(mu, nu)), self.delta_floor)
+            if paper:
+                delta = max(min(delta / self.rho**4, delta_trial(mu, nu)), self.delta_floor)
             kappa = max(kappa / self.rho**2, KAPPA_MIN)
             penalty_updates += 1
         s.n_inner += steps
@@ -529,9 +593,10 @@ class ALNewton:
                   "penalty_updates": penalty_updates, "alpha": 0.0, "psi": psi,
                   "upsilon": ups, "K_norm": norms["K"], "delta_trial": trial0}
         s.k += 1
-        if s.stop is not None:
-            return s
-        return self._line_search(problem, s, z, slope)
+        if s.stop is None:
+            self._line_search(problem, s, z, slope)
+        self._blame_singular(s)
+        return s
 
     def _line_search(self, problem, s, z, slope):
         n = s.x.size
@@ -547,8 +612,8 @@ class ALNewton:
                 merit = f + lam @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gl @ gl)
             if np.isfinite(merit) and merit <= merit0 + alpha * self.beta * slope + slack:
                 s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = x, lam, f, g, c, G, gl
-                if not problem.constraints.is_linear:  # else G, hence xi_G, is constant
-                    s.xi_G = _min_eig_gram(G)
+                if not problem.constraints.is_linear:  # else G, hence its spectrum, is constant
+                    s.xi_G = s.gram_max = None
                 s.info["alpha"] = alpha
                 return s
             alpha *= 0.5

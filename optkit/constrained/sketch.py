@@ -296,6 +296,18 @@ def _solve(kind, A, b, x, sketch, sampling, block_size, thresh, max_steps, check
     return SketchResult(x, steps, res, res <= thresh, flops)
 
 
+def _sparse_lu(A, symmetric=True):
+    """SuperLU factorization of a square sparse matrix: with ``symmetric``, minimum degree
+    on :math:`A + A^\\top` and diagonal pivots (stable for SPD matrices, the least fill on
+    KKT matrices); else scipy's default column ordering with partial pivoting."""
+    from scipy.sparse.linalg import splu
+
+    if symmetric:
+        return splu(sp.csc_array(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                    options={"SymmetricMode": True})
+    return splu(sp.csc_array(A))
+
+
 def _direct(kind, A, b, thresh, check_cost):
     """One exact solve: LAPACK for dense ``A``; for sparse ``A``, SuperLU with a symmetric
     minimum-degree ordering and diagonal pivots (a fraction of the fill of column ordering
@@ -313,15 +325,11 @@ def _direct(kind, A, b, thresh, check_cost):
             raise ValueError("A is singular: sketch='direct' cannot solve it") from exc
         res = float(np.linalg.norm(A @ x - b))
         return SketchResult(x, 1, res, res <= thresh, 2.0 / 3.0 * n**3 + check_cost)
-    from scipy.sparse.linalg import splu
-
-    A_csc = sp.csc_array(A)
     flops = 0.0
     best = None
-    for options in (dict(permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                         options={"SymmetricMode": True}), {}):
+    for symmetric in (True, False):
         try:
-            lu = splu(A_csc, **options)
+            lu = _sparse_lu(A, symmetric)
         except RuntimeError:  # "Factor is exactly singular"
             continue
         fill = lu.L.nnz + lu.U.nnz  # factorization flops estimated as 2 fill^2 / n
