@@ -161,7 +161,7 @@ def _gram_eigs(G) -> tuple[float, float]:
     if bound >= 1.0:
         return bound, gram_max
     try:
-        solve = _sk.sparse_lu(GG).solve
+        solve = _sk._sparse_lu(GG).solve
     except RuntimeError:  # SuperLU: G G^T exactly singular
         return 0.0, gram_max
     inverse = LinearOperator((m, m), matvec=solve, dtype=float)

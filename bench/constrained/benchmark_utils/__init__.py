@@ -3,6 +3,7 @@ scipy's constrained methods fed counted callables."""
 
 import numpy as np
 import scipy.optimize
+from benchopt.stopping_criterion import NoCriterion
 
 from optkit._bench.suite import OptkitSolver
 from optkit.core import Counted
@@ -16,6 +17,8 @@ class ALNewtonSolver(OptkitSolver):
     """optkit al-newton; adds the constraint calls and sketch steps to the counts."""
 
     method = "al-newton"
+    # f is not monotone on constrained problems: run until al-newton's own stop (or timeout)
+    stopping_criterion = NoCriterion(strategy="callback")
 
     def set_objective(self, problem):
         super().set_objective(problem)
@@ -33,15 +36,27 @@ class ALNewtonSolver(OptkitSolver):
 
 
 class ScipyConstrained:
-    """``scipy.optimize.minimize(method=...)`` on an equality-constrained Problem, maxiter = n."""
+    """``scipy.optimize.minimize(method=...)`` on an equality-constrained Problem, maxiter = n.
 
+    trust-constr gets the Hessian matrices (``hess=``, constraint ``hess``) when the problem
+    has them, Hessian-vector products otherwise; SLSQP (dense, O(n^3) per iteration) is
+    skipped above ``DENSE_MAX`` variables."""
+
+    DENSE_MAX = 2000
     sampling_strategy = "iteration"
+    # f is not monotone on constrained problems: every budget of the grid is run
+    stopping_criterion = NoCriterion(strategy="iteration")
     method = ""
     options: dict = {}
     requirements = []
 
     def set_objective(self, problem):
         self.problem = problem
+
+    def skip(self, problem):
+        if self.method == "SLSQP" and problem.n > self.DENSE_MAX:
+            return True, f"SLSQP is dense: skipped for n = {problem.n} > {self.DENSE_MAX}"
+        return False, None
 
     def run(self, n_iter):
         cons = self.problem.constraints
@@ -51,9 +66,14 @@ class ScipyConstrained:
         if n_iter == 0:
             self.x = x0
         else:
-            kw = {"hessp": counted.hvp} if self.method == "trust-constr" else {}
-            con = scipy.optimize.NonlinearConstraint(cons.c, cons.lb, cons.ub, jac=cons.jac,
-                                                     hess=self._chess)
+            matrices = (getattr(self.problem.objective, "has_hess", False)
+                        and cons.has_lagrangian_hess)
+            kw = {}
+            if self.method == "trust-constr":
+                kw = {"hess": counted.hess} if matrices else {"hessp": counted.hvp}
+            con = scipy.optimize.NonlinearConstraint(
+                cons.c, cons.lb, cons.ub, jac=cons.jac,
+                hess=cons.lagrangian_hess if matrices else self._chess)
             if self.method == "SLSQP":
                 con = {"type": "eq", "fun": lambda x: cons.c(x) - cons.lb, "jac": cons.jac}
             res = scipy.optimize.minimize(counted.value, x0, jac=counted.grad, method=self.method,

@@ -5,5 +5,5 @@ class Solver(ALNewtonSolver):
     """optkit al-newton (AdaSketch-Newton), each accuracy mode and sketch."""
 
     name = "optkit-al-newton"
-    parameters = {"accuracy": ["paper", "relative"], "sketch": ["rk", "direct"]}
+    parameters = {"accuracy": ["paper", "relative"], "sketch": ["rk", "minres", "direct"]}
     test_config = {"accuracy": "relative", "sketch": "rk"}

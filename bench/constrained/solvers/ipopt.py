@@ -1,5 +1,6 @@
 import numpy as np
-from benchmark_utils import constraint_calls
+import scipy.sparse as sp
+from benchmark_utils import ScipyConstrained, constraint_calls
 from benchopt import BaseSolver, safe_import_context
 
 from optkit.core import Counted
@@ -23,6 +24,7 @@ class Solver(BaseSolver):
 
     name = "ipopt"
     sampling_strategy = "iteration"
+    stopping_criterion = ScipyConstrained.stopping_criterion
     requirements = ["pip::cyipopt-wheels>=1.7.0.dev0"]
     parameters = {"hessian": ["exact", "limited-memory"]}
     test_config = {"hessian": "exact"}
@@ -36,6 +38,9 @@ class Solver(BaseSolver):
             return True, "ipopt needs gradients here"
         if self.hessian == "exact" and not problem.objective.has_hvp:
             return True, "ipopt hessian='exact' needs Hessian-vector products"
+        if self.hessian == "exact" and problem.n > ScipyConstrained.DENSE_MAX:
+            return True, (f"ipopt hessian='exact' assembles dense Hessians (cyipopt's "
+                          f"minimize_ipopt): skipped for n = {problem.n}")
         if problem.constraints.has_inequalities:
             return True, "ipopt solver handles equality constraints only"
         return False, None
@@ -48,7 +53,7 @@ class Solver(BaseSolver):
         if n_iter == 0:
             self.x = x0
         else:
-            con = {"type": "eq", "fun": lambda x: cons.c(x) - cons.lb, "jac": cons.jac}
+            con = {"type": "eq", "fun": lambda x: cons.c(x) - cons.lb, "jac": _jac(cons)}
             kw = {}
             opts = {**self.options, "max_iter": int(n_iter)}
             if self.hessian == "exact":
@@ -65,6 +70,15 @@ class Solver(BaseSolver):
 
     def get_result(self):
         return dict(x=self.x, counts=self.counts)
+
+
+def _jac(cons):
+    """The Jacobian as cyipopt wants it: dense, or COO with a fixed sparsity pattern."""
+    def jac(x):
+        J = cons.jac(x)
+        return sp.coo_array(J) if sp.issparse(J) else J
+
+    return jac
 
 
 def _dense(matvec, n):

@@ -1,0 +1,128 @@
+"""al-newton's sparse KKT path (linear_algebra="sparse") against the dense path and dense
+linear algebra."""
+
+import importlib
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import LinearConstraint, NonlinearConstraint
+
+from optkit.constrained.large import network_flow, semilinear_control
+from optkit.core import Problem, solve
+
+aln = importlib.import_module("optkit.constrained.al_newton")  # the module, not the function
+
+
+def _run(problem, **options):
+    return solve(problem, "al-newton", options={"seed": 0, "tol": 1e-9, **options})
+
+
+@pytest.mark.parametrize("make, sketch", [
+    (lambda: semilinear_control(N=5), "direct"),
+    (lambda: semilinear_control(N=5), "minres"),
+    (lambda: network_flow(30, 120), "rk"),
+    pytest.param(lambda: network_flow(30, 120), "gaussian", marks=pytest.mark.slow),
+])
+def test_sparse_path_takes_the_dense_path_steps(make, sketch):
+    """Same K (up to assembly), same sketch draws: same iterates and Newton counts; only the
+    Frobenius norms are computed from the sparse data."""
+    dense = _run(make(), linear_algebra="dense", sketch=sketch)
+    sparse = _run(make(), linear_algebra="sparse", sketch=sketch)
+    assert dense.success and sparse.success
+    assert sparse.nit == dense.nit
+    np.testing.assert_allclose(sparse.x, dense.x, atol=1e-8)
+    np.testing.assert_allclose(sparse.trace["K_norm"], dense.trace["K_norm"], rtol=1e-12)
+    np.testing.assert_allclose(sparse.trace["hess_shift"], dense.trace["hess_shift"])
+
+
+def _saddle(hess_sparse):
+    """min x1^2 - x2^2 + x3^2 + 2 x4^2 s.t. x2 + x4 = 1, x1 - x3 = 0.5: indefinite Hessian,
+    reduced Hessian positive definite (Gershgorin inconclusive, Lanczos decides: no shift)."""
+    D = np.array([2.0, -2.0, 2.0, 4.0])
+
+    def hess(x):
+        return sp.diags_array(D, format="csr") if hess_sparse else np.diag(D)
+
+    A = np.array([[0.0, 1.0, 0.0, 1.0], [1.0, 0.0, -1.0, 0.0]])
+    return Problem.from_scipy(lambda x: 0.5 * float(D @ (x * x)), np.zeros(4),
+                              jac=lambda x: D * x, hess=hess,
+                              constraints=[LinearConstraint(A, [1.0, 0.5], [1.0, 0.5])])
+
+
+def test_reduced_hessian_test_when_gershgorin_is_inconclusive():
+    dense = _run(_saddle(False), linear_algebra="dense", sketch="direct")
+    sparse = _run(_saddle(True), linear_algebra="sparse", sketch="direct")
+    assert sparse.success and dense.success
+    assert np.all(sparse.trace["hess_shift"][1:] == 0.0)
+    np.testing.assert_allclose(sparse.trace["hess_shift"], dense.trace["hess_shift"])
+    # the unique KKT point solves the linear KKT system
+    K = np.zeros((6, 6))
+    K[:4, :4] = np.diag([2.0, -2.0, 2.0, 4.0])
+    A = np.array([[0.0, 1.0, 0.0, 1.0], [1.0, 0.0, -1.0, 0.0]])
+    K[:4, 4:], K[4:, :4] = A.T, A
+    ref = np.linalg.solve(K, np.r_[np.zeros(4), 1.0, 0.5])
+    np.testing.assert_allclose(sparse.x, ref[:4], atol=1e-10)
+
+
+def test_nonconvex_reduced_hessian_is_shifted():
+    """A negative reduced curvature (x3 direction free, -x3^2 term) must trigger the shift
+    t = xi_B + ||H|| in the sparse path as in the dense one."""
+    D = np.array([2.0, 2.0, -2.0])
+    problem = Problem.from_scipy(
+        lambda x: 0.5 * float(D @ (x * x)) + 0.25 * x[2] ** 4, np.array([0.0, 0.0, 0.5]),
+        jac=lambda x: D * x + np.r_[0.0, 0.0, x[2] ** 3],
+        hess=lambda x: sp.diags_array(D + np.r_[0.0, 0.0, 3 * x[2] ** 2], format="csr"),
+        constraints=[LinearConstraint(np.array([[1.0, 1.0, 0.0]]), 1.0, 1.0)])
+    sparse = _run(problem, linear_algebra="sparse", sketch="direct")
+    assert sparse.trace["hess_shift"][1] > 0.0
+    assert sparse.success
+    np.testing.assert_allclose(sparse.x, [0.5, 0.5, np.sqrt(2.0)], atol=1e-8)
+
+
+def test_auto_uses_the_sparse_path_above_dense_max(monkeypatch):
+    problem = network_flow(601, 1800, seed=1)
+    assert problem.n + problem.constraints.m > aln.DENSE_MAX
+
+    def no_dense(*args):
+        raise AssertionError("the dense path must not run")
+
+    monkeypatch.setattr(aln.ALNewton, "_dense", no_dense)
+    monkeypatch.setattr(aln.ALNewton, "_matrix_free", no_dense)
+    direct = _run(problem, sketch="direct", tol=1e-8)
+    iterative = _run(problem, sketch="minres", tol=1e-8)
+    assert direct.success and iterative.success
+    assert direct.fun == pytest.approx(iterative.fun, rel=1e-10)
+    assert direct.constr_violation <= 1e-8
+
+
+def test_sparse_needs_hessian_matrices():
+    problem = Problem.from_scipy(lambda x: float(x @ x), np.ones(3), jac=lambda x: 2 * x,
+                                 hessp=lambda x, v: 2 * v,
+                                 constraints=[LinearConstraint(np.ones((1, 3)), 1.0, 1.0)])
+    with pytest.raises(ValueError, match="linear_algebra='sparse' needs Hessian matrices"):
+        _run(problem, linear_algebra="sparse")
+    con = NonlinearConstraint(lambda x: [x @ x], 1.0, 1.0, jac=lambda x: 2 * x[None])
+    problem = Problem.from_scipy(lambda x: float(x @ x), np.ones(3), jac=lambda x: 2 * x,
+                                 hess=lambda x: 2 * np.eye(3), constraints=[con])
+    with pytest.raises(ValueError, match="every nonlinear constraint"):
+        _run(problem, linear_algebra="sparse")
+
+
+def test_gram_eigenvalues_of_a_large_sparse_jacobian_match_eigvalsh():
+    rng = np.random.default_rng(0)
+    m, n = aln.DENSE_MAX + 200, 3000
+    G = sp.csr_array(sp.random(m, n, density=0.002, random_state=1)
+                     + 0.3 * sp.eye(m, n))
+    eig = np.linalg.eigvalsh((G @ G.T).toarray())
+    low, high = aln._gram_eigs(G)
+    assert low == pytest.approx(eig[0], rel=1e-6)
+    assert high == pytest.approx(eig[-1], rel=1e-3)
+    # Gershgorin certificate (returned only when >= 1): a lower bound, exact enough for
+    # min(xi_G, 1) and the singularity tests
+    G1 = sp.csr_array(sp.hstack([2.0 * sp.eye(m), sp.random(m, n, density=1e-4,
+                                                            random_state=rng.integers(99))]))
+    eig1 = np.linalg.eigvalsh((G1 @ G1.T).toarray())
+    low1, high1 = aln._gram_eigs(G1)
+    assert 1.0 <= low1 <= eig1[0] * (1 + 1e-12)
+    assert high1 == pytest.approx(eig1[-1], rel=1e-3)
