@@ -3,7 +3,10 @@ and IPOPT, wall time to convergence.
 
 Problems (optkit.constrained.large): ``network`` = convex-cost flow on a random network
 (2001 nodes, 10^4 arcs: n = 10000, m = 2000, linear constraints); ``pde`` = semilinear
-elliptic control on a 71 x 71 grid (n = 10082, m = 5041, nonlinear constraints). Every solver
+elliptic control on a 71 x 71 grid (n = 10082, m = 5041, nonlinear constraints);
+``quartic`` = separable quartic, 100 random sparse linear constraints (n = 10000); and
+``quartic-hvp`` = the same given Hessian-vector products only (al-newton's matrix-free
+path; trust-constr then gets ``hessp``). Every solver
 gets the same exact derivatives: sparse Hessian matrices (``hess=``) and sparse Jacobians;
 IPOPT (cyipopt) takes dense Hessians only, so it runs with its L-BFGS Hessian.
 
@@ -26,7 +29,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-PROBLEMS = ("network", "pde")
+PROBLEMS = ("network", "pde", "quartic", "quartic-hvp")
 SOLVERS = {
     "al-newton direct paper": dict(sketch="direct", accuracy="paper"),
     "al-newton direct relative": dict(sketch="direct", accuracy="relative"),
@@ -41,9 +44,16 @@ TOL = 1e-6  # al-newton's KKT tolerance
 
 
 def make_problem(name):
-    from optkit.constrained.large import network_flow, semilinear_control
+    from optkit.constrained import large
+    from optkit.core import Problem
 
-    return network_flow() if name == "network" else semilinear_control()
+    if name == "quartic-hvp":
+        p = large.separable_quartic()
+        return Problem.from_scipy(p.objective.value, p.x0, jac=p.objective.grad,
+                                  hessp=p.objective.hvp, constraints=p.constraints,
+                                  name=p.name + " [hvp only]")
+    return {"network": large.network_flow, "pde": large.semilinear_control,
+            "quartic": large.separable_quartic}[name]()
 
 
 def _kkt(problem, x, lam):
@@ -64,10 +74,11 @@ def _trust_constr(problem, options):
     import scipy.optimize
 
     obj, cons = problem.objective, problem.constraints
+    second = {"hess": obj.hess} if obj.has_hess else {"hessp": obj.hvp}
     con = scipy.optimize.NonlinearConstraint(cons.c, cons.lb, cons.ub, jac=cons.jac,
                                              hess=cons.lagrangian_hess)
-    res = scipy.optimize.minimize(obj.value, problem.x0, jac=obj.grad, hess=obj.hess,
-                                  method="trust-constr", constraints=[con], options=options)
+    res = scipy.optimize.minimize(obj.value, problem.x0, jac=obj.grad, method="trust-constr",
+                                  constraints=[con], options=options, **second)
     return res.x, np.concatenate(res.v), res.status in (1, 2), res.nit, res.message
 
 

@@ -62,7 +62,9 @@ class _State:
     delta: float
     kappa: float
     rng: np.random.Generator
-    eigvec: np.ndarray | None = None  # warm start of the reduced-Hessian Lanczos
+    eigvec: np.ndarray | None = None  # warm starts of the reduced-Hessian Lanczos
+    eigvec_H: np.ndarray | None = None  # and of the ||grad^2 L|| Lanczos
+    gram_solve: Callable | None = None  # r -> (G G^T)^{-1} r for the current G
     k: int = 0
     n_inner: int = 0
     inner_flops: float = 0.0
@@ -427,7 +429,9 @@ class ALNewton:
             if bound >= self.hess_mod_tol:
                 return bound
         if m:
-            gram_solve = _gram_solver(G)
+            if s.gram_solve is None:
+                s.gram_solve = _gram_solver(G)
+            gram_solve = s.gram_solve
 
             def proj(v):
                 return v - G.T @ gram_solve(G @ v)
@@ -452,7 +456,7 @@ class ALNewton:
         def hv(v):
             return self._hvp_L(problem, s, np.asarray(v, dtype=float).ravel())
 
-        H_norm, _ = _extreme_eig(hv, n, "LM")
+        H_norm, s.eigvec_H = _extreme_eig(hv, n, "LM", v0=s.eigvec_H)
         if H_norm is None:  # Lanczos failed: power iteration (a lower bound)
             v = np.ones(n) / np.sqrt(n)
             for _ in range(30):
@@ -612,8 +616,8 @@ class ALNewton:
                 merit = f + lam @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gl @ gl)
             if np.isfinite(merit) and merit <= merit0 + alpha * self.beta * slope + slack:
                 s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = x, lam, f, g, c, G, gl
-                if not problem.constraints.is_linear:  # else G, hence its spectrum, is constant
-                    s.xi_G = s.gram_max = None
+                if not problem.constraints.is_linear:  # else G is constant: keep its spectrum
+                    s.xi_G = s.gram_max = s.gram_solve = None  # and factorization
                 s.info["alpha"] = alpha
                 return s
             alpha *= 0.5

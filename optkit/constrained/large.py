@@ -18,6 +18,12 @@ Hessians (``hess=``) so that ``al-newton`` can assemble a sparse KKT matrix.
       \quad\text{s.t.}\quad L_h y + y^3 - u = 0,
 
   :math:`y_d(s, t) = \sin(2\pi s)\sin(2\pi t)`; nonlinear constraints, diagonal Hessians.
+- :func:`separable_quartic`: a separable quartic under a few random sparse linear
+  constraints (a synthetic case in the spirit of the paper's experiments),
+
+  .. math::
+      \min_x \sum_i \Big(\frac{x_i^4}{4} + \frac{x_i^2}{2}\Big) - c^\top x
+      \quad\text{s.t.}\quad A x = b .
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from scipy.optimize import LinearConstraint, NonlinearConstraint
 from optkit.core import Problem
 from optkit.core.validate import check_int, check_positive
 
-__all__ = ["network_flow", "semilinear_control"]
+__all__ = ["network_flow", "semilinear_control", "separable_quartic"]
 
 
 def network_flow(n_nodes: int = 2001, n_edges: int = 10_000, *, seed: int = 0) -> Problem:
@@ -113,3 +119,33 @@ def semilinear_control(N: int = 71, *, alpha: float = 1e-2) -> Problem:
     con = NonlinearConstraint(state, 0.0, 0.0, jac=state_jac, hess=state_hess)
     return Problem.from_scipy(fun, np.zeros(2 * ns), jac=jac, hess=hess, constraints=[con],
                               name=f"semilinear_control(N={N}, alpha={alpha:g})")
+
+
+def separable_quartic(n: int = 10_000, m: int = 100, *, density: float = 0.01,
+                      seed: int = 0) -> Problem:
+    r"""The separable-quartic :class:`~optkit.core.Problem` (see the module docstring):
+    :math:`A` an ``m x n`` ``scipy.sparse.random`` matrix of the given ``density`` (values
+    uniform in [0, 1)), :math:`b` and :math:`c` standard Gaussian, :math:`x_0 = 0`."""
+    n = check_int(n, "n", minimum=1)
+    m = check_int(m, "m", minimum=0)
+    if m > n:
+        raise ValueError(f"m must be <= n = {n}, got {m}")
+    density = check_positive(density, "density")
+    seed = check_int(seed, "seed", minimum=0)
+    rng = np.random.default_rng(seed)
+    A = sp.csr_array(sp.random(m, n, density=density, random_state=seed))
+    b = rng.standard_normal(m)
+    c = rng.standard_normal(n)
+
+    def fun(x):
+        return float(np.sum(0.25 * x**4 + 0.5 * x * x) - c @ x)
+
+    def jac(x):
+        return x**3 + x - c
+
+    def hess(x):
+        return sp.diags_array(3.0 * x * x + 1.0, format="csr")
+
+    return Problem.from_scipy(fun, np.zeros(n), jac=jac, hess=hess,
+                              constraints=[LinearConstraint(A, b, b)],
+                              name=f"separable_quartic(n={n}, m={m}, density={density:g})")
