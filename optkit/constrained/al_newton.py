@@ -487,7 +487,11 @@ class ALNewton:
     def _sparse(self, problem, s):
         """Sparse K from the Hessian matrices and the Jacobian (never a dense N x N)."""
         n, m = s.x.size, s.lam.size
-        Hf = sp.csr_array(problem.objective.hess(s.x))
+        Hf = problem.objective.hess(s.x)
+        if isinstance(Hf, LinearOperator):
+            raise ValueError("hess returned a LinearOperator: linear_algebra='sparse' needs a "
+                             "matrix (use linear_algebra='matrix-free')")
+        Hf = sp.csr_array(Hf)
         H = Hf + sp.csr_array(problem.constraints.lagrangian_hess(s.x, s.lam)) if m else Hf
         H = sp.csr_array(0.5 * (H + H.T))
         G = sp.csr_array(s.G)

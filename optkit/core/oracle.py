@@ -19,8 +19,14 @@ from .validate import check_same_shape, check_scalar_value, is_torch_tensor
 
 
 def is_sparse(a) -> bool:
-    """Whether ``a`` is a ``scipy.sparse`` matrix or array (without importing scipy)."""
-    return type(a).__module__.startswith("scipy.sparse")
+    """Whether ``a`` is a ``scipy.sparse`` matrix or array (without importing scipy); a
+    ``scipy.sparse.linalg.LinearOperator`` is not."""
+    module = type(a).__module__
+    return module.startswith("scipy.sparse") and not module.startswith("scipy.sparse.linalg")
+
+
+def _is_operator(a) -> bool:
+    return type(a).__module__.startswith("scipy.sparse.linalg")
 
 __all__ = [
     "ValueOracle",
@@ -194,11 +200,12 @@ class FunctionOracle:
         return self._checked_grad(out, x, name="hessp")
 
     def hess(self, x):
-        """The Hessian matrix at ``x`` (dense array or ``scipy.sparse``), shape ``(n, n)``."""
+        """The Hessian at ``x``, shape ``(n, n)``: a dense array, a ``scipy.sparse`` matrix,
+        or the ``LinearOperator`` ``hess`` returned (scipy allows it for trust-constr)."""
         if self._hess is None:
             raise MissingOracleError("this method needs the Hessian matrix: pass hess=")
         H = self._hess(x)
-        if not is_sparse(H):
+        if not (is_sparse(H) or _is_operator(H)):
             H = np.atleast_2d(np.asarray(H, dtype=float))
         n = int(np.size(x))
         if H.shape != (n, n):

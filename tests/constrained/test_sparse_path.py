@@ -126,3 +126,16 @@ def test_gram_eigenvalues_of_a_large_sparse_jacobian_match_eigvalsh():
     low1, high1 = aln._gram_eigs(G1)
     assert 1.0 <= low1 <= eig1[0] * (1 + 1e-12)
     assert high1 == pytest.approx(eig1[-1], rel=1e-3)
+
+
+def test_linear_operator_hessian_needs_the_matrix_free_path():
+    from scipy.sparse.linalg import aslinearoperator
+
+    problem = Problem.from_scipy(lambda x: float(x @ x), np.ones(3), jac=lambda x: 2 * x,
+                                 hess=lambda x: aslinearoperator(2 * np.eye(3)),
+                                 constraints=[LinearConstraint(np.ones((1, 3)), 1.0, 1.0)])
+    with pytest.raises(ValueError, match="use linear_algebra='matrix-free'"):
+        _run(problem, linear_algebra="sparse")
+    res = _run(problem, linear_algebra="matrix-free", sketch="minres")
+    assert res.success
+    np.testing.assert_allclose(res.x, np.full(3, 1 / 3), atol=1e-8)
