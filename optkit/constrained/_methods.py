@@ -128,9 +128,9 @@ register(MethodInfo(
             "test and penalty updates. 'absolute': the reference code's test "
             "(with singular_tol=1e-2 it reproduces the reference)."),
             check=_choice(("relative", "absolute"))),
-        "mu_max": Option(1e8, "float\n    Penalty safeguard on mu (status 4 beyond).",
+        "mu_max": Option(1e8, "float\n    Penalty safeguard on mu (status 8 beyond).",
                          check=check_positive),
-        "nu_min": Option(1e-8, "float\n    Penalty safeguard on nu (status 4 below).",
+        "nu_min": Option(1e-8, "float\n    Penalty safeguard on nu (status 8 below).",
                          check=check_positive),
     },
     tol_option="tol",

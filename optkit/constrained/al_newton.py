@@ -206,7 +206,7 @@ class ALNewton:
        -\tfrac{\nu}{2}\|\nabla L\|^2`; otherwise :math:`\mu \leftarrow \rho^2\mu`,
        :math:`\nu \leftarrow \nu/\rho`, :math:`\delta \leftarrow \max(\min(\delta/\rho^4,
        \delta_{\rm trial}), \delta_{\rm floor})`, :math:`\kappa \leftarrow \max(\kappa/\rho^2,
-       10^{-10})` and sketching resumes from the same :math:`\Delta` (status 4 once
+       10^{-10})` and sketching resumes from the same :math:`\Delta` (status 8 once
        :math:`\mu >` ``mu_max`` or :math:`\nu <` ``nu_min``; status 5 after
        10 ``max_inner`` steps);
     5. backtracks :math:`\alpha = 1, \tfrac12, \dots` until :math:`\mathcal{L}_{\mu,\nu}
@@ -216,10 +216,23 @@ class ALNewton:
        Math. Program. 106, 2006, §3.9; status 2 below :math:`\alpha = 10^{-10}`), then
        :math:`(x, \lambda) \mathrel{+}= \alpha\Delta`.
 
-    Matrix norms are Frobenius (as the reference code) in the dense path; the matrix-free
-    path uses the Lanczos estimate of :math:`\|\nabla_x^2 L\|_2`, :math:`\|B\| =
-    \|\nabla_x^2 L\|_2 + t`, :math:`\|G\|_F` and :math:`\|K\| \le \|B\| + \|G\|_F`, and
-    finds :math:`\lambda_{\min}(Z^\top\nabla_x^2 L Z)` by Lanczos on the projected Hessian.
+    Three linear-algebra paths (``linear_algebra``) build the same K. ``"dense"`` (n + m
+    <= 1000 by default) forms it from n Hessian-vector products, with Frobenius norms (as the
+    reference code) and an explicit null-space basis. ``"sparse"`` assembles a
+    ``scipy.sparse`` K from the Hessian matrices (``hess=`` of the objective and of every
+    nonlinear constraint) and the Jacobian, never a dense N x N matrix: Frobenius norms from
+    the nonzeros, and the modification test is decided by the Gershgorin bound
+    :math:`\lambda_{\min}(Z^\top H Z) \ge \lambda_{\min}(H) \ge \min_i(H_{ii} -
+    \sum_{j\ne i}|H_{ij}|)` when that bound is :math:`\ge` ``hess_mod_tol``, by Lanczos
+    otherwise. ``"matrix-free"`` applies K through Hessian-vector products: the Lanczos
+    estimate of :math:`\|\nabla_x^2 L\|_2`, :math:`\|B\| = \|\nabla_x^2 L\|_2 + t`,
+    :math:`\|G\|_F`, :math:`\|K\| \le \|B\| + \|G\|_F`. Both large paths find
+    :math:`\lambda_{\min}(Z^\top\nabla_x^2 L Z)` by Lanczos on
+    :math:`P\nabla_x^2 L P + (\|\nabla_x^2 L\| + 1)(I - P)`, :math:`P = I -
+    G^\top(GG^\top)^{-1}G` (one Cholesky/SuperLU factorization of :math:`GG^\top`, kept while
+    the constraints are linear), warm-started at the previous eigenvector.
+    :math:`\xi_G` and :math:`\lambda_{\max}(GG^\top)` are computed only when a test uses
+    them (the paper condition of an iterative sketch, the singularity tests).
     """
 
     def __init__(self, *, lam0, sketch, sampling, block_size, accuracy, kappa, theta,
@@ -679,7 +692,7 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
     Notes
     -----
     Status codes (``success`` only for 0): 0 converged (:math:`\|\nabla L\| \le` ``tol``);
-    1 ``maxiter``; 2 line search failed (step below 1e-10); 3 non-finite value; 4 penalty
+    1 ``maxiter``; 2 line search failed (step below 1e-10); 3 non-finite value; 8 penalty
     safeguards (``mu_max``/``nu_min``) reached without a descent direction; 5 sketch budget
     (10 ``max_inner`` steps in one Newton step) exhausted; 7 constraint Jacobian (nearly)
     rank-deficient, :math:`\lambda_{\min}(GG^\top) <` ``singular_tol``; 99 callback
