@@ -124,7 +124,8 @@ def main(argv=None):
     ap.add_argument("--option", action="append", default=[],
                     help="extra al-newton option KEY=VALUE (Python literal), repeatable")
     ap.add_argument("--slsqp-maxiter", type=int, default=1000)
-    ap.add_argument("--no-slsqp", action="store_true", help="al-newton only (nothing 'solved')")
+    ap.add_argument("--no-slsqp", action="store_true",
+                    help="al-newton only ('solved' then judged against its own f)")
     ap.add_argument("--timeout-per-problem", type=float, default=60.0,
                     help="seconds per solver run (forked child, killed past it)")
     ap.add_argument("--verbose", action="store_true", help="print al-newton's message")
@@ -167,7 +168,8 @@ def main(argv=None):
 
         def cols(r, first):
             if r is None:
-                return f"{'T/O':>{38 if first else 36}}"
+                mark = "-" if args.no_slsqp and not first else "T/O"
+                return f"{mark:>{38 if first else 36}}"
             lead = f"{r['status']:>3}{r['nit']:>5}" if first else f"{int(r['success']):>3}"
             return f"{lead}{r['f']:>14.7g}{r['viol']:>9.1e}{r['time']:>7.2f}"
 

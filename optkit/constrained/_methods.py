@@ -118,15 +118,15 @@ register(MethodInfo(
         "hess_mod_tol": Option(1e-6, "float\n    Modify the Hessian when lambda_min(Z^T H Z) "
                                      "is below this.", check=check_nonnegative),
         "singular_tol": Option(1e-12, (
-            "float\n    Singularity stop (status 7), see singular_test: lambda_min(G G^T) <= "
-            "singular_tol * lambda_max(G G^T) ('relative'), or lambda_min(G G^T) < singular_tol "
-            "('absolute'; the reference code uses 1e-2). 0 disables the stop."),
-            check=check_nonnegative),
+            "float\n    Rank-deficiency threshold of singular_test: lambda_min(G G^T) <= "
+            "singular_tol * lambda_max(G G^T) ('relative'), lambda_min(G G^T) < singular_tol "
+            "('absolute'; the reference code uses 1e-2)."), check=check_nonnegative),
         "singular_test": Option("relative", (
-            "str\n    'relative' (default): stop only when G is numerically rank-deficient "
-            "relative to its own scale; ill-conditioned Jacobians are left to the descent "
-            "test and penalty updates. 'absolute': the reference code's test "
-            "(with singular_tol=1e-2 it reproduces the reference)."),
+            "str\n    'relative' (default): a rank-deficient G does not stop the run; a Newton "
+            "step that fails (line search, penalty safeguards, sketch budget) where G is "
+            "rank-deficient is reported as status 7. 'absolute': stop with status 7 at any "
+            "iterate where the test holds (the reference code's rule; "
+            "singular_test='absolute', singular_tol=1e-2 reproduces the reference)."),
             check=_choice(("relative", "absolute"))),
         "mu_max": Option(1e8, "float\n    Penalty safeguard on mu (status 8 beyond).",
                          check=check_positive),

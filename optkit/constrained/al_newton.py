@@ -188,8 +188,12 @@ class ALNewton:
 
     each iteration
 
-    1. stops if :math:`\|\nabla L\| \le` ``tol`` (status 0) or
-       :math:`\xi_G = \lambda_{\min}(GG^\top) <` ``singular_tol`` (status 7);
+    1. stops if :math:`\|\nabla L\| \le` ``tol`` (status 0); with
+       ``singular_test="absolute"`` (the reference code's rule) also if
+       :math:`\xi_G = \lambda_{\min}(GG^\top) <` ``singular_tol`` (status 7). The default
+       ``"relative"`` test does not stop the run: a Newton step that fails (steps 4, 5) while
+       :math:`\xi_G \le` ``singular_tol`` :math:`\lambda_{\max}(GG^\top)` is reported as
+       status 7 (see :meth:`_blame_singular`);
     2. forms :math:`K = [[B, G^\top], [G, 0]]`, :math:`B = \nabla_x^2 L + tI` with
        :math:`t = \xi_B + \|\nabla_x^2 L\|` if :math:`\lambda_{\min}(Z^\top \nabla_x^2 L Z) <`
        ``hess_mod_tol`` (:math:`Z` a null-space basis of :math:`G`), else :math:`t = 0`,
@@ -672,7 +676,8 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
     :func:`optkit.core.solve`; the keywords are that method's options (see
     ``optkit.show_options("al-newton")``), ``rng`` its seed, and ``constants`` the
     remaining ones (``mu0``, ``nu0``, ``delta0``, ``xi_B``, ``beta``, ``rho``,
-    ``delta_floor``, ``hess_mod_tol``, ``singular_tol``, ``mu_max``, ``nu_min``,
+    ``delta_floor``, ``hess_mod_tol``, ``singular_tol``, ``singular_test``, ``mu_max``,
+    ``nu_min``,
     ``check_every``, ``linear_algebra``).
 
     Parameters
@@ -695,8 +700,19 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
     1 ``maxiter``; 2 line search failed (step below 1e-10); 3 non-finite value; 8 penalty
     safeguards (``mu_max``/``nu_min``) reached without a descent direction; 5 sketch budget
     (10 ``max_inner`` steps in one Newton step) exhausted; 7 constraint Jacobian (nearly)
-    rank-deficient, :math:`\lambda_{\min}(GG^\top) <` ``singular_tol``; 99 callback
+    rank-deficient: with ``singular_test="relative"`` (default) a Newton step failed (as for
+    2, 4, 5, or a singular K with ``sketch="direct"``) where :math:`\lambda_{\min}(GG^\top)
+    \le` ``singular_tol`` :math:`\lambda_{\max}(GG^\top)` (``singular_tol = 1e-12``);
+    with ``"absolute"`` (the reference code's rule, there with ``singular_tol=1e-2``)
+    :math:`\lambda_{\min}(GG^\top) <` ``singular_tol`` at any iterate; 99 callback
     ``StopIteration``.
+
+    The default singularity rule deviates from the reference code, whose absolute stop
+    :math:`\lambda_{\min}(GG^\top) < 10^{-2}` ends well-posed problems whose constraint
+    gradients are merely small or badly scaled, often at :math:`x_0` (S2MPJ: BYRDSPHR,
+    GOTTFR, RECIPE, DENSCHNDNE, BT8, HATFLDF, ...); sketching needs no factorization, so
+    the run continues and only a failed step is blamed on the singularity.
+    ``singular_test="absolute", singular_tol=1e-2`` restores the reference behaviour.
 
     References
     ----------

@@ -37,31 +37,45 @@ def test_hand_coded_problems_match_s2mpj():
                                    err_msg=p.name)
 
 
+def _solved(results):
+    """As bench/constrained/s2mpj_table.py: success, ||c||_inf <= 1e-6 and f within
+    1e-6 * max(1, |f_best|) of f_best, the lower f of the feasible end points."""
+    feas = [f for ok, f, viol in results if np.isfinite(f) and viol <= 1e-6]
+    if not feas:
+        return [False] * len(results)
+    best = min(feas)
+    return [bool(ok and viol <= 1e-6 and f <= best + 1e-6 * max(1.0, abs(best)))
+            for ok, f, viol in results]
+
+
 @pytest.mark.slow
 @pytest.mark.peers
 def test_small_equality_set_no_false_success():
-    """n <= 5: al-newton's successes are KKT points; it solves most of what SLSQP solves."""
+    """n <= 5: al-newton's successes are KKT points, and it solves at least as many problems
+    as SLSQP (issue 6 target; measured 53 vs 52 of 63)."""
     names = s2mpj.equality_problem_names(max_n=5)
     assert len(names) >= 50
     solved = {"al-newton": 0, "slsqp": 0}
     for name in names:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             problem = s2mpj.s2mpj_problem(name)
             res = solve(problem, "al-newton", options={"accuracy": "relative", "seed": 0,
-                                                        "maxiter": 100})
+                                                        "maxiter": 300})
             cons = problem.constraints
             ref = scipy.optimize.minimize(
                 problem.objective.value, problem.x0, jac=problem.objective.grad, method="SLSQP",
                 constraints=[{"type": "eq", "fun": lambda x, c=cons: c.c(x) - c.lb,
                               "jac": _dense_jac(cons)}],
-                options={"ftol": 1e-12, "maxiter": 100})
+                options={"ftol": 1e-12, "maxiter": 1000})
         assert np.all(np.isfinite(res.x)), name
         if res.success:
             assert res.kkt_residual <= 1e-6 and res.constr_violation <= 1e-6, name
         else:
             assert res.message, name
-        solved["al-newton"] += bool(res.success)
-        viol = np.max(np.abs(cons.c(ref.x) - cons.lb))
-        solved["slsqp"] += bool(ref.success and viol <= 1e-6)
-    assert solved["al-newton"] >= 0.6 * solved["slsqp"], solved
+        ends = [(bool(r.success), float(problem.objective.value(r.x)),
+                 float(np.max(np.abs(cons.c(r.x) - cons.lb)))) for r in (res, ref)]
+        al_ok, sq_ok = _solved(ends)
+        solved["al-newton"] += al_ok
+        solved["slsqp"] += sq_ok
+    assert solved["al-newton"] >= solved["slsqp"], solved
