@@ -293,6 +293,12 @@ class ALNewton:
                                                     and cons.has_lagrangian_hess):
             raise ValueError("linear_algebra='sparse' needs Hessian matrices: hess= for the "
                              "objective and for every nonlinear constraint")
+        self._path = self._linear_algebra(problem)
+        if self._path == "matrix-free" and self.sketch == "direct":
+            raise ValueError("sketch='direct' needs K as a matrix, but this problem uses the "
+                             "matrix-free path (n + m > 1000 without Hessian matrices): pass "
+                             "hess= (objective and constraints) or linear_algebra='dense', or "
+                             "use an iterative sketch")
         self._has_hvp = bool(getattr(obj, "has_hvp", hasattr(obj, "hvp")))
         if not self._has_hvp:
             warnings.warn("al-newton: no hess/hessp given; Hessian products are forward "
@@ -522,11 +528,11 @@ class ALNewton:
         Hgl = (H if self.hessian_in_merit == "lagrangian" else Hf) @ s.gl
         return "sparse", K, norms, t, Hgl, 4.0 * K.nnz
 
-    def _linear_algebra(self, problem, s) -> str:
+    def _linear_algebra(self, problem) -> str:
         """``"dense"``, ``"sparse"`` or ``"matrix-free"`` for this problem."""
         if self.linear_algebra != "auto":
             return self.linear_algebra
-        if s.x.size + s.lam.size <= DENSE_MAX:
+        if problem.n + problem.constraints.m <= DENSE_MAX:
             return "dense"
         cons = problem.constraints
         if getattr(problem.objective, "has_hess", False) and cons.has_lagrangian_hess:
@@ -535,7 +541,7 @@ class ALNewton:
 
     def step(self, problem, s):
         build = {"dense": self._dense, "sparse": self._sparse,
-                 "matrix-free": self._matrix_free}[self._linear_algebra(problem, s)]
+                 "matrix-free": self._matrix_free}[self._path]
         kind, K, norms, t, Hgl, setup = build(problem, s)
         s.setup_flops += setup
         b = -np.concatenate([s.gl, s.c])
@@ -580,7 +586,7 @@ class ALNewton:
                 out = _sk._solve(kind, K, b, z, self.sketch, self.sampling,
                                  min(self.block_size, b.size), rtol * kkt, self.max_inner,
                                  check_every, s.rng)
-            except ValueError as exc:  # sketch="direct" on an exactly singular K
+            except _sk.SingularMatrixError as exc:  # sketch="direct" on an exactly singular K
                 s.stop = (AL_STATUS["singular"], f"The KKT matrix is singular at iteration "
                           f"{s.k}: {exc}.")
                 slope = 0.0

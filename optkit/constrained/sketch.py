@@ -61,12 +61,16 @@ from scipy.sparse.linalg import LinearOperator
 
 from optkit.core.validate import check_finite, check_in, check_int, check_nonnegative
 
-__all__ = ["SketchResult", "solve", "lstsq", "SKETCHES"]
+__all__ = ["SketchResult", "SingularMatrixError", "solve", "lstsq", "SKETCHES"]
 
 _EPS = np.finfo(float).eps
 SKETCHES = ("rk", "block-rk", "gaussian", "block-gaussian", "direct", "minres")
 SAMPLINGS = ("uniform", "rownorm")
 DEFAULT_MAX_STEPS = 100_000
+
+
+class SingularMatrixError(ValueError):
+    """``sketch="direct"`` met an exactly singular matrix."""
 
 
 @dataclass
@@ -322,7 +326,7 @@ def _direct(kind, A, b, thresh, check_cost):
         try:
             x = np.linalg.solve(A, b)
         except np.linalg.LinAlgError as exc:
-            raise ValueError("A is singular: sketch='direct' cannot solve it") from exc
+            raise SingularMatrixError("A is singular: sketch='direct' cannot solve it") from exc
         res = float(np.linalg.norm(A @ x - b))
         return SketchResult(x, 1, res, res <= thresh, 2.0 / 3.0 * n**3 + check_cost)
     flops = 0.0
@@ -343,7 +347,7 @@ def _direct(kind, A, b, thresh, check_cost):
         if best is not None and best[1] <= max(thresh, np.sqrt(_EPS) * np.linalg.norm(b)):
             break
     if best is None:
-        raise ValueError("A is singular: sketch='direct' cannot solve it")
+        raise SingularMatrixError("A is singular: sketch='direct' cannot solve it")
     x, res = best
     return SketchResult(x, 1, res, res <= thresh, flops)
 

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import LinearConstraint, NonlinearConstraint
 
-from optkit.constrained.large import network_flow, semilinear_control
+from optkit.constrained.large import network_flow, semilinear_control, separable_quartic
 from optkit.core import Problem, solve
 
 aln = importlib.import_module("optkit.constrained.al_newton")  # the module, not the function
@@ -139,3 +139,12 @@ def test_linear_operator_hessian_needs_the_matrix_free_path():
     res = _run(problem, linear_algebra="matrix-free", sketch="minres")
     assert res.success
     np.testing.assert_allclose(res.x, np.full(3, 1 / 3), atol=1e-8)
+
+
+def test_direct_sketch_on_the_matrix_free_path_is_refused():
+    p = separable_quartic(1200, 10, density=0.05)
+    hvp_only = Problem.from_scipy(p.objective.value, p.x0, jac=p.objective.grad,
+                                  hessp=p.objective.hvp, constraints=p.constraints)
+    with pytest.raises(ValueError, match="sketch='direct' needs K as a matrix"):
+        _run(hvp_only, sketch="direct")
+    assert _run(hvp_only, sketch="minres", tol=1e-8).success
