@@ -80,7 +80,8 @@ class _State:
         return {"kkt": self.kkt,
                 "constr_violation": float(np.max(np.abs(self.c), initial=0.0)),
                 "optimality": float(np.max(np.abs(self.gl))), "mu": self.mu, "nu": self.nu,
-                "delta": self.delta, "kappa": self.kappa, "xi_G": np.nan if self.xi_G is None else self.xi_G,
+                "delta": self.delta, "kappa": self.kappa,
+                "xi_G": np.nan if self.xi_G is None else self.xi_G,
                 "n_inner": self.n_inner, "inner_flops": self.inner_flops,
                 "setup_flops": self.setup_flops, **self.info}
 
@@ -442,7 +443,8 @@ class ALNewton:
         nothing more (:math:`\lambda_{\min}(Z^\top H Z) \ge \lambda_{\min}(H)`, :math:`Z`
         orthonormal). Otherwise Lanczos on :math:`P H P + (\|H\| + 1)(I - P)`,
         :math:`P = I - G^\top (GG^\top)^{-1} G`, warm-started at the previous iteration's
-        eigenvector; :math:`-\infty` (modify) when Lanczos fails.
+        eigenvector; :math:`-\infty` (modify) when Lanczos fails or :math:`GG^\top` is
+        singular.
         """
         m = G.shape[0]
         if m >= n:
@@ -453,7 +455,10 @@ class ALNewton:
                 return bound
         if m:
             if s.gram_solve is None:
-                s.gram_solve = _gram_solver(G)
+                try:
+                    s.gram_solve = _gram_solver(G)
+                except (np.linalg.LinAlgError, RuntimeError):  # G rank-deficient: no projector
+                    return -np.inf  # modify (safe)
             gram_solve = s.gram_solve
 
             def proj(v):

@@ -148,3 +148,24 @@ def test_direct_sketch_on_the_matrix_free_path_is_refused():
     with pytest.raises(ValueError, match="sketch='direct' needs K as a matrix"):
         _run(hvp_only, sketch="direct")
     assert _run(hvp_only, sketch="minres", tol=1e-8).success
+
+
+@pytest.mark.parametrize("hessian", ["hess", "hessp"])
+def test_rank_deficient_jacobian_on_the_large_paths(hessian):
+    """A duplicated (consistent) constraint row: G G^T is singular, no projector exists; the
+    Hessian test falls back to modifying, and the run ends at a KKT point or with status 7,
+    never with an exception or garbage."""
+    p = separable_quartic(1200, 6, density=0.05, seed=3)
+    A = p.constraints.jac(p.x0)
+    A2 = sp.vstack([A, A[:1]], format="csr")
+    b2 = np.r_[p.constraints.lb, p.constraints.lb[:1]]
+    second = {hessian: p.objective.hess if hessian == "hess" else p.objective.hvp}
+    problem = Problem.from_scipy(p.objective.value, p.x0, jac=p.objective.grad,
+                                 constraints=[LinearConstraint(A2, b2, b2)], **second)
+    res = _run(problem, sketch="minres", tol=1e-8)
+    assert res.status in (0, 7), res.message
+    assert np.all(np.isfinite(res.x))
+    if res.success:
+        assert res.kkt_residual <= 1e-8
+        ref = _run(p, sketch="minres", tol=1e-8)
+        np.testing.assert_allclose(res.x, ref.x, atol=1e-6)
