@@ -128,9 +128,10 @@ register(MethodInfo(
             "iterate where the test holds (the reference code's rule; "
             "singular_test='absolute', singular_tol=1e-2 reproduces the reference)."),
             check=_choice(("relative", "absolute"))),
-        "mu_max": Option(1e8, "float\n    Penalty safeguard on mu (status 8 beyond).",
+        "mu_max": Option(1e8, "float\n    Penalty safeguard on mu: beyond it a step with a negative "
+                                "merit slope is taken, a non-descent one ends the run (status 8).",
                          check=check_positive),
-        "nu_min": Option(1e-8, "float\n    Penalty safeguard on nu (status 8 below).",
+        "nu_min": Option(1e-8, "float\n    Penalty safeguard on nu (as mu_max, below it).",
                          check=check_positive),
     },
     tol_option="tol",

@@ -211,9 +211,10 @@ class ALNewton:
        -\tfrac{\nu}{2}\|\nabla L\|^2`; otherwise :math:`\mu \leftarrow \rho^2\mu`,
        :math:`\nu \leftarrow \nu/\rho`, :math:`\delta \leftarrow \max(\min(\delta/\rho^4,
        \delta_{\rm trial}), \delta_{\rm floor})`, :math:`\kappa \leftarrow \max(\kappa/\rho^2,
-       10^{-10})` and sketching resumes from the same :math:`\Delta` (status 8 once
-       :math:`\mu >` ``mu_max`` or :math:`\nu <` ``nu_min``; status 5 after
-       10 ``max_inner`` steps);
+       10^{-10})` and sketching resumes from the same :math:`\Delta`; once
+       :math:`\mu >` ``mu_max`` or :math:`\nu <` ``nu_min``, :math:`\Delta` is taken if
+       :math:`\nabla\mathcal{L}_{\mu,\nu}^\top \Delta < 0` (the reference code takes it
+       regardless), else status 8; status 5 after 10 ``max_inner`` steps;
     5. backtracks :math:`\alpha = 1, \tfrac12, \dots` until :math:`\mathcal{L}_{\mu,\nu}
        (x + \alpha\Delta_x, \lambda + \alpha\Delta_\lambda) \le \mathcal{L}_{\mu,\nu}(x,\lambda)
        + \alpha\beta\nabla\mathcal{L}_{\mu,\nu}^\top\Delta + 10\,\varepsilon_{\rm mach}
@@ -578,7 +579,7 @@ class ALNewton:
             trial0 = delta_trial(mu, nu)
             delta = max(min(delta, trial0), self.delta_floor)
         z = np.zeros(b.size)
-        steps = penalty_updates = 0
+        steps = penalty_updates = safeguard_steps = 0
         flops = 0.0
         capped = False
         check_every = self.check_every or b.size
@@ -605,6 +606,9 @@ class ALNewton:
             if slope <= -0.5 * nu * kkt**2:
                 break
             if mu > self.mu_max or nu < self.nu_min:
+                if slope < 0.0:  # the reference takes z at the safeguards: still a descent
+                    safeguard_steps += 1  # direction of the merit, Armijo decides
+                    break
                 s.stop = (AL_STATUS["penalty"], (
                     f"The penalty safeguards (mu = {mu:.3g} > {self.mu_max:g} or nu = {nu:.3g} < "
                     f"{self.nu_min:g}) were reached without a descent direction at iteration "
@@ -626,7 +630,8 @@ class ALNewton:
         s.inner_flops += flops
         s.mu, s.nu, s.delta, s.kappa = mu, nu, delta, kappa
         s.info = {"inner_steps": steps, "hess_shift": t, "rtol": rtol, "inner_capped": capped,
-                  "penalty_updates": penalty_updates, "alpha": 0.0, "psi": psi,
+                  "penalty_updates": penalty_updates, "safeguard_step": bool(safeguard_steps),
+                  "alpha": 0.0, "psi": psi,
                   "upsilon": ups, "K_norm": norms["K"], "delta_trial": trial0}
         s.k += 1
         if s.stop is None:

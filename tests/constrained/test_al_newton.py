@@ -200,9 +200,15 @@ def test_duplicated_constraint_is_singular_at_iteration_zero():
 
 
 def test_penalty_and_budget_statuses_are_reachable():
+    """One Kaczmarz step per pass: no sufficient descent. At the safeguards a direction with a
+    negative merit slope is still taken (as the reference code does); a non-descent one ends
+    the run (status 8); unreachable safeguards let the sketch budget end it (status 5)."""
     p = BY_NAME["HS7"]
-    res = solve_hs(p, max_inner=3, mu_max=2.0, sketch="gaussian")
-    assert res.status in (STATUS["penalty"], STATUS["stalled"]) and not res.success and res.message
+    res = solve_hs(p, max_inner=1, mu_max=2.0, sketch="rk")
+    assert res.status == STATUS["penalty"] and not res.success and "safeguards" in res.message
+    assert res.trace["safeguard_step"][1:].max() == 1.0 or res.nit == 1
+    res = solve_hs(p, max_inner=1, mu_max=1e300, nu_min=1e-300, sketch="rk")
+    assert res.status == STATUS["stalled"] and not res.success and "budget" in res.message
 
 
 # ---------------------------------------------------------------- faces and paths
