@@ -12,6 +12,29 @@ from numba import njit
 
 
 @njit(cache=True)
+def _draw(cdf, N):
+    """An index in [0, N): uniform when ``cdf`` is empty, else with probabilities ``diff(cdf)``."""
+    if cdf.size == 0:
+        return np.random.randint(0, N)
+    return min(np.searchsorted(cdf, np.random.random() * cdf[-1]), N - 1)
+
+
+@njit(cache=True)
+def _project(w, sb, x):
+    """x <- x - (w^T x - sb) / ||w||^2 w (nothing when w = 0)."""
+    ww = 0.0
+    wx = 0.0
+    for j in range(w.size):
+        ww += w[j] * w[j]
+        wx += w[j] * x[j]
+    if ww == 0.0:
+        return
+    a = (wx - sb) / ww
+    for j in range(w.size):
+        x[j] -= a * w[j]
+
+
+@njit(cache=True)
 def residual(A, x, b, r):
     """Store A x - b in r and return its norm."""
     N, n = A.shape
@@ -36,10 +59,7 @@ def rows(A, b, x, row_sq, cdf, thresh, max_steps, check_every, seed):
     while res > thresh and steps < max_steps:
         k = min(check_every, max_steps - steps)
         for _ in range(k):
-            if cdf.size == 0:
-                i = np.random.randint(0, N)
-            else:
-                i = min(np.searchsorted(cdf, np.random.random() * cdf[-1]), N - 1)
+            i = _draw(cdf, N)
             if row_sq[i] == 0.0:
                 continue
             acc = -b[i]
@@ -72,16 +92,7 @@ def gaussian(A, b, x, thresh, max_steps, check_every, seed):
                 sb += si * b[i]
                 for j in range(n):
                     w[j] += si * A[i, j]
-            ww = 0.0
-            wx = 0.0
-            for j in range(n):
-                ww += w[j] * w[j]
-                wx += w[j] * x[j]
-            if ww == 0.0:
-                continue
-            a = (wx - sb) / ww
-            for j in range(n):
-                x[j] -= a * w[j]
+            _project(w, sb, x)
         steps += k
         res = residual(A, x, b, r)
     return steps, res
@@ -99,10 +110,7 @@ def columns(A, b, x, r, col_sq, cdf, thresh, max_steps, check_every, seed):
     while res > thresh and steps < max_steps:
         k = min(check_every, max_steps - steps)
         for _ in range(k):
-            if cdf.size == 0:
-                j = np.random.randint(0, n)
-            else:
-                j = min(np.searchsorted(cdf, np.random.random() * cdf[-1]), n - 1)
+            j = _draw(cdf, n)
             if col_sq[j] == 0.0:
                 continue
             acc = 0.0
@@ -147,10 +155,7 @@ def rows_csr(data, indices, indptr, b, x, row_sq, cdf, thresh, max_steps, check_
     while res > thresh and steps < max_steps:
         k = min(check_every, max_steps - steps)
         for _ in range(k):
-            if cdf.size == 0:
-                i = np.random.randint(0, N)
-            else:
-                i = min(np.searchsorted(cdf, np.random.random() * cdf[-1]), N - 1)
+            i = _draw(cdf, N)
             if row_sq[i] == 0.0:
                 continue
             acc = -b[i]
@@ -183,16 +188,7 @@ def gaussian_csr(data, indices, indptr, n, b, x, thresh, max_steps, check_every,
                 sb += si * b[i]
                 for p in range(indptr[i], indptr[i + 1]):
                     w[indices[p]] += si * data[p]
-            ww = 0.0
-            wx = 0.0
-            for j in range(n):
-                ww += w[j] * w[j]
-                wx += w[j] * x[j]
-            if ww == 0.0:
-                continue
-            a = (wx - sb) / ww
-            for j in range(n):
-                x[j] -= a * w[j]
+            _project(w, sb, x)
         steps += k
         res = residual_csr(data, indices, indptr, x, b, r)
     return steps, res

@@ -63,25 +63,25 @@ class ScipyConstrained:
         counted = Counted(self.problem.objective)
         c0 = constraint_calls(cons)
         x0 = np.asarray(self.problem.x0, dtype=float)
-        if n_iter == 0:
-            self.x = x0
-        else:
-            matrices = (getattr(self.problem.objective, "has_hess", False)
-                        and cons.has_lagrangian_hess)
-            kw = {}
-            if self.method == "trust-constr":
-                kw = {"hess": counted.hess} if matrices else {"hessp": counted.hvp}
-            con = scipy.optimize.NonlinearConstraint(
-                cons.c, cons.lb, cons.ub, jac=cons.jac,
-                hess=cons.lagrangian_hess if matrices else self._chess)
-            if self.method == "SLSQP":
-                con = {"type": "eq", "fun": lambda x: cons.c(x) - cons.lb, "jac": cons.jac}
-            res = scipy.optimize.minimize(counted.value, x0, jac=counted.grad, method=self.method,
-                                          constraints=[con],
-                                          options={**self.options, "maxiter": n_iter}, **kw)
-            self.x = res.x
+        self.x = x0 if n_iter == 0 else np.asarray(self.minimize(counted, x0, n_iter), float)
         self.counts = {**counted.snapshot(), "n_inner": 0,
                        "n_constr": constraint_calls(cons) - c0}
+
+    def minimize(self, counted, x0, n_iter):
+        """The peer's end point after ``n_iter`` iterations from ``x0`` (subclasses override)."""
+        cons = self.problem.constraints
+        matrices = getattr(self.problem.objective, "has_hess", False) and cons.has_lagrangian_hess
+        kw = {}
+        if self.method == "trust-constr":
+            kw = {"hess": counted.hess} if matrices else {"hessp": counted.hvp}
+        con = scipy.optimize.NonlinearConstraint(
+            cons.c, cons.lb, cons.ub, jac=cons.jac,
+            hess=cons.lagrangian_hess if matrices else self._chess)
+        if self.method == "SLSQP":
+            con = {"type": "eq", "fun": lambda x: cons.c(x) - cons.lb, "jac": cons.jac}
+        return scipy.optimize.minimize(counted.value, x0, jac=counted.grad, method=self.method,
+                                       constraints=[con], options={**self.options, "maxiter": n_iter},
+                                       **kw).x
 
     def _chess(self, x, v):
         cons = self.problem.constraints

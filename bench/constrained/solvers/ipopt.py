@@ -1,15 +1,13 @@
 import numpy as np
 import scipy.sparse as sp
-from benchmark_utils import ScipyConstrained, constraint_calls
+from benchmark_utils import ScipyConstrained
 from benchopt import BaseSolver, safe_import_context
-
-from optkit.core import Counted
 
 with safe_import_context() as import_ctx:
     import cyipopt
 
 
-class Solver(BaseSolver):
+class Solver(ScipyConstrained, BaseSolver):
     """Peer: IPOPT (interior point, MUMPS) through ``cyipopt.minimize_ipopt``, ``max_iter`` =
     benchopt's budget (restarted from x0 each run), ``tol`` 1e-9.
 
@@ -23,53 +21,35 @@ class Solver(BaseSolver):
     """
 
     name = "ipopt"
-    sampling_strategy = "iteration"
-    stopping_criterion = ScipyConstrained.stopping_criterion
     requirements = ["pip::cyipopt-wheels>=1.7.0.dev0"]
     parameters = {"hessian": ["exact", "limited-memory"]}
     test_config = {"hessian": "exact"}
     options = {"print_level": 0, "sb": "yes", "tol": 1e-9}
-
-    def set_objective(self, problem):
-        self.problem = problem
 
     def skip(self, problem):
         if not problem.objective.has_grad:
             return True, "ipopt needs gradients here"
         if self.hessian == "exact" and not problem.objective.has_hvp:
             return True, "ipopt hessian='exact' needs Hessian-vector products"
-        if self.hessian == "exact" and problem.n > ScipyConstrained.DENSE_MAX:
+        if self.hessian == "exact" and problem.n > self.DENSE_MAX:
             return True, (f"ipopt hessian='exact' assembles dense Hessians (cyipopt's "
                           f"minimize_ipopt): skipped for n = {problem.n}")
         if problem.constraints.has_inequalities:
             return True, "ipopt solver handles equality constraints only"
         return False, None
 
-    def run(self, n_iter):
+    def minimize(self, counted, x0, n_iter):
         cons = self.problem.constraints
-        counted = Counted(self.problem.objective)
-        c0 = constraint_calls(cons)
-        x0 = np.asarray(self.problem.x0, dtype=float)
-        if n_iter == 0:
-            self.x = x0
+        con = {"type": "eq", "fun": lambda x: cons.c(x) - cons.lb, "jac": _jac(cons)}
+        kw = {}
+        opts = {**self.options, "max_iter": int(n_iter)}
+        if self.hessian == "exact":
+            kw["hess"] = lambda x: _dense(lambda u: counted.hvp(x, u), x.size)
+            con["hess"] = lambda x, lam: _dense(lambda u: cons.lagrangian_hvp(x, lam, u), x.size)
         else:
-            con = {"type": "eq", "fun": lambda x: cons.c(x) - cons.lb, "jac": _jac(cons)}
-            kw = {}
-            opts = {**self.options, "max_iter": int(n_iter)}
-            if self.hessian == "exact":
-                kw["hess"] = lambda x: _dense(lambda u: counted.hvp(x, u), x.size)
-                con["hess"] = lambda x, lam: _dense(lambda u: cons.lagrangian_hvp(x, lam, u),
-                                                    x.size)
-            else:
-                opts["hessian_approximation"] = "limited-memory"
-            res = cyipopt.minimize_ipopt(counted.value, x0, jac=counted.grad, constraints=[con],
-                                         options=opts, **kw)
-            self.x = np.asarray(res.x, dtype=float)
-        self.counts = {**counted.snapshot(), "n_inner": 0,
-                       "n_constr": constraint_calls(cons) - c0}
-
-    def get_result(self):
-        return dict(x=self.x, counts=self.counts)
+            opts["hessian_approximation"] = "limited-memory"
+        return cyipopt.minimize_ipopt(counted.value, x0, jac=counted.grad, constraints=[con],
+                                      options=opts, **kw).x
 
 
 def _jac(cons):
