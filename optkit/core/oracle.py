@@ -17,17 +17,6 @@ import numpy as np
 
 from .validate import check_same_shape, check_scalar_value, is_torch_tensor
 
-
-def is_sparse(a) -> bool:
-    """Whether ``a`` is a ``scipy.sparse`` matrix or array (without importing scipy); a
-    ``scipy.sparse.linalg.LinearOperator`` is not."""
-    module = type(a).__module__
-    return module.startswith("scipy.sparse") and not module.startswith("scipy.sparse.linalg")
-
-
-def _is_operator(a) -> bool:
-    return type(a).__module__.startswith("scipy.sparse.linalg")
-
 __all__ = [
     "ValueOracle",
     "GradOracle",
@@ -39,6 +28,17 @@ __all__ = [
     "MissingOracleError",
     "dask_map",
 ]
+
+
+def is_sparse(a) -> bool:
+    """Whether ``a`` is a ``scipy.sparse`` matrix or array (without importing scipy); a
+    ``scipy.sparse.linalg.LinearOperator`` is not."""
+    module = type(a).__module__
+    return module.startswith("scipy.sparse") and not module.startswith("scipy.sparse.linalg")
+
+
+def _is_operator(a) -> bool:
+    return type(a).__module__.startswith("scipy.sparse.linalg")
 
 
 class MissingOracleError(TypeError):
