@@ -94,6 +94,11 @@ register(MethodInfo(
         "max_inner": Option(100_000, "int\n    Sketch steps per pass; 10 * max_inner per Newton "
                                      "step ends the run (status 5).",
                             check=lambda v, n: check_int(v, n, minimum=1)),
+        "inner_fallback": Option("direct", (
+            "str\n    A sketch pass that reaches max_inner steps short of its accuracy target: "
+            "'direct' (default) finishes it with an exact LU solve when K is a matrix (dense "
+            "or sparse path; the accuracy condition then holds), 'none' keeps the capped "
+            "iterate (the reference code's behaviour)."), check=_choice(("direct", "none"))),
         "check_every": Option(None, "int or None\n    Sketch steps between full-residual checks "
                                     "(default n + m).", check=_optional_int),
         "linear_algebra": Option("auto", (

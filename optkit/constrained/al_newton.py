@@ -206,7 +206,10 @@ class ALNewton:
        :math:`\Upsilon = \max(\|G\|, \|\nabla^2_x L\|, 1)`,
        :math:`\delta \leftarrow \max(\min(\delta, \delta_{\rm trial}), \delta_{\rm floor})`,
        :math:`\delta_{\rm trial} = (0.5 - \beta)\nu / ((1 + \mu + \nu)\Upsilon^2\Psi^2)`;
-       ``"relative"``: :math:`\|r\| \le \kappa \|\nabla L\|`;
+       ``"relative"``: :math:`\|r\| \le \kappa \|\nabla L\|`. A pass that ends at
+       ``max_inner`` steps short of the target is finished by an exact (LU) solve when K is a
+       matrix (``inner_fallback="direct"``, the default; ``"none"`` keeps the capped
+       iterate, as the reference code);
     4. accepts :math:`\Delta` if :math:`\nabla\mathcal{L}_{\mu,\nu}^\top \Delta \le
        -\tfrac{\nu}{2}\|\nabla L\|^2`; otherwise :math:`\mu \leftarrow \rho^2\mu`,
        :math:`\nu \leftarrow \nu/\rho`, :math:`\delta \leftarrow \max(\min(\delta/\rho^4,
@@ -242,7 +245,8 @@ class ALNewton:
     """
 
     def __init__(self, *, lam0, sketch, sampling, block_size, accuracy, kappa, theta,
-                 hessian_in_merit, tol, max_inner, check_every, linear_algebra, mu0, nu0,
+                 hessian_in_merit, tol, max_inner, inner_fallback, check_every, linear_algebra,
+                 mu0, nu0,
                  delta0, xi_B, beta, rho, delta_floor, hess_mod_tol, singular_tol,
                  singular_test, mu_max, nu_min):
         self.lam0 = lam0
@@ -255,6 +259,7 @@ class ALNewton:
         self.hessian_in_merit = hessian_in_merit
         self.tol = tol
         self.max_inner = max_inner
+        self.inner_fallback = inner_fallback
         self.check_every = check_every
         self.linear_algebra = linear_algebra
         self.mu0, self.nu0, self.delta0 = mu0, nu0, delta0
@@ -579,7 +584,7 @@ class ALNewton:
             trial0 = delta_trial(mu, nu)
             delta = max(min(delta, trial0), self.delta_floor)
         z = np.zeros(b.size)
-        steps = penalty_updates = safeguard_steps = 0
+        steps = penalty_updates = safeguard_steps = fallbacks = 0
         flops = 0.0
         capped = False
         check_every = self.check_every or b.size
@@ -601,6 +606,16 @@ class ALNewton:
             steps += out.n_steps
             flops += out.flops
             capped = rtol > 0 and not out.converged  # rtol 0: "direct", exact by design
+            if capped and self.inner_fallback == "direct" and kind != "operator":
+                try:  # finish the pass exactly: the accuracy condition then holds
+                    exact = _sk._solve(kind, K, b, z, "direct", self.sampling, 1, rtol * kkt,
+                                       1, 1, s.rng)
+                    z = exact.x
+                    flops += exact.flops
+                    capped = False
+                    fallbacks += 1
+                except _sk.SingularMatrixError:
+                    pass
             gm = merit_grad(mu, nu)
             slope = float(gm @ z)
             if slope <= -0.5 * nu * kkt**2:
@@ -631,6 +646,7 @@ class ALNewton:
         s.mu, s.nu, s.delta, s.kappa = mu, nu, delta, kappa
         s.info = {"inner_steps": steps, "hess_shift": t, "rtol": rtol, "inner_capped": capped,
                   "penalty_updates": penalty_updates, "safeguard_step": bool(safeguard_steps),
+                  "inner_fallbacks": fallbacks,
                   "alpha": 0.0, "psi": psi,
                   "upsilon": ups, "K_norm": norms["K"], "delta_trial": trial0}
         s.k += 1
@@ -693,8 +709,7 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
     ``optkit.show_options("al-newton")``), ``rng`` its seed, and ``constants`` the
     remaining ones (``mu0``, ``nu0``, ``delta0``, ``xi_B``, ``beta``, ``rho``,
     ``delta_floor``, ``hess_mod_tol``, ``singular_tol``, ``singular_test``, ``mu_max``,
-    ``nu_min``,
-    ``check_every``, ``linear_algebra``).
+    ``nu_min``, ``inner_fallback``, ``check_every``, ``linear_algebra``).
 
     Parameters
     ----------

@@ -77,9 +77,10 @@ def _within(nit, ref):
 
 
 def test_reference_outer_iterations_rk():
+    """The reference code keeps capped sketch iterates: inner_fallback="none"."""
     bad = {}
     for name, ref in REFERENCE_RK.items():
-        res = solve_hs(BY_NAME[name], tol=1e-4)
+        res = solve_hs(BY_NAME[name], tol=1e-4, inner_fallback="none")
         if res.status != 0 or not _within(res.nit, ref):
             bad[name] = (res.status, res.nit, ref)
     assert not bad
@@ -89,7 +90,7 @@ def test_reference_outer_iterations_rk():
 def test_reference_outer_iterations_gaussian():
     bad = {}
     for name, ref in REFERENCE_GV.items():
-        res = solve_hs(BY_NAME[name], tol=1e-4, sketch="gaussian")
+        res = solve_hs(BY_NAME[name], tol=1e-4, sketch="gaussian", inner_fallback="none")
         if res.status != 0 or not _within(res.nit, ref):
             bad[name] = (res.status, res.nit, ref)
     assert not bad
@@ -200,14 +201,15 @@ def test_duplicated_constraint_is_singular_at_iteration_zero():
 
 
 def test_penalty_and_budget_statuses_are_reachable():
-    """One Kaczmarz step per pass: no sufficient descent. At the safeguards a direction with a
+    """One Kaczmarz step per pass, no exact fallback: no sufficient descent. At the safeguards a direction with a
     negative merit slope is still taken (as the reference code does); a non-descent one ends
     the run (status 8); unreachable safeguards let the sketch budget end it (status 5)."""
     p = BY_NAME["HS7"]
-    res = solve_hs(p, max_inner=1, mu_max=2.0, sketch="rk")
+    res = solve_hs(p, max_inner=1, mu_max=2.0, sketch="rk", inner_fallback="none")
     assert res.status == STATUS["penalty"] and not res.success and "safeguards" in res.message
     assert res.trace["safeguard_step"][1:].max() == 1.0 or res.nit == 1
-    res = solve_hs(p, max_inner=1, mu_max=1e300, nu_min=1e-300, sketch="rk")
+    res = solve_hs(p, max_inner=1, mu_max=1e300, nu_min=1e-300, sketch="rk",
+                   inner_fallback="none")
     assert res.status == STATUS["stalled"] and not res.success and "budget" in res.message
 
 
@@ -361,3 +363,14 @@ def test_bad_options(options, match):
     fun, x0, kw = _hs7_kwargs()
     with pytest.raises((ValueError, TypeError), match=match):
         optkit.minimize(fun, x0, method="al-newton", options=options, **kw)
+
+
+def test_capped_passes_fall_back_to_an_exact_solve():
+    """A pass capped at max_inner steps is finished by LU (inner_fallback="direct", default):
+    the run converges even with one Kaczmarz step per pass; "none" keeps the capped iterate."""
+    p = BY_NAME["HS7"]
+    res = solve_hs(p, max_inner=1, sketch="rk")
+    assert res.success and res.trace["inner_fallbacks"][1:].min() >= 1
+    assert_optimal(p, res)
+    res = solve_hs(p, max_inner=1, sketch="rk", inner_fallback="none", maxiter=50)
+    assert not res.success and np.nansum(res.trace["inner_fallbacks"]) == 0
