@@ -23,10 +23,7 @@ from optkit.core import get_method_info
 
 def _kkt(problem, **options):
     info = get_method_info("al-newton")
-    opts = info.resolve_options(options)
-    for key in ("maxiter", "disp", "seed"):
-        opts.pop(key)
-    solver = info.make_solver(opts)
+    solver = info.make_solver(info.resolve_options(options))
     counted = problem.counted()
     state = solver.init(counted, counted.x0, np.random.default_rng(0))
     _, K, *_ = solver._dense(counted, state)

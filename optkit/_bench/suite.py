@@ -16,6 +16,7 @@ import scipy.optimize
 from benchopt import BaseObjective, BaseSolver
 
 from optkit.core import Counted, get_method_info
+from optkit.core.rng import check_rng
 from optkit.core.solver import to_numpy
 
 __all__ = ["ProblemObjective", "OptkitSolver", "ScipySolver", "ZERO_COUNTS"]
@@ -76,9 +77,7 @@ class OptkitSolver(BaseSolver):
         info = get_method_info(self.method)
         params = {k: getattr(self, k) for k in getattr(self, "parameters", {})}
         opts = info.resolve_options({**self.options, **params})
-        for key in ("maxiter", "disp"):
-            opts.pop(key)
-        rng = np.random.default_rng(opts.pop("seed", None) if info.stochastic else None)
+        rng = check_rng(opts.get("rng"))
         solver = info.make_solver(opts)
         self.counted = self.problem.counted()
         self.state = solver.init(self.counted, self.counted.x0, rng)

@@ -29,7 +29,7 @@ register(MethodInfo(
     reference="Pinnau, Totzeck, Tse, Martin, M3AS 27(1), 2017; Carrillo, Jin, Li, Zhu, "
               "ESAIM:COCV 27, 2021; Carrillo, Hoffmann, Stuart, Vaes, Stud. Appl. Math. 148, 2022.",
     requires=frozenset({"value"}),
-    supports=frozenset({"bounds", "seed", "torch", "float32"}),
+    supports=frozenset({"bounds", "rng", "torch", "float32"}),
     options={
         "maxiter": Option(5000, "int\n    Maximum number of steps.", check=_int_at_least(0)),
         "maxfev": Option(None, "int or None\n    Budget of objective evaluations over all runs; "

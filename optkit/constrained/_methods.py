@@ -60,7 +60,7 @@ register(MethodInfo(
                "Augmented Lagrangian and Randomized Iterative Sketching, ICML 2023 "
                "(arXiv:2305.18379)."),
     requires=frozenset({"value", "grad", "constraints"}),
-    supports=frozenset({"eq_constraints", "seed"}),
+    supports=frozenset({"eq_constraints", "rng"}),
     options={
         "maxiter": Option(10_000, "int\n    Maximum number of Newton iterations.",
                           check=lambda v, n: check_int(v, n, minimum=0)),
@@ -140,5 +140,5 @@ register(MethodInfo(
                          check=check_positive),
     },
     tol_option="tol",
-    test_options={"maxiter": 100, "accuracy": "relative", "seed": 0},
+    test_options={"maxiter": 100, "accuracy": "relative", "rng": 0},
 ))

@@ -9,19 +9,13 @@ import numpy as np
 
 from .oracle import MissingOracleError
 from .problem import Problem
-from .registry import MethodInfo, get_method_info
+from .registry import LOOP_OPTIONS, MethodInfo, get_method_info
 from .result import OptimizeResult
+from .rng import check_rng
 from .solver import run
+from .validate import check_int
 
 __all__ = ["minimize", "solve", "get_method"]
-
-
-def _rng(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed must be None, an int or a numpy Generator, got {type(seed).__name__}")
 
 
 def _check_capabilities(info: MethodInfo, problem: Problem) -> None:
@@ -61,19 +55,10 @@ def solve(problem: Problem, method: str = "gd", *, tol: float | None = None,
     info = get_method_info(method)
     _check_capabilities(info, problem)
     opts = info.resolve_options(options, tol, strict=strict_options)
-    maxiter = opts.pop("maxiter")
-    disp = opts.pop("disp")
-    rng = _rng(opts.pop("seed", None))
-    from .validate import check_int
-
-    maxiter = check_int(maxiter, "maxiter", minimum=0)
-    solver = info.make_solver(opts)
-    res = run(solver, problem.counted(), maxiter=maxiter, rng=rng, callback=callback,
-              method=info.name)
-    if disp:
-        print(f"{info.name}: {res.message} fun={res.fun:.6g} nit={res.nit} nfev={res.nfev} "
-              f"njev={res.njev}")
-    return res
+    loop = {k: opts[k] for k in LOOP_OPTIONS}
+    loop["maxiter"] = check_int(loop["maxiter"], "maxiter", minimum=0)
+    return run(info.make_solver(opts), problem.counted(), rng=check_rng(opts.get("rng")),
+               callback=callback, method=info.name, **loop)
 
 
 def minimize(fun, x0, args=(), method: str = "gd", jac=None, hess=None, hessp=None, bounds=None,

@@ -16,22 +16,115 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Option", "MethodInfo", "register", "get_method_info", "list_methods", "show_options",
-           "resolve"]
+           "resolve", "resolve_options", "budget_options"]
 
 #: What a method may require of the problem.
 REQUIREMENTS = frozenset({"value", "grad", "hvp", "population", "constraints", "stochastic"})
 #: What a method may declare it supports.
 SUPPORTS = frozenset({"bounds", "eq_constraints", "ineq_constraints", "torch", "float32",
-                      "stochastic", "seed", "torch.optim", "fsdp2"})
+                      "stochastic", "rng", "torch.optim", "fsdp2"})
 
 
 @dataclass(frozen=True)
 class Option:
-    """One documented option: default value, numpydoc type/description, optional check."""
+    """One documented option: default value, numpydoc type/description, optional check.
+
+    ``applies`` = ``(other, values)`` restricts the option to runs whose option ``other``
+    is one of ``values`` (a variant, a sketch kind, ...): passing it otherwise raises
+    ``ValueError`` naming it, so no accepted option is silently ignored.
+    """
 
     default: Any
     doc: str
     check: Callable[[Any, str], Any] | None = None
+    applies: tuple[str, tuple] | None = None
+
+
+def _check_budget(value, name):
+    from .validate import check_int
+
+    return None if value is None else check_int(value, name, minimum=1)
+
+
+def _check_time(value, name):
+    from .validate import check_positive
+
+    return None if value is None else check_positive(value, name)
+
+
+def budget_options() -> dict[str, Option]:
+    """The budgets every entry point takes besides ``maxiter`` (``maxfev``, ``max_time``)."""
+    return {
+        "maxfev": Option(None, "int or None\n    Budget of evaluations of the main oracle "
+                               "(reported as ``nfev``); spent, the run stops with status 6.",
+                         check=_check_budget),
+        "max_time": Option(None, "float or None\n    Wall-time budget in seconds; spent, the run "
+                                 "stops with status 9.", check=_check_time),
+    }
+
+
+RNG_OPTION = Option(None, "None, int or numpy.random.Generator\n    The method's randomness "
+                          "(SPEC 7); the same value gives the same result.")
+
+
+def resolve_options(known: Mapping[str, Option], options: Mapping[str, Any] | None, *,
+                    owner: str, tol: float | None = None, tol_option: str | None = None,
+                    strict: bool = True) -> dict[str, Any]:
+    """Defaults filled in, ``tol`` mapped to ``tol_option``, each given value checked.
+
+    The single place where options are validated, for registered methods and for the
+    subpackages' facades alike. Unknown names raise ``TypeError`` when ``strict``; the scipy
+    face (``strict=False``) ignores them with an ``OptimizeWarning``, as scipy does. An
+    option given explicitly that does not apply (see :class:`Option`) raises ``ValueError``.
+    """
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict, got {type(options).__name__}")
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        if strict:
+            hint = _did_you_mean(unknown[0], known)
+            raise TypeError(f"unknown option(s) {unknown} for {owner}{hint}; known options: "
+                            f"{sorted(known)}")
+        import warnings
+
+        from scipy.optimize import OptimizeWarning
+
+        warnings.warn(f"Unknown solver options for {owner}: {', '.join(unknown)}",
+                      OptimizeWarning, stacklevel=4)
+        for k in unknown:
+            del options[k]
+    if tol is not None:
+        if tol_option is None:
+            import warnings
+
+            from scipy.optimize import OptimizeWarning
+
+            warnings.warn(f"{owner} takes no tol; it is ignored (see its options)",
+                          OptimizeWarning, stacklevel=4)
+        else:
+            options.setdefault(tol_option, tol)
+    out = {}
+    for name, opt in known.items():
+        value = options.get(name, opt.default)
+        if opt.check is not None and name in options:
+            checked = opt.check(value, name)
+            value = value if checked is None else checked
+        out[name] = value
+    for name, opt in known.items():
+        if opt.applies is not None and name in options:
+            other, values = opt.applies
+            if out[other] not in values:
+                raise ValueError(f"option {name!r} does not apply to {other}={out[other]!r} in "
+                                 f"{owner}: it is used only when {other} is one of {list(values)}")
+    return out
+
+
+def _did_you_mean(name: str, candidates) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -51,7 +144,8 @@ class MethodInfo:
     supports : frozenset
         Features it supports, a subset of :data:`SUPPORTS`.
     options : mapping
-        ``name -> Option``. ``maxiter`` is required; ``seed`` is added for stochastic methods.
+        ``name -> Option``. ``maxiter`` is required; ``maxfev``, ``max_time`` and ``disp``
+        are added to every method, ``rng`` to those that support ``"rng"``.
     tol_option : str, optional
         The option ``minimize``'s ``tol`` sets (``options.setdefault(tol_option, tol)``).
     test_options : mapping
@@ -87,55 +181,31 @@ class MethodInfo:
 
     @property
     def stochastic(self) -> bool:
-        return "seed" in self.supports
+        return "rng" in self.supports
 
     def all_options(self) -> dict[str, Option]:
         opts = dict(self.options)
+        for name, opt in budget_options().items():
+            opts.setdefault(name, opt)
         opts.setdefault("disp", Option(False, "bool\n    Print the final message."))
         if self.stochastic:
-            opts.setdefault("seed", Option(None, "int, numpy.random.Generator or None\n"
-                                                 "    Seed of the method's randomness."))
+            opts.setdefault("rng", RNG_OPTION)
         return opts
 
     def make_solver(self, options: Mapping[str, Any]):
-        return resolve(self.solver)(**options)
+        """The solver configured by the resolved ``options`` (the run loop's own are dropped)."""
+        kwargs = {k: v for k, v in options.items() if k not in LOOP_OPTIONS and k != "rng"}
+        return resolve(self.solver)(**kwargs)
 
     def resolve_options(self, options: Mapping[str, Any] | None, tol: float | None = None,
                         *, strict: bool = True) -> dict[str, Any]:
-        """Defaults filled in, ``tol`` mapped, each value checked.
+        """:func:`resolve_options` over this method's options."""
+        return resolve_options(self.all_options(), options, owner=f"method {self.name!r}",
+                               tol=tol, tol_option=self.tol_option, strict=strict)
 
-        Unknown names raise ``TypeError`` when ``strict`` (``optkit.minimize``); the
-        scipy face (``strict=False``) ignores them with an ``OptimizeWarning``, as scipy does.
-        """
-        known = self.all_options()
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            if strict:
-                raise TypeError(
-                    f"unknown option(s) {unknown} for method {self.name!r}; known options: {sorted(known)}"
-                )
-            import warnings
 
-            from scipy.optimize import OptimizeWarning
-
-            warnings.warn(f"Unknown solver options for {self.name!r}: {', '.join(unknown)}",
-                          OptimizeWarning, stacklevel=4)
-            for k in unknown:
-                del options[k]
-        if tol is not None:
-            if self.tol_option is None:
-                raise ValueError(f"method {self.name!r} takes no tol; see show_options({self.name!r})")
-            options.setdefault(self.tol_option, tol)
-        out = {}
-        for name, opt in known.items():
-            value = options.get(name, opt.default)
-            if opt.check is not None and name in options:
-                checked = opt.check(value, name)
-                value = value if checked is None else checked
-            out[name] = value
-        return out
-
+#: The options the run loop (:func:`optkit.core.run`) consumes, not the solver.
+LOOP_OPTIONS = ("maxiter", "maxfev", "max_time", "disp")
 
 _REGISTRY: dict[str, MethodInfo] = {}
 _LOADED = False
@@ -178,9 +248,10 @@ def get_method_info(name: str) -> MethodInfo:
     _load()
     if not isinstance(name, str):
         raise TypeError(f"method must be a string, got {type(name).__name__}")
-    key = name.lower()
+    key = name.strip().lower().replace("_", "-")
     if key not in _REGISTRY:
-        raise ValueError(f"unknown method {name!r}; known methods: {sorted(_REGISTRY)}")
+        raise ValueError(f"unknown method {name!r}{_did_you_mean(key, _REGISTRY)}; known methods: "
+                         f"{sorted(_REGISTRY)}")
     return _REGISTRY[key]
 
 

@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-__all__ = ["OptimizeResult", "Trace", "STATUS"]
+__all__ = ["OptimizeResult", "Trace", "STATUS", "MESSAGES"]
 
-#: Status codes shared by every optkit method (scipy's where scipy has one).
+#: Status codes shared by every optkit method and subpackage (scipy's where scipy has one).
+#: Only ``success`` (0) means the method's own stopping test held; a spent budget
+#: (``maxiter``, ``maxfev``, ``max_time``) is ``success=False``, for stochastic methods too.
 STATUS = {
     "success": 0,
     "maxiter": 1,
@@ -20,7 +22,23 @@ STATUS = {
     "maxfev": 6,
     "singular": 7,
     "penalty": 8,
+    "max_time": 9,
     "callback": 99,
+}
+
+#: The default message of each status (a method may say more).
+MESSAGES = {
+    STATUS["success"]: "Optimization terminated successfully.",
+    STATUS["maxiter"]: "Maximum number of iterations has been exceeded.",
+    STATUS["line_search"]: "The line search found no acceptable step.",
+    STATUS["nonfinite"]: "The objective became non-finite.",
+    STATUS["diverged"]: "The iterates diverged.",
+    STATUS["stalled"]: "The iterates stalled: no progress is possible at this accuracy.",
+    STATUS["maxfev"]: "Maximum number of function evaluations has been exceeded.",
+    STATUS["singular"]: "A linear system was singular.",
+    STATUS["penalty"]: "The penalty safeguards failed to find a descent direction.",
+    STATUS["max_time"]: "Maximum wall time (max_time) has been exceeded.",
+    STATUS["callback"]: "`callback` raised `StopIteration`.",
 }
 
 

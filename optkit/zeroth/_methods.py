@@ -21,7 +21,7 @@ register(MethodInfo(
     reference="Malladi et al., Fine-Tuning Language Models with Just Forward Passes, NeurIPS 2023 "
               "(arXiv:2305.17333); Spall, IEEE TAC 37(3), 1992.",
     requires=frozenset({"value"}),
-    supports=frozenset({"seed", "float32"}),
+    supports=frozenset({"rng", "float32"}),
     options={
         "maxiter": Option(1000, "int\n    Maximum number of iterations (one SPSA step each).",
                           check=lambda v, n: check_int(v, n, minimum=0)),

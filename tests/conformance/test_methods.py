@@ -15,7 +15,7 @@ from .problems import CallCounter, problems_for
 def _options(info, **extra):
     opts = dict(info.test_options)
     if info.stochastic:
-        opts.setdefault("seed", 0)
+        opts.setdefault("rng", 0)
     opts.update(extra)
     return opts
 
