@@ -19,6 +19,19 @@ def _console():
     return Console() if sys.stdout.isatty() else Console(width=150)
 
 
+def _check_suite(ctx, param, suite):
+    """A one-line usage error (not a traceback) for an unknown suite name."""
+    if suite is None or suite == "quick":
+        return suite
+    from optkit._bench import api
+
+    try:
+        api.suite_path(suite)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return suite
+
+
 def _base_name(selector: str) -> str:
     return re.split(r"\[", selector, maxsplit=1)[0]
 
@@ -39,7 +52,7 @@ def bench(ctx, no_plot):
 
 
 @bench.command("list")
-@click.argument("suite", required=False)
+@click.argument("suite", required=False, callback=_check_suite)
 def list_cmd(suite):
     """List suites, or SUITE's datasets and solvers (installed or not)."""
     from rich.markup import escape
@@ -51,7 +64,6 @@ def list_cmd(suite):
     if suite is None:
         console.print("Suites: " + ", ".join(api.list_suites()) + " (and 'quick', the default run)")
         return
-    api.suite_path(suite)
     table = Table(title=f"suite {suite}")
     for col in ("kind", "name", "installed", "note"):
         table.add_column(col)
@@ -64,7 +76,7 @@ def list_cmd(suite):
 
 
 @bench.command("run")
-@click.argument("suite")
+@click.argument("suite", callback=_check_suite)
 @click.option("-s", "--solver", "solvers", multiple=True, help="Solver selector (benchopt syntax).")
 @click.option("-d", "--dataset", "datasets", multiple=True, help="Dataset selector.")
 @click.option("-o", "--objective", "objectives", multiple=True, help="Objective filter.")
@@ -75,17 +87,16 @@ def list_cmd(suite):
 @click.option("--parallel", type=click.Choice(["loky", "dask"]), default=None,
               help="Parallel backend (dask: a dask.distributed cluster).")
 @click.option("--dask-address", default=None, help="Scheduler address (default: a local cluster).")
-@click.option("--seed", default=None, type=int, help="Global benchmark seed.")
+@click.option("--rng", default=None, type=int, help="Global benchmark seed (benchopt's seed).")
 @click.option("--cache", is_flag=True, help="Reuse benchopt's cache (keyed on the suite, not on optkit's code).")
 @click.option("--no-plot", is_flag=True)
 def run_cmd(suite, solvers, datasets, objectives, max_runs, n_repetitions, timeout, n_jobs, parallel,
-            dask_address, seed, cache, no_plot):
+            dask_address, rng, cache, no_plot):
     """Run SUITE (or 'quick') and save a parquet plus convergence plots."""
     if suite == "quick":
         sys.exit(run_quick(plot=not no_plot))
     from optkit._bench import api, report
 
-    api.suite_path(suite)
     parallel_config = None
     if parallel == "dask":
         parallel_config = {"backend": "dask"}
@@ -97,7 +108,7 @@ def run_cmd(suite, solvers, datasets, objectives, max_runs, n_repetitions, timeo
     out = api.run_suite(suite, solvers=[s for s in solvers if _base_name(s) not in skipped] or None,
                         datasets=datasets, objectives=objectives, max_runs=max_runs,
                         n_repetitions=n_repetitions, timeout=timeout, n_jobs=n_jobs,
-                        parallel_config=parallel_config, seed=seed, cache=cache)
+                        parallel_config=parallel_config, seed=rng, cache=cache)
     df = api.read_results(out)
     df["suite"] = suite
     rows = report.summary_rows(df, suite)
@@ -111,7 +122,7 @@ def run_cmd(suite, solvers, datasets, objectives, max_runs, n_repetitions, timeo
 
 
 @bench.command("plot")
-@click.argument("suite", required=False)
+@click.argument("suite", required=False, callback=_check_suite)
 @click.option("-f", "--file", "file_", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--png/--no-png", default=True)
 @click.option("--html/--no-html", default=True)

@@ -18,7 +18,7 @@ register(MethodInfo(
     summary="Gradient descent with Armijo backtracking, projected onto box bounds.",
     reference="Armijo, Pacific J. Math. 16(1), 1966; Bertsekas, Nonlinear Programming, §3.3.",
     requires=frozenset({"value", "grad"}),
-    supports=frozenset({"bounds", "float32"}),
+    supports=frozenset({"bounds", "float32", "torch"}),
     options={
         "maxiter": Option(10000, "int\n    Maximum number of iterations.",
                           check=lambda v, n: check_int(v, n, minimum=0)),

@@ -192,7 +192,10 @@ def _bind(fn, args):
 
 
 def _broadcast(value, size, name):
-    arr = np.broadcast_to(np.asarray(value, dtype=float), (size,)).copy()
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim > 1 or arr.size not in (1, size):
+        raise ValueError(f"{name} must have {size} entries (or be a scalar), got shape {arr.shape}")
+    arr = np.broadcast_to(arr, (size,)).copy()
     if np.any(np.isnan(arr)):
         raise ValueError(f"{name} must not contain NaN")
     return arr

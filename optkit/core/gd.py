@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from .backend import asarray_like, namespace, to_float
+from .linesearch import backtracking
 from .result import STATUS
 
 __all__ = ["GradientDescent"]
@@ -14,15 +14,16 @@ __all__ = ["GradientDescent"]
 
 @dataclass
 class _GDState:
-    x: np.ndarray
+    x: Any
     fun: float
-    grad: np.ndarray
+    grad: Any
     step: float
     n_backtracks: int = 0
     failed: bool = False
 
     def trace_extra(self) -> dict[str, Any]:
-        return {"step": self.step, "grad_norm": float(np.max(np.abs(self.grad)))}
+        xp = namespace(self.grad)
+        return {"step": self.step, "grad_norm": to_float(xp.max(xp.abs(self.grad)))}
 
 
 class GradientDescent:
@@ -36,8 +37,9 @@ class GradientDescent:
         x_{k+1} = P(x_k - t \nabla f(x_k)), \qquad
         f(x_{k+1}) \le f(x_k) + c_1 \nabla f(x_k)^\top (x_{k+1} - x_k),
 
-    the Armijo rule along the projection arc. It stops when the projected
-    gradient :math:`\|P(x_k - \nabla f(x_k)) - x_k\|_\infty \le` ``gtol``.
+    the Armijo rule along the projection arc (:func:`optkit.core.linesearch.backtracking`).
+    It stops when the projected gradient :math:`\|P(x_k - \nabla f(x_k)) - x_k\|_\infty \le`
+    ``gtol``. numpy and torch iterates (any device) share this code path.
 
     References
     ----------
@@ -56,31 +58,40 @@ class GradientDescent:
         self.grow = grow
         self.max_backtracks = max_backtracks
 
-    def _project(self, problem, x):
+    @staticmethod
+    def _project(problem, x):
         b = problem.bounds
-        return x if b is None else np.clip(x, b.lb, b.ub)
+        if b is None:
+            return x
+        xp = namespace(x)
+        return xp.clip(x, asarray_like(b.lb, x), asarray_like(b.ub, x))
 
     def init(self, problem, x0, rng):
-        x = self._project(problem, np.array(x0, copy=True))
+        x = self._project(problem, namespace(x0).asarray(x0, copy=True))
         f, g = problem.objective.value_and_grad(x)
         return _GDState(x=x, fun=f, grad=g, step=self.step0 / self.grow)
 
     def step(self, problem, state):
-        t = min(self.step_max, state.step * self.grow)
         x, f, g = state.x, state.fun, state.grad
-        for k in range(self.max_backtracks + 1):
+        xp = namespace(x)
+
+        def trial(t):
             x_new = self._project(problem, x - t * g)
-            if np.array_equal(x_new, x):
-                break
-            f_new = problem.objective.value(x_new)
-            if np.isfinite(f_new) and f_new <= f + self.c1 * float(g @ (x_new - x)):
-                g_new = problem.objective.grad(x_new)
-                return _GDState(x=x_new, fun=f_new, grad=g_new, step=t, n_backtracks=k)
-            t *= self.shrink
-        return _GDState(x=x, fun=f, grad=g, step=t, n_backtracks=self.max_backtracks, failed=True)
+            if bool(xp.all(x_new == x)):
+                return None
+            return problem.objective.value(x_new), to_float(xp.sum(g * (x_new - x))), x_new
+
+        ls = backtracking(trial, f, step=min(self.step_max, state.step * self.grow), c1=self.c1,
+                          shrink=self.shrink, max_backtracks=self.max_backtracks)
+        if not ls.success:
+            return _GDState(x=x, fun=f, grad=g, step=ls.step, n_backtracks=ls.ntrials,
+                            failed=True)
+        return _GDState(x=ls.payload, fun=ls.value, grad=problem.objective.grad(ls.payload),
+                        step=ls.step, n_backtracks=ls.ntrials - 1)
 
     def terminate(self, problem, state):
-        pg = float(np.max(np.abs(self._project(problem, state.x - state.grad) - state.x)))
+        xp = namespace(state.x)
+        pg = to_float(xp.max(xp.abs(self._project(problem, state.x - state.grad) - state.x)))
         if state.failed:
             return True, STATUS["line_search"], (
                 f"Line search found no decrease (last trial step {state.step:.3g}, projected "
@@ -91,4 +102,4 @@ class GradientDescent:
         return False, 0, ""
 
     def result(self, problem, state):
-        return {"jac": np.array(state.grad, copy=True)}
+        return {"jac": namespace(state.grad).asarray(state.grad, copy=True)}

@@ -11,7 +11,7 @@ from scipy.optimize import Bounds
 
 from .constraints import ConstraintOracle, to_bounds, to_constraint_oracle
 from .oracle import Counted, FunctionOracle
-from .validate import as_float_vector, check_scalar_value
+from .validate import as_float_vector, check_scalar_value, is_torch_tensor
 
 __all__ = ["Problem"]
 
@@ -58,10 +58,15 @@ def _fd_evals(scheme: str, n: int) -> int:
     return {"2-point": n + 1, "3-point": 2 * n, "cs": n}[scheme]
 
 
+def _copy(x):
+    return x.detach().clone() if is_torch_tensor(x) else np.array(x, copy=True)
+
+
 def _bind(fn, args):
-    if fn is None or not args:
-        return fn
-    return lambda x, *rest: fn(x, *rest, *args)
+    """``fn`` called on a copy of ``x`` (it may modify it, as scipy allows) with ``args`` appended."""
+    if fn is None:
+        return None
+    return lambda x, *rest: fn(_copy(x), *rest, *args)
 
 
 @dataclass
@@ -164,26 +169,34 @@ class Problem:
         )
 
     @classmethod
-    def from_torch(cls, fn: Callable, x0, *, name: str = "problem") -> Problem:
+    def from_torch(cls, fn: Callable, x0, *, args=(), bounds=None, name: str = "problem") -> Problem:
         """A problem on torch tensors; gradients and Hessian-vector products from autograd.
 
-        ``fn(x) -> scalar tensor``. ``x0`` may be numpy (converted to float64) or a tensor
-        (dtype and device kept).
+        ``fn(x, *args) -> scalar tensor``; it receives a copy of ``x``. ``x0`` may be numpy
+        (converted to float64) or a tensor (dtype and device kept).
         """
         import torch
 
+        if not callable(fn):
+            raise TypeError(f"fun must be callable, got {type(fn).__name__}")
         x0 = torch.as_tensor(x0) if not isinstance(x0, torch.Tensor) else x0
         x0 = as_float_vector(x0, "x0")
+        if not isinstance(args, tuple):
+            args = (args,)
+        user_fn = fn
+
+        def fn(x):
+            return user_fn(x, *args)
 
         def value(x):
             with torch.no_grad():
-                return fn(x)
+                return fn(x.detach().clone())
 
         def value_and_grad(x):
             x = x.detach().requires_grad_(True)
             with torch.enable_grad():
                 out = fn(x)
-                check_scalar_value(out, "fn")
+                check_scalar_value(out, "fun")
                 (g,) = torch.autograd.grad(out, x)
             return out.detach(), g
 
@@ -195,7 +208,7 @@ class Problem:
             return hv
 
         oracle = FunctionOracle(value, value_and_grad=value_and_grad, hvp=hvp)
-        return cls(objective=oracle, x0=x0, name=name)
+        return cls(objective=oracle, x0=x0, bounds=to_bounds(bounds, x0.shape[0]), name=name)
 
     @classmethod
     def from_closure(cls, closure: Callable, params, *, name: str = "problem") -> Problem:

@@ -22,7 +22,7 @@ __all__ = ["Option", "MethodInfo", "register", "get_method_info", "list_methods"
 REQUIREMENTS = frozenset({"value", "grad", "hvp", "population", "constraints", "stochastic"})
 #: What a method may declare it supports.
 SUPPORTS = frozenset({"bounds", "eq_constraints", "ineq_constraints", "torch", "float32",
-                      "stochastic", "rng", "torch.optim", "fsdp2"})
+                      "stochastic", "rng", "torch.optim", "fsdp2", "hess"})
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,9 @@ def resolve_options(known: Mapping[str, Option], options: Mapping[str, Any] | No
                           OptimizeWarning, stacklevel=4)
         else:
             options.setdefault(tol_option, tol)
+    for name in ("maxiter", "maxfev"):
+        if isinstance(options.get(name), float):
+            options[name] = _float_budget(options[name], name)
     out = {}
     for name, opt in known.items():
         value = options.get(name, opt.default)
@@ -118,6 +121,22 @@ def resolve_options(known: Mapping[str, Option], options: Mapping[str, Any] | No
                 raise ValueError(f"option {name!r} does not apply to {other}={out[other]!r} in "
                                  f"{owner}: it is used only when {other} is one of {list(values)}")
     return out
+
+
+def _float_budget(value: float, name: str):
+    """scipy runs ``while k < maxiter``: a float budget counts as its ceiling (inf: unlimited)."""
+    import math
+    import sys
+    import warnings
+
+    if math.isnan(value):
+        return value  # the option's own check names it
+    if math.isinf(value) and value > 0:
+        return sys.maxsize
+    if not value.is_integer():
+        warnings.warn(f"{name}={value} is not an integer; {math.ceil(value)} is used",
+                      RuntimeWarning, stacklevel=5)
+    return math.ceil(value)
 
 
 def _did_you_mean(name: str, candidates) -> str:
@@ -142,7 +161,8 @@ class MethodInfo:
     requires : frozenset
         Oracles the method needs, a subset of :data:`REQUIREMENTS`.
     supports : frozenset
-        Features it supports, a subset of :data:`SUPPORTS`.
+        Features it supports, a subset of :data:`SUPPORTS` (``"hess"``: uses ``hess``/``hessp``
+        when given without requiring them).
     options : mapping
         ``name -> Option``. ``maxiter`` is required; ``maxfev``, ``max_time`` and ``disp``
         are added to every method, ``rng`` to those that support ``"rng"``.
@@ -153,6 +173,11 @@ class MethodInfo:
     optimizer : str, optional
         ``"module:Class"`` of the ``torch.optim.Optimizer`` behind the method, if any;
         its ``optimizer_test_kwargs`` drive the torch-optimizer conformance tests.
+    converge_options : mapping or None
+        Options under which the method reaches the known optimal value of the
+        conformance problem table within ``converge_atol`` (``{}``: its defaults do);
+        ``None`` for a method that does not minimize to optimality by design (say why
+        in its summary).
     """
 
     name: str
@@ -166,6 +191,8 @@ class MethodInfo:
     test_options: Mapping[str, Any] = field(default_factory=dict)
     optimizer: str | None = None
     optimizer_test_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    converge_options: Mapping[str, Any] | None = field(default_factory=dict)
+    converge_atol: float = 1e-6
 
     def __post_init__(self):
         bad = set(self.requires) - REQUIREMENTS

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -80,10 +82,14 @@ def torch_optimizer_method(name: str, optimizer: str, *, summary: str, reference
                            hyper: dict[str, Option], maxiter: int = 1000,
                            test_options: dict | None = None,
                            optimizer_test_kwargs: dict | None = None,
-                           supports: frozenset = frozenset()) -> MethodInfo:
+                           supports: frozenset = frozenset(),
+                           converge_options: Mapping[str, Any] | None = MappingProxyType({})
+                           ) -> MethodInfo:
     """A :class:`MethodInfo` running ``optimizer`` ("module:Class") through :class:`TorchOptimizerSolver`.
 
-    ``hyper`` documents the optimizer keywords exposed as options (``lr``, ``betas``, ...).
+    ``hyper`` documents the optimizer keywords exposed as options (``lr``, ``betas``, ...);
+    ``converge_options`` are those under which it reaches the conformance table's optima
+    (``None``: it does not minimize to optimality by design).
     """
     options = {
         "maxiter": Option(maxiter, "int\n    Maximum number of optimizer steps.",
@@ -102,5 +108,6 @@ def torch_optimizer_method(name: str, optimizer: str, *, summary: str, reference
         supports=frozenset({"torch", "torch.optim"}) | supports,
         options=options, tol_option="gtol", test_options=test_options or {},
         optimizer=optimizer, optimizer_test_kwargs=optimizer_test_kwargs or {},
+        converge_options=converge_options,
     )
 

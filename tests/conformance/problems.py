@@ -90,9 +90,18 @@ def _eq_quadratic() -> TableProblem:
         jac=CallCounter(lambda x: 2 * (x - c)),
         hessp=CallCounter(lambda x, v: 2 * v),
         x0=np.array([0.5, 0.5, 0.0]),
-        f_star=np.nan,
+        f_star=_slsqp_value(lambda x: float(np.sum((x - c) ** 2)), np.array([0.5, 0.5, 0.0]), cons),
         constraints=[cons],
     )
+
+
+def _slsqp_value(fun, x0, cons) -> float:
+    """The independent oracle for the constrained problem: scipy's SLSQP, run to 1e-14."""
+    from scipy.optimize import minimize
+
+    res = minimize(fun, x0, method="SLSQP", constraints=[cons], options={"ftol": 1e-14})
+    assert res.success, res.message
+    return float(res.fun)
 
 
 def problems_for(requires: frozenset) -> list:

@@ -78,13 +78,31 @@ def test_callback_and_stop_iteration(method):
     assert len(legacy) >= 1 and legacy[0].shape == prob.x0.shape
 
 
-def test_seed_determinism(method):
+def test_reaches_f_star(method_problem):
+    name, make = method_problem
+    info = get_method_info(name)
+    if info.converge_options is None:
+        pytest.skip(f"{name} does not minimize to optimality by design: {info.summary}")
+    prob = make()
+    opts = {"rng": 0, **info.converge_options} if info.stochastic else dict(info.converge_options)
+    res = optkit.minimize(prob.fun, prob.x0, method=name, options=opts,
+                          **prob.kwargs(info.requires))
+    assert res.fun - prob.f_star <= info.converge_atol, (res.fun, prob.f_star, res.message)
+
+
+def test_rng_same_gives_same_and_different_gives_different(method):
     info = get_method_info(method)
     make = problems_for(info.requires)[0]
     a = _run(method, make())
     b = _run(method, make())
     np.testing.assert_array_equal(a.x, b.x)
     assert a.nfev == b.nfev
+    if info.stochastic:
+        c = _run(method, make(), rng=1)
+        assert not np.array_equal(a.x, c.x), "a different rng gave the same result"
+    else:
+        with pytest.raises(TypeError, match="rng"):
+            _run(method, make(), rng=0)
 
 
 def test_x0_not_mutated(method):

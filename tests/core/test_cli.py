@@ -112,3 +112,12 @@ def test_run_on_a_dask_local_cluster(bench_dir):
                                "--parallel", "dask", "-j", "2", "--no-plot"])
     assert res.exit_code == 0, res.output
     assert "optkit-gd" in res.output and "scipy-cg" in res.output
+
+
+@pytest.mark.parametrize("command", [["run", "nosuch"], ["list", "nosuch"], ["plot", "nosuch"]])
+def test_unknown_suite_is_a_one_line_error(command):
+    result = CliRunner().invoke(main, ["bench", *command])
+    assert result.exit_code == 2
+    assert "unknown benchmark suite 'nosuch'; known suites:" in result.output
+    assert "Traceback" not in result.output and result.exception is None or \
+        isinstance(result.exception, SystemExit)
