@@ -7,6 +7,6 @@ Subpackages (imported on demand): ``optkit.optim``, ``optkit.zeroth``, ``optkit.
 
 from .core import Problem, get_method, list_methods, minimize, show_options
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Problem", "__version__", "get_method", "list_methods", "minimize", "show_options"]
