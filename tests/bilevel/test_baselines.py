@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 
 from optkit.bilevel import BilevelProblem, solve, toys
+from optkit.bilevel.aid import AID
+from optkit.bilevel.base import RunView
+from optkit.core import run
 
 
 def test_aid_reaches_x_star_on_the_quadratic():
@@ -22,10 +25,12 @@ def test_aid_warns_on_a_singular_lower_level():
 
 
 def test_aid_warns_once_per_run():
-    """The warned flag is run state: a second run with the same options warns again."""
+    """The warned flag is run state: a second run of the same solver instance warns again."""
+    solver = AID(cg_steps=50, cg_tol=1e-10, lr_x=0.5, lr_y=1.0, lr_inner=1.0, inner_steps=20,
+                 tol=1e-6)
     for _ in range(2):
         with pytest.warns(RuntimeWarning) as record, np.errstate(all="ignore"):
-            solve(toys.many_solutions(), "aid", lr_x=0.5, maxiter=20)
+            run(solver, RunView(toys.many_solutions()), maxiter=20)
         assert sum("AID" in str(w.message) for w in record) == 1
 
 

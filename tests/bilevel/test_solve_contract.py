@@ -42,6 +42,21 @@ def test_one_solver_instance_drives_two_runs_identically(make, problem, rng):
     np.testing.assert_array_equal(runs[1].x, fresh.x)
 
 
+def test_two_interleaved_runs_of_one_solver_match_separate_runs():
+    """Backtracking steps of one run do not leak into another run of the same instance."""
+    solver = Penalty(inner_steps=20, batch_size=(None, None), **PENALTY)
+    ms = toys.many_solutions()
+    problems = [no_lipschitz_quadratic(),
+                BilevelProblem(ms.f, ms.g, grad_f=ms.grad_f, grad_g=ms.grad_g, x0=ms.x0, y0=ms.y0)]
+    views = [RunView(q) for q in problems]
+    states = [solver.init(v, v.x0, None) for v in views]
+    for _ in range(10):
+        states = [solver.step(v, s) for v, s in zip(views, states)]
+    for q, s in zip(problems, states):
+        alone = run(solver, RunView(q), maxiter=10)
+        np.testing.assert_array_equal(s.x, alone.x)
+
+
 def test_solver_holds_configuration_only():
     solver = Penalty(inner_steps=20, batch_size=(None, None), **PENALTY)
     before = dict(vars(solver))
