@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.backend import asarray_like, namespace
 from ..core.constraints import to_bounds
 from ..core.oracle import MissingOracleError
 from ..core.validate import (
@@ -187,12 +188,7 @@ def _box(bounds, n: int, name: str) -> Callable:
     lb, ub = b.lb, b.ub
 
     def proj(v):
-        if is_torch_tensor(v):
-            import torch
-
-            return torch.clamp(v, torch.as_tensor(lb, dtype=v.dtype, device=v.device),
-                               torch.as_tensor(ub, dtype=v.dtype, device=v.device))
-        return np.clip(v, lb, ub)
+        return namespace(v).clip(v, asarray_like(lb, v), asarray_like(ub, v))
 
     proj.__name__ = f"box projection of {name}"
     return proj

@@ -4,6 +4,7 @@ r"""Bilevel test problems with known solutions, and data hyper-cleaning on sciki
 - :func:`many_solutions`: lower level with a continuum of solutions (Liu et al. 2020,
   "BDA"; the BOME toy), :math:`x^* = 1`.
 - :func:`vpbgd_toy`: nonconvex lower level with a unique solution (Shen & Chen 2023, V-PBGD).
+- :func:`finite_sum`: both levels finite sums (mini-batches), closed-form penalty minimizer.
 - :func:`hyper_cleaning`: learn per-sample weights of a corrupted training set.
 """
 
@@ -11,20 +12,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.rng import check_rng
 from .problem import BilevelProblem, Level
 
-__all__ = ["quadratic", "many_solutions", "vpbgd_toy", "vpbgd_psi_minima", "hyper_cleaning",
-           "cleaning_metrics"]
+__all__ = ["quadratic", "many_solutions", "vpbgd_toy", "vpbgd_psi_minima", "finite_sum",
+           "hyper_cleaning", "cleaning_metrics"]
 
 
-def quadratic(dim_x: int = 5, dim_y: int = 10, rho: float = 0.1, seed: int = 0) -> BilevelProblem:
+def quadratic(dim_x: int = 5, dim_y: int = 10, rho: float = 0.1, rng=0) -> BilevelProblem:
     r"""g = y'Ay/2 - y'Bx, f = |y - y_t|^2/2 + rho |x|^2/2.
 
     :math:`A = Q\Lambda Q^T` (Q from the QR of a Gaussian matrix, :math:`\Lambda` = linspace(1, 10)),
-    B and :math:`y_t` standard Gaussian, from ``default_rng(seed)``. With :math:`M = A^{-1}B`,
+    B and :math:`y_t` standard Gaussian, drawn from ``rng`` (an int seeds
+    ``numpy.random.default_rng``). With :math:`M = A^{-1}B`,
     :math:`\psi(x) = |Mx - y_t|^2/2 + \rho|x|^2/2`, :math:`x^* = (M^TM + \rho I)^{-1}M^Ty_t`.
     """
-    rng = np.random.default_rng(seed)
+    rng = check_rng(rng)
     q, _ = np.linalg.qr(rng.standard_normal((dim_y, dim_y)))
     A = q @ np.diag(np.linspace(1.0, 10.0, dim_y)) @ q.T
     B = rng.standard_normal((dim_y, dim_x))
@@ -150,6 +153,47 @@ def vpbgd_toy(x0: float = 1.0, y0: float = 0.0) -> BilevelProblem:
     )
 
 
+def finite_sum(n: int = 50, rho: float = 0.1, rng=0) -> BilevelProblem:
+    r"""g = mean_i |y - C_i x - e_i|^2/2, f = mean_i |y - t_i|^2/2 + rho |x|^2/2 (x in R^2, y in R^3).
+
+    Both levels are finite sums of ``n`` terms (``n_samples = (n, n)``: mini-batches). With
+    the means :math:`C, e, t`: :math:`y^* = Cx + e`, :math:`y_\sigma = (Cx + e + \sigma t)/(1 + \sigma)`
+    and the minimizer of :math:`\psi_\sigma` is
+    :math:`x_\sigma = (C^TC/(1+\sigma) + \rho I)^{-1}C^T(t - e)/(1+\sigma)`; ``data`` holds
+    ``C``, ``e``, ``t`` (per sample) and ``rho``.
+    """
+    rng = check_rng(rng)
+    C = rng.standard_normal((n, 3, 2)) + rng.standard_normal((3, 2))
+    e, t = rng.standard_normal((n, 3)), rng.standard_normal((n, 3))
+
+    def idx(batch):
+        return slice(None) if batch is None else batch
+
+    def g(x, y, batch=None):
+        r = y - C[idx(batch)] @ x - e[idx(batch)]
+        return 0.5 * np.mean(np.sum(r ** 2, axis=1))
+
+    def g_x(x, y, batch=None):
+        r = y - C[idx(batch)] @ x - e[idx(batch)]
+        return -np.mean(np.einsum("nij,ni->nj", C[idx(batch)], r), axis=0)
+
+    def g_y(x, y, batch=None):
+        return np.mean(y - C[idx(batch)] @ x - e[idx(batch)], axis=0)
+
+    def f(x, y, batch=None):
+        return 0.5 * np.mean(np.sum((y - t[idx(batch)]) ** 2, axis=1)) + 0.5 * rho * x @ x
+
+    def f_x(x, y, batch=None):
+        return rho * x
+
+    def f_y(x, y, batch=None):
+        return np.mean(y - t[idx(batch)], axis=0)
+
+    return BilevelProblem(f, g, grad_f=(f_x, f_y), grad_g=(g_x, g_y), x0=np.zeros(2),
+                          y0=np.zeros(3), n_samples=(n, n), lipschitz=(1.0, 1.0),
+                          name="finite_sum", data={"C": C, "e": e, "t": t, "rho": rho})
+
+
 class _Cleaning:
     """Weighted softmax regression: the two levels of data hyper-cleaning, with analytic
     gradients and second derivatives (numpy)."""
@@ -209,11 +253,23 @@ class _Cleaning:
         return hx, hw
 
 
+def _stratified_order(labels, rng):
+    """A random order of the samples in which every prefix holds the classes in proportion:
+    shuffle, then sort by the rank of each sample within its class over the class size."""
+    order = rng.permutation(len(labels))
+    shuffled = labels[order]
+    key = np.empty(len(labels))
+    for c in np.unique(shuffled):
+        idx = np.flatnonzero(shuffled == c)
+        key[idx] = (np.arange(len(idx)) + 0.5) / len(idx)
+    return order[np.argsort(key, kind="stable")]
+
+
 def hyper_cleaning(n_train: int = 600, n_val: int = 600, corruption: float = 0.5, c: float = 1e-3,
-                   seed: int = 0) -> BilevelProblem:
+                   rng=0) -> BilevelProblem:
     r"""Data hyper-cleaning on scikit-learn's digits (Franceschi et al. 2017 protocol).
 
-    Stratified split ``n_train`` / ``n_val`` / rest (seeded), features standardized on the
+    Stratified split ``n_train`` / ``n_val`` / rest (drawn from ``rng``), features standardized on the
     training set plus a bias column; a fraction ``corruption`` of training labels replaced
     by a uniformly drawn *different* class. x in R^n_train are per-sample logits, y = W the
     flattened (65 x 10) weights of a linear softmax model:
@@ -226,20 +282,18 @@ def hyper_cleaning(n_train: int = 600, n_val: int = 600, corruption: float = 0.5
     ``problem.data`` holds the test split and the corruption mask for :func:`cleaning_metrics`.
     """
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     X, y = load_digits(return_X_y=True)
-    X_tr, X_rest, y_tr, y_rest = train_test_split(X, y, train_size=n_train, stratify=y,
-                                                  random_state=seed)
-    X_val, X_te, y_val, y_te = train_test_split(X_rest, y_rest, train_size=n_val, stratify=y_rest,
-                                                random_state=seed)
+    rng = check_rng(rng)
+    perm = _stratified_order(y, rng)
+    tr, val, te = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    X_tr, y_tr, X_val, y_val, X_te, y_te = X[tr], y[tr], X[val], y[val], X[te], y[te]
     mu, sd = X_tr.mean(0), X_tr.std(0)
     sd[sd == 0] = 1.0
 
     def feats(Z):
         return np.hstack([(Z - mu) / sd, np.ones((len(Z), 1))])
 
-    rng = np.random.default_rng(seed)
     corrupted = np.zeros(n_train, dtype=bool)
     corrupted[rng.choice(n_train, int(round(corruption * n_train)), replace=False)] = True
     noisy = y_tr.copy()

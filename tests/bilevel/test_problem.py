@@ -120,7 +120,9 @@ def test_torch_autograd_adapter_matches_numpy():
                                     y0=torch.zeros(10, dtype=torch.float64), lipschitz=(1.0, 10.0)),
                      **kw)
     np.testing.assert_allclose(r_np.x, r_tensor.x, atol=1e-12)
-    assert isinstance(r_tensor.x, np.ndarray) and isinstance(r_tensor.y, np.ndarray)
+    # dtype and array type in = out: tensors come back as tensors
+    assert isinstance(r_tensor.x, torch.Tensor) and isinstance(r_tensor.y, torch.Tensor)
+    assert r_tensor.x.dtype == torch.float64
     # without lipschitz the numpy-through-torch problem backtracks: other inner steps
     assert np.linalg.norm(r_torch.x - r_np.x) < 0.05 * np.linalg.norm(r_np.x)
 

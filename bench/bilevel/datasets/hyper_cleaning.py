@@ -12,7 +12,7 @@ class Dataset(BaseDataset):
     test_parameters = {"n_train": [600]}
 
     def get_data(self):
-        problem = toys.hyper_cleaning(n_train=self.n_train, seed=self.get_seed())
+        problem = toys.hyper_cleaning(n_train=self.n_train, rng=self.get_seed())
         n = self.n_train
         settings = {
             # alpha = n (alpha~ = 1) fits sigma in [0.01, 0.1]; smaller sigma needs smaller steps

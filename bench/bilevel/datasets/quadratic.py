@@ -11,7 +11,7 @@ class Dataset(BaseDataset):
     test_parameters = {"dim_x": [5], "dim_y": [10]}
 
     def get_data(self):
-        problem = toys.quadratic(self.dim_x, self.dim_y, seed=self.get_seed())
+        problem = toys.quadratic(self.dim_x, self.dim_y, rng=self.get_seed())
         settings = {
             "penalty": dict(lr_x=0.25, tol=1e-7),  # inner_tol = sigma tol: T adapts to sigma
             "penalty-sl": dict(lr_x=0.03, tol=1e-10, sigma_grid=(0.01,)),

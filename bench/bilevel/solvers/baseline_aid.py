@@ -1,6 +1,6 @@
 from benchmark_utils import BilevelSolver
 
-from optkit.bilevel.baselines import aid
+from optkit.bilevel import solve
 
 
 class Solver(BilevelSolver):
@@ -11,4 +11,4 @@ class Solver(BilevelSolver):
     key = "aid"
 
     def solve(self, problem, **kwargs):
-        return aid(problem, **kwargs)
+        return solve(problem, "aid", **kwargs)

@@ -1,6 +1,6 @@
 from benchmark_utils import BilevelSolver
 
-from optkit.bilevel.baselines import bome
+from optkit.bilevel import solve
 
 
 class Solver(BilevelSolver):
@@ -10,4 +10,4 @@ class Solver(BilevelSolver):
     key = "bome"
 
     def solve(self, problem, **kwargs):
-        return bome(problem, **kwargs)
+        return solve(problem, "bome", **kwargs)

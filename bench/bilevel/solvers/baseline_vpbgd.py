@@ -1,6 +1,6 @@
 from benchmark_utils import BilevelSolver
 
-from optkit.bilevel.baselines import vpbgd
+from optkit.bilevel import solve
 
 
 class Solver(BilevelSolver):
@@ -10,4 +10,4 @@ class Solver(BilevelSolver):
     key = "vpbgd"
 
     def solve(self, problem, **kwargs):
-        return vpbgd(problem, **kwargs)
+        return solve(problem, "vpbgd", **kwargs)

@@ -12,4 +12,6 @@ class Solver(BilevelSolver):
     parameters = {"sigma": [1e-1, 1e-2]}
 
     def solve(self, problem, **kwargs):
-        return solve(problem, "penalty-sl", rng=self.get_seed(use_repetition=True), **kwargs)
+        if "batch_size" in kwargs:  # rng is an option of mini-batch runs only
+            kwargs["rng"] = self.get_seed(use_repetition=True)
+        return solve(problem, "penalty-sl", **kwargs)
