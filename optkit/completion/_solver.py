@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from optkit.core.backend import to_float
+from optkit.core.backend import to_float, to_numpy
 
 from ._blocks import Arrays, make_blocks
 from ._halfstep import entry_width, finalize_stats, merge_stats, passes, solve_block
@@ -209,7 +209,11 @@ class AltMinState:
         return {"n_value": self.passes}
 
     def trace_extra(self) -> dict:
-        out = {key: to_float(val) for key, val in self.metrics().items() if key != "fun"}
+        """The metrics (one host transfer) and the last iteration's solver stats."""
+        xp = self.arrays.xp
+        metrics = {key: val for key, val in self.metrics().items() if key != "fun"}
+        values = to_numpy(xp.stack([xp.astype(v, xp.float64) for v in metrics.values()]))
+        out = dict(zip(metrics, values.tolist()))
         out.update(self.stats)
         return out
 
