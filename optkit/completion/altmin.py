@@ -33,7 +33,7 @@ from ._solver import AltMin, CompletionProblem, Side, check_verify, run_half_ste
 
 __all__ = ["altmin", "half_step", "CompletionResult"]
 
-_HALF_STEP_ONLY = {**HALF_STEP_OPTIONS, "rng": Option(RNG_OPTION.default, RNG_OPTION.doc,
+_HALF_STEP_FACADE_OPTIONS = {**HALF_STEP_OPTIONS, "rng": Option(RNG_OPTION.default, RNG_OPTION.doc,
                                                       applies=("solver", ("sketch",)))}
 
 
@@ -220,7 +220,7 @@ def half_step(observed, factor, *, by="column", x0=None, solver="exact", reg=0.0
     opts = resolve(dict(solver=solver, reg=reg, reg_scaling=reg_scaling, sketch=sketch,
                         sketch_size=sketch_size, eps0=eps0, cg_steps=cg_steps,
                         cg_jacobi=cg_jacobi, jitter=jitter, verify=verify, rng=rng), rank,
-                   known=_HALF_STEP_ONLY, owner="half_step")
+                   known=_HALF_STEP_FACADE_OPTIONS, owner="half_step")
     cfg = opts["half_step"]
     obs, proto = canonicalize(observed)
     arrays = _arrays(proto, None)
