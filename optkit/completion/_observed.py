@@ -150,25 +150,25 @@ def canonicalize(observed, name: str = "observed") -> tuple[Observed, object]:
     return Observed((m, n), rows, cols, vals, order), proto
 
 
-def warn_coverage(obs: Observed, rank: int, reg: float) -> None:
-    """The warnings of §5: below the information limit, empty or thin rows/columns."""
+def warn_coverage(obs: Observed, rank: int, reg: float, stacklevel: int) -> None:
+    """The coverage warnings: below the information limit, empty or thin rows/columns."""
     m, n = obs.shape
     dof = rank * (m + n - rank)
     if obs.nnz < dof:
         warnings.warn(f"{obs.nnz} observed entries are fewer than the {dof} degrees of freedom of "
                       f"a rank-{rank} {m}x{n} matrix: the matrix is not identifiable",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=stacklevel)
     for label, idx, size in (("rows", obs.rows, m), ("columns", obs.cols, n)):
         counts = np.bincount(idx, minlength=size)
         empty = int((counts == 0).sum())
         if empty:
             warnings.warn(f"{empty} {label} have no observed entry; their factor rows stay zero "
-                          "(prediction = mean + biases)", UserWarning, stacklevel=3)
+                          "(prediction = mean + biases)", UserWarning, stacklevel=stacklevel)
         thin = int(((counts > 0) & (counts < rank)).sum())
         if thin and reg == 0:
             warnings.warn(f"{thin} {label} have fewer than rank={rank} observed entries and reg=0: "
                           "their least-squares problems are underdetermined (solved with the "
-                          "jitter)", UserWarning, stacklevel=3)
+                          "jitter)", UserWarning, stacklevel=stacklevel)
 
 
 def validation_triplets(validation, shape, dtype):

@@ -33,8 +33,11 @@ from ._solver import AltMin, CompletionProblem, Side, check_verify, run_half_ste
 
 __all__ = ["altmin", "half_step", "CompletionResult"]
 
-_HALF_STEP_FACADE_OPTIONS = {**HALF_STEP_OPTIONS, "rng": Option(RNG_OPTION.default, RNG_OPTION.doc,
-                                                      applies=("solver", ("sketch",)))}
+#: ``half_step``'s options: the half-step table, and ``rng`` for the sketch only.
+_HALF_STEP_FACADE_OPTIONS = {
+    **HALF_STEP_OPTIONS,
+    "rng": Option(RNG_OPTION.default, RNG_OPTION.doc, applies=("solver", ("sketch",))),
+}
 
 
 def _arrays(proto, dtype) -> Arrays:
@@ -173,6 +176,21 @@ def altmin(observed, rank, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg
     rank = check_int(rank, "rank", minimum=1)
     opts = resolve(given, rank)
     rng = check_rng(opts["rng"])
+    problem = _problem(observed, rank, opts)
+    solver_ = AltMin(rank=rank, half_step=opts["half_step"], tol=opts["tol"],
+                     center=opts["center"], biases=opts["biases"], start=opts["init"],
+                     clip_mu=opts["clip_mu"],
+                     split_rounds=opts["maxiter"] if opts["split_samples"] else 0,
+                     parallel=opts["parallel"])
+    with np.errstate(over="ignore", invalid="ignore"):  # a blow-up ends the run (status 3/4)
+        return run(solver_, problem, maxiter=opts["maxiter"], rng=rng, callback=opts["callback"],
+                   method="altmin", maxfev=opts["maxfev"], max_time=opts["max_time"],
+                   result_type=CompletionResult)
+
+
+def _problem(observed, rank: int, opts: dict) -> CompletionProblem:
+    """The validated data of a run: canonical entries in the compute dtype, held-out entries,
+    the run's arrays; the data-dependent checks and warnings of the input table."""
     obs, proto = canonicalize(observed)
     m, n = obs.shape
     if rank >= min(m, n):
@@ -187,19 +205,10 @@ def altmin(observed, rank, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg
     if opts["split_samples"] and obs.nnz < n_parts:
         raise ValueError(f"split_samples needs at least 2*maxiter+1 = {n_parts} observed "
                          f"entries, got {obs.nnz}")
-    warn_coverage(obs, rank, opts["reg"])
-    problem = CompletionProblem(obs=obs, arrays=arrays,
-                                validation=validation_triplets(opts["validation"], obs.shape,
-                                                               obs.vals.dtype))
-    solver_ = AltMin(rank=rank, half_step=opts["half_step"], tol=opts["tol"],
-                     center=opts["center"], biases=opts["biases"], start=opts["init"],
-                     clip_mu=opts["clip_mu"],
-                     split_rounds=opts["maxiter"] if opts["split_samples"] else 0,
-                     parallel=opts["parallel"])
-    with np.errstate(over="ignore", invalid="ignore"):  # a blow-up ends the run (status 3/4)
-        return run(solver_, problem, maxiter=opts["maxiter"], rng=rng, callback=opts["callback"],
-                   method="altmin", maxfev=opts["maxfev"], max_time=opts["max_time"],
-                   result_type=CompletionResult)
+    warn_coverage(obs, rank, opts["reg"], stacklevel=4)
+    return CompletionProblem(obs=obs, arrays=arrays,
+                             validation=validation_triplets(opts["validation"], obs.shape,
+                                                            obs.vals.dtype))
 
 
 def half_step(observed, factor, *, by="column", x0=None, solver="exact", reg=0.0,
