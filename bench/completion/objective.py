@@ -6,8 +6,9 @@ class Objective(BaseObjective):
     """Low-rank matrix completion from observed entries.
 
     ``value`` is the relative error ||X - M||_F / ||M||_F on synthetic data (known M) or the
-    held-out RMSE on rating data; also the observed RMSE and the sweeps over the observed
-    entries (``n_passes``, the oracle-call axis; 0 for dense peers, which touch all m*n).
+    held-out RMSE on rating data; also the observed RMSE and the passes over the observed
+    entries (``n_value``, altmin's ``nfev``: the oracle-call axis; 0 for dense peers, which
+    touch all m*n).
     """
 
     name = "completion"
@@ -42,7 +43,7 @@ class Objective(BaseObjective):
             return out
 
         obs_rmse = float(np.sqrt(np.mean((predict(rows, cols) - vals) ** 2)))
-        out = dict(observed_rmse=obs_rmse, n_passes=passes)
+        out = dict(observed_rmse=obs_rmse, n_value=passes)
         if self.truth is not None:
             us, vs = self.truth
             if V is None:

@@ -29,16 +29,18 @@ from optkit.completion import altmin, half_step
 from optkit.completion.datasets import low_rank_problem, relative_error
 
 
-def _run(obs, k, solver, truth, target=1e-6, max_iter=60):
+def _run(obs, k, solver, truth, target=1e-6, maxiter=60):
     """Algorithm time (callback excluded; setup and SVD start included) to the first error
     <= target, and the median time per iteration (gap between callbacks)."""
     state = {"cb": 0.0, "hit": None, "errors": [], "stamps": []}
+    m = obs[3][0]
     t_start = time.perf_counter()
 
     def cb(intermediate_result):
         t0 = time.perf_counter()
         state["stamps"].append(t0 - t_start - state["cb"])
-        err = relative_error(intermediate_result.U, intermediate_result.V, *truth)
+        x = intermediate_result.x  # the stacked factors [U; V]
+        err = relative_error(x[:m], x[m:], *truth)
         state["errors"].append(err)
         state["cb"] += time.perf_counter() - t0
         if err <= target and state["hit"] is None:
@@ -47,7 +49,7 @@ def _run(obs, k, solver, truth, target=1e-6, max_iter=60):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        altmin(obs, k, solver=solver, max_iter=max_iter, tol=0.0, rng=0, callback=cb)
+        altmin(obs, k, solver=solver, maxiter=maxiter, tol=0.0, rng=0, callback=cb)
     stamps = np.array(state["stamps"])
     per_iter = float(np.median(np.diff(stamps))) if stamps.size > 1 else float("nan")
     its, t_hit = state["hit"] if state["hit"] else (None, None)
@@ -96,7 +98,8 @@ def rank(ks, n=1000, nnz=600_000, repeats=3):
         for _ in range(repeats):
             for solver in ("exact", "sketch"):
                 t0 = time.perf_counter()
-                _, stats[solver] = half_step(obs, U, solver=solver, rng=0)
+                extra = {"rng": 0} if solver == "sketch" else {}
+                _, stats[solver] = half_step(obs, U, solver=solver, **extra)
                 times[solver].append(time.perf_counter() - t0)
         te, ts = np.median(times["exact"]), np.median(times["sketch"])
         st = stats["sketch"]
@@ -151,7 +154,7 @@ def phase(ks, rhos=(1, 1.5, 2, 3, 4, 5, 6), seeds=3, n=1000, solvers=("exact",))
                     obs, us, vs = low_rank_problem(n, n, k, p, rng=seed)
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", UserWarning)
-                        res = altmin(obs, k, solver=solver, max_iter=30, rng=seed)
+                        res = altmin(obs, k, solver=solver, maxiter=30, rng=seed)
                     errs.append(relative_error(res.U, res.V, us, vs))
                 errs = np.array(errs)
                 cells.append(f"{(errs <= 1e-4).sum()}/{seeds} ({(errs <= 1e-3).sum()}/{seeds})")
@@ -174,7 +177,7 @@ def kernel(ns, k=10, rho=5, iters=10):
         (rows, cols, vals, shape), _, _ = low_rank_problem(n, n, k, p, rng=0)
         for dtype in (np.float32, np.float64):
             obs = (rows, cols, vals.astype(dtype), shape)
-            res = altmin(obs, k, solver="cg", max_iter=iters, tol=0.0, rng=0)
+            res = altmin(obs, k, solver="cg", maxiter=iters, tol=0.0, rng=0)
             t_opt = np.median(np.diff(res.trace["time"]))
             mat = sp.csr_matrix((np.abs(vals).astype(dtype), (rows, cols)), shape=shape)
             model = AlternatingLeastSquares(factors=k, regularization=0.01, iterations=iters,
@@ -199,7 +202,7 @@ def ratio(ns=(2000, 20000), k=10, rho=5, rounds=3, iters=4, solvers=("exact", "c
     for _ in range(rounds):
         for solver in solvers:
             for n in ns:
-                res = altmin(problems[n], k, solver=solver, max_iter=iters, tol=0.0, rng=0)
+                res = altmin(problems[n], k, solver=solver, maxiter=iters, tol=0.0, rng=0)
                 times[n, solver].append(float(np.median(np.diff(res.trace["time"]))))
     print("| solver | " + " | ".join(f"n={n} abs(Omega)={problems[n][0].size} (s/iter)"
                                      for n in ns) + " | ratio | entries ratio |")

@@ -9,7 +9,7 @@ synthetic generator and the MovieLens-100k loader.
 Scale beyond one machine: ``parallel=client`` runs the row/column blocks of each
 half-step on a ``dask.distributed`` cluster. For data that does not fit one machine,
 Spark's ``pyspark.ml.recommendation.ALS`` is the engine; parameter mapping:
-``rank`` -> ``rank``, ``max_iter`` -> ``maxIter``, ``reg`` with ``reg_scaling="count"`` ->
+``rank`` -> ``rank``, ``maxiter`` -> ``maxIter``, ``reg`` with ``reg_scaling="count"`` ->
 ``regParam`` (Spark scales by the counts, ALS-WR), ``rng`` -> ``seed``, ``init="random"``
 (Spark starts at random, without clipping or sample splitting); entries go in
 ``userCol``/``itemCol``/``ratingCol`` as int32 ids, and ``coldStartStrategy="drop"`` keeps

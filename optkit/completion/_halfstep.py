@@ -14,39 +14,22 @@ arguments, so the same code runs in-process and on dask workers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from ._backend import Block
+from optkit.core.cg import pcg
 
-__all__ = ["HalfStepConfig", "make_blocks", "solve_block", "merge_stats", "finalize_stats",
-           "MEMORY_CAP"]
+from ._blocks import Arrays, Block, segment_sum, sub_block
+from ._options import HalfStepConfig
 
-#: Bytes of the largest per-entry work array of one block. Small blocks keep the arrays
-#: in malloc's reused heap (fresh large arrays cost page faults on every half-step).
-MEMORY_CAP = 16 * 2**20
+__all__ = ["entry_width", "solve_block", "merge_stats", "finalize_stats", "passes"]
+
 #: Most CGLS iterations of a sketched regression.
 T_MAX = 50
 
 
-@dataclass(frozen=True)
-class HalfStepConfig:
-    """The validated half-step options of :func:`~optkit.completion.altmin` (same names)."""
-
-    solver: str
-    jitter: float
-    sketch: str
-    sketch_size: int
-    eps0: float
-    cg_steps: int
-    cg_jacobi: bool
-    verify: bool
-
-
 def entry_width(cfg: HalfStepConfig, k: int) -> int:
     """Numbers per entry of the solver's largest work array (sets the block size)."""
-    if cfg.solver == "exact" or cfg.verify:
+    if cfg.solver == "exact" or cfg.checks:
         return k * (k + 1) // 2 + k
     if cfg.solver == "sketch" and cfg.sketch == "gaussian":
         return cfg.sketch_size * (k + 1)
@@ -55,26 +38,23 @@ def entry_width(cfg: HalfStepConfig, k: int) -> int:
     return k + 1
 
 
-def make_blocks(backend, indptr, other, vals, lam, width: int) -> list[Block]:
-    """Cut the groups ``indptr`` into consecutive blocks of at most ``MEMORY_CAP`` bytes."""
-    budget = max(1, MEMORY_CAP // (backend.itemsize * width))
-    n_groups = indptr.size - 1
-    bounds = [0]
-    while bounds[-1] < n_groups:
-        g0 = bounds[-1]
-        g1 = int(np.searchsorted(indptr, indptr[g0] + budget, side="right")) - 1
-        bounds.append(min(n_groups, max(g1, g0 + 1)))
-    blocks = []
-    for key, (g0, g1) in enumerate(zip(bounds[:-1], bounds[1:])):
-        e0, e1 = int(indptr[g0]), int(indptr[g1])
-        local = indptr[g0:g1 + 1] - e0
-        counts = np.diff(local)
-        blocks.append(Block(
-            g0=g0, g1=g1, other=backend.index(other[e0:e1]),
-            seg=backend.index(np.repeat(np.arange(g1 - g0), counts)),
-            indptr=local, counts=counts, vals=backend.asarray(vals[e0:e1]),
-            lam=backend.asarray(lam[g0:g1]), seg_op=backend.seg_op(local), key=key))
-    return blocks
+def passes(cfg: HalfStepConfig, stats: dict) -> int:
+    """Sweeps over the observed entries one half-step made (the oracle-call axis)."""
+    if cfg.solver == "exact":
+        return 1
+    if cfg.solver == "cg":
+        return 2 + cfg.cg_steps
+    return 2 + stats.get("sketch_iters_max", 0)
+
+
+def _coldot(xp, a, b):
+    """Column-wise dot products of two (k, e) arrays."""
+    return xp.sum(a * b, axis=0)
+
+
+def _bmv(xp, a, x):
+    """Batched matrix-vector product ``a[g] @ x[g]``."""
+    return xp.matmul(a, x[..., None])[..., 0]
 
 
 def _targets(block: Block, offset, mu):
@@ -87,7 +67,7 @@ def _targets(block: Block, offset, mu):
     return y
 
 
-def exact(backend, block: Block, ft, y, jitter, gram=False):
+def exact(arrays: Arrays, block: Block, ft, y, jitter, gram=False):
     r"""Batched normal equations: :math:`(A_j^T A_j + s_j I) x_j = A_j^T b_j`.
 
     ``ft`` is the gathered factor, entry-last ``(k, e)``. ``W`` holds per entry the upper
@@ -97,33 +77,33 @@ def exact(backend, block: Block, ft, y, jitter, gram=False):
     (``jitter`` :math:`\delta`, scalar or per group); an empty group without shift gets
     :math:`G_j = I` (so :math:`x_j = 0`).
     """
-    B = backend
+    xp = arrays.xp
     k, e = ft.shape
-    iu0, iu1 = B.triu(k)
+    iu0, iu1 = (arrays.index(i) for i in np.triu_indices(k))
     t = iu0.shape[0]
-    w = B.empty((t + k, e))  # every row is written below
+    w = xp.empty((t + k, e), dtype=ft.dtype, device=arrays.device)  # every row written below
     start = 0
     for i in range(k):  # row i of the upper triangle (a loop over the rank, not the groups)
         w[start:start + k - i] = ft[i] * ft[i:]
         start += k - i
     w[t:] = ft * y
-    s = B.segsum(block, w)
-    g = B.empty((block.n_groups, k, k))  # both triangles are written below
-    g[:, iu0, iu1] = s[:t].T
+    s = segment_sum(block, w)
+    g = xp.empty((block.n_groups, k, k), dtype=ft.dtype, device=arrays.device)
+    g[:, iu0, iu1] = s[:t].T  # both triangles are written
     g[:, iu1, iu0] = s[:t].T
-    trace = g.diagonal(0, 1, 2).sum(1)
-    shift = block.lam + (block.lam == 0) * (trace * (jitter / k))
-    shift = shift + ((shift == 0) & (trace == 0))
-    g = g + shift[:, None, None] * B.eye(k)
-    x = B.solve_spd(g, B.contiguous(s[t:].T))
+    trace = xp.sum(xp.linalg.diagonal(g), axis=1)
+    shift = block.lam + xp.astype(block.lam == 0, ft.dtype) * (trace * (jitter / k))
+    shift = shift + xp.astype((shift == 0) & (trace == 0), ft.dtype)
+    g = g + shift[:, None, None] * xp.eye(k, dtype=ft.dtype, device=arrays.device)
+    x = xp.linalg.solve(g, s[t:].T[..., None])[..., 0]
     return (x, g) if gram else x
 
 
-def _residual_norms(backend, block, ft, y, x):
+def _residual_norms(arrays: Arrays, block, ft, y, x):
     r"""Per group :math:`\|\tilde A_j x_j - \tilde b_j\|` (regularization rows included)."""
-    B = backend
-    r = y - B.coldot(ft, B.take(B.contiguous(x.T), block.seg))
-    return B.sqrt(B.segsum(block, r * r) + block.lam * (x * x).sum(1))
+    xp = arrays.xp
+    r = y - _coldot(xp, ft, xp.take(x.T, block.seg, axis=1))
+    return xp.sqrt(segment_sum(block, r * r) + block.lam * xp.sum(x * x, axis=1))
 
 
 def _reduce(x, counts):
@@ -195,16 +175,15 @@ def _srht(block, ab, big, slot, s, rng):
     return out
 
 
-def sketch(backend, block: Block, ft, y, cfg: HalfStepConfig, rng):
+def sketch(arrays: Arrays, block: Block, ft, y, cfg: HalfStepConfig, rng):
     r"""Sketch-and-precondition least squares for every group (GSYZ's robust half-step).
 
     Per group: :math:`QR = S\tilde A_j` (sketch, plus :math:`\sqrt{\lambda_j} I` rows),
     start :math:`y_0 = Q^T S \tilde b_j`, then CGLS on :math:`\min_y \|\tilde A_j R^{-1} y
     - \tilde b_j\|` until :math:`\|(\tilde A_j R^{-1})^T r\| \le \tfrac12\sqrt{\epsilon_0}
     \|r\|` (or below the rounding floor), at most ``T_MAX`` iterations; :math:`x_j =
-    R^{-1} y`. Groups whose sketch is rank deficient are solved exactly (counted).
+    R^{-1} y`. Groups whose sketch is rank deficient are solved exactly (counted). numpy only.
     """
-    B = backend
     g, k = block.n_groups, ft.shape[0]
     sab = _sketch_embed(block, ft, y, cfg, rng)
     sa, sb = sab[:, :, :k], sab[:, :, k]
@@ -214,18 +193,19 @@ def sketch(backend, block: Block, ft, y, cfg: HalfStepConfig, rng):
         sb = np.concatenate([sb, np.zeros((g, k), dtype=sb.dtype)], axis=1)
     q, r = np.linalg.qr(sa)
     d = np.abs(r.diagonal(0, 1, 2))
-    bad = d.min(1) <= B.eps ** (2 / 3) * np.maximum(d.max(1), np.finfo(d.dtype).tiny)
+    bad = d.min(1) <= arrays.eps ** (2 / 3) * np.maximum(d.max(1), np.finfo(d.dtype).tiny)
     r[bad] = np.eye(k)
     rinv = np.linalg.inv(r)
     yv = np.einsum("gsk,gs->gk", q, sb)
     yv[bad] = 0
 
     def apply(v):  # (A R^-1) v as (entry part, regularization part)
-        z = B.bmv(rinv, v)
-        return B.coldot(ft, B.take(np.ascontiguousarray(z.T), block.seg)), sqlam[:, None] * z
+        z = _bmv(np, rinv, v)
+        return _coldot(np, ft, np.take(np.ascontiguousarray(z.T), block.seg, axis=1)), \
+            sqlam[:, None] * z
 
     def apply_t(re, rr):  # (A R^-1)^T r
-        t = B.segsum(block, ft * re).T + sqlam[:, None] * rr
+        t = segment_sum(block, ft * re).T + sqlam[:, None] * rr
         return np.einsum("gji,gj->gi", rinv, t)
 
     ae, ar = apply(yv)
@@ -233,49 +213,51 @@ def sketch(backend, block: Block, ft, y, cfg: HalfStepConfig, rng):
     sv = apply_t(re, rr)
     p = sv.copy()
     gamma = (sv * sv).sum(1)
-    floor = 64 * B.eps * np.sqrt(B.segsum(block, y * y))
+    floor = 64 * arrays.eps * np.sqrt(segment_sum(block, y * y))
     iters = np.zeros(g, dtype=np.int64)
     for _ in range(T_MAX):
-        rnorm = np.sqrt(B.segsum(block, re * re) + (rr * rr).sum(1))
+        rnorm = np.sqrt(segment_sum(block, re * re) + (rr * rr).sum(1))
         snorm = np.sqrt(gamma)
         active = (snorm > 0.5 * np.sqrt(cfg.eps0) * rnorm) & (snorm > floor) & ~bad
         if not active.any():
             break
         qe, qr_ = apply(p)
-        qq = B.segsum(block, qe * qe) + (qr_ * qr_).sum(1)
-        alpha = np.where(active, B.safe_div(gamma, qq), 0)
+        qq = segment_sum(block, qe * qe) + (qr_ * qr_).sum(1)
+        alpha = np.where(active, _safe_div(gamma, qq), 0)
         yv += alpha[:, None] * p
         re -= alpha[block.seg] * qe
         rr -= alpha[:, None] * qr_
         sv = apply_t(re, rr)
         gamma_new = (sv * sv).sum(1)
-        beta = np.where(active, B.safe_div(gamma_new, gamma), 0)
+        beta = np.where(active, _safe_div(gamma_new, gamma), 0)
         p = sv + beta[:, None] * p
         gamma = np.where(active, gamma_new, gamma)
         iters += active
-    x = B.bmv(rinv, yv)
+    x = _bmv(np, rinv, yv)
     if bad.any():
-        x[bad] = _exact_subset(backend, block, ft, y, bad, cfg.jitter)
+        x[bad] = _exact_subset(arrays, block, ft, y, bad, cfg.jitter)
     small = block.counts <= cfg.sketch_size
     stats = {"sketch_iters_max": int(iters.max(initial=0)), "sketch_iters_sum": int(iters.sum()),
              "sketch_groups": int((~small & ~bad).sum()), "exact_groups": int((small & ~bad).sum()),
              "fallback_groups": int(bad.sum())}
-    if cfg.verify:
-        stats.update(_verify(backend, block, ft, y, x, cfg.eps0))
+    if cfg.checks:
+        stats.update(_verify(arrays, block, ft, y, x, cfg.eps0))
     return x, stats
 
 
-def _exact_subset(backend, block, ft, y, mask, jitter):
+def _safe_div(a, b):
+    out = np.zeros_like(a)
+    np.divide(a, b, out=out, where=b > 0)
+    return out
+
+
+def _exact_subset(arrays: Arrays, block, ft, y, mask, jitter):
     """Exact solutions of the groups in ``mask`` (the fallback of the sketched solver)."""
     ent = mask[block.seg]
-    counts = block.counts[mask]
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    sub = Block(g0=0, g1=int(mask.sum()), other=None, seg=None, indptr=indptr, counts=counts,
-                vals=None, lam=block.lam[mask], seg_op=backend.seg_op(indptr), key=block.key)
-    return exact(backend, sub, ft[:, ent], y[ent], jitter)
+    return exact(arrays, sub_block(arrays, block, mask), ft[:, ent], y[ent], jitter)
 
 
-def _verify(backend, block, ft, y, x, eps0):
+def _verify(arrays: Arrays, block, ft, y, x, eps0):
     r"""The accuracy check of the sketched half-step against the exact one (same factor).
 
     For every group whose exact least-squares problem is well posed and whose optimal
@@ -284,14 +266,13 @@ def _verify(backend, block, ft, y, x, eps0):
     and :math:`\|x'_j - x^*_j\| \sigma_{\min}(\tilde A_j) / (\sqrt{2\epsilon_0+\epsilon_0^2}
     \|r^*_j\|)` (must be :math:`\le 1`), both up to rounding slack.
     """
-    B = backend
     k = ft.shape[0]
     ok = (block.counts >= k) | (block.lam > 0)
-    xs, g = exact(backend, block, ft, y, B.asarray(np.where(ok, 0.0, 1.0)), gram=True)
-    r_opt = _residual_norms(backend, block, ft, y, xs)
-    r_new = _residual_norms(backend, block, ft, y, x)
-    bnorm = np.sqrt(B.segsum(block, y * y))
-    check = ok & (r_opt > np.sqrt(B.eps) * bnorm)
+    xs, g = exact(arrays, block, ft, y, arrays.asarray(np.where(ok, 0.0, 1.0)), gram=True)
+    r_opt = _residual_norms(arrays, block, ft, y, xs)
+    r_new = _residual_norms(arrays, block, ft, y, x)
+    bnorm = np.sqrt(segment_sum(block, y * y))
+    check = ok & (r_opt > np.sqrt(arrays.eps) * bnorm)
     if not check.any():
         return {"verify_q_max": 1.0, "verify_forward_max": 0.0, "verify_groups": 0,
                 "verify_violations": 0}
@@ -301,56 +282,52 @@ def _verify(backend, block, ft, y, x, eps0):
     dx = np.linalg.norm(x[check] - xs[check], axis=1)
     bound = np.sqrt(2 * eps0 + eps0**2) * r_opt / np.sqrt(eig[:, 0])
     # rounding slack: residuals are computed to ~eps*||b||, x* to ~eps*cond(G)*||x*||
-    slack_x = 64 * B.eps * eig[:, -1] / eig[:, 0] * np.linalg.norm(xs[check], axis=1)
-    bad = (q > 1 + eps0 + 64 * B.eps * bnorm / r_opt) | (dx > bound + slack_x)
+    slack_x = 64 * arrays.eps * eig[:, -1] / eig[:, 0] * np.linalg.norm(xs[check], axis=1)
+    bad = (q > 1 + eps0 + 64 * arrays.eps * bnorm / r_opt) | (dx > bound + slack_x)
     return {"verify_q_max": float(q.max()), "verify_forward_max": float((dx / bound).max()),
             "verify_groups": int(check.sum()), "verify_violations": int(bad.sum())}
 
 
-def cg(backend, block: Block, ft, y, x0, cfg: HalfStepConfig):
+def cg(arrays: Arrays, block: Block, ft, y, x0, cfg: HalfStepConfig):
     r"""``cg_steps`` conjugate-gradient steps on :math:`(A_j^TA_j + \lambda_j I)x = A_j^Tb_j`
-    from the current factor (warm start), matrix-free and batched over groups; optional
-    Jacobi preconditioner :math:`\mathrm{diag}(A_j^TA_j) + \lambda_j`.
+    from the current factor (warm start), matrix-free and batched over groups
+    (:func:`optkit.core.cg.pcg` with ``rtol = 0``); optional Jacobi preconditioner
+    :math:`\mathrm{diag}(A_j^TA_j) + \lambda_j` (1 where it vanishes: empty groups).
+    Stats: the largest final residual norm over the groups and the largest right-hand side.
     """
-    B = backend
+    xp = arrays.xp
     lam = block.lam[:, None]
 
     def gram_apply(p):
-        pe = B.coldot(ft, B.take(B.contiguous(p.T), block.seg))
-        return B.segsum(block, ft * pe).T + lam * p
+        pe = _coldot(xp, ft, xp.take(p.T, block.seg, axis=1))
+        return segment_sum(block, ft * pe).T + lam * p
 
-    rhs = B.segsum(block, ft * y).T
-    x = B.copy(x0)
-    r = rhs - gram_apply(x)
-    diag = B.segsum(block, ft * ft).T + lam if cfg.cg_jacobi else None
-    z = B.safe_div(r, diag) if cfg.cg_jacobi else r
-    p = B.copy(z)
-    rz = (r * z).sum(1)
-    for _ in range(cfg.cg_steps):
-        q = gram_apply(p)
-        alpha = B.safe_div(rz, (p * q).sum(1))
-        x = x + alpha[:, None] * p
-        r = r - alpha[:, None] * q
-        z = B.safe_div(r, diag) if cfg.cg_jacobi else r
-        rz_new = (r * z).sum(1)
-        p = z + B.safe_div(rz_new, rz)[:, None] * p
-        rz = rz_new
-    return x, {"cg_res2": float((r * r).sum()), "cg_rhs2": float((rhs * rhs).sum())}
+    rhs = segment_sum(block, ft * y).T
+    precond = None
+    if cfg.cg_jacobi:
+        diag = segment_sum(block, ft * ft).T + lam
+        precond = xp.where(diag > 0, diag, xp.ones_like(diag))
+    out = pcg(gram_apply, rhs, x0=x0, precond=precond, rtol=0.0, atol=0.0,
+              maxiter=cfg.cg_steps, check_every=cfg.cg_steps)
+    rhs_max = float(xp.max(xp.sqrt(xp.sum(rhs * rhs, axis=1)))) if rhs.shape[0] else 0.0
+    return out.x, {"cg_res_max": float(out.residual), "cg_rhs_max": rhs_max}
 
 
-def solve_block(backend, block: Block, factor_t, offset, mu, x0, cfg: HalfStepConfig, seed):
+def solve_block(arrays: Arrays, block: Block, factor_t, offset, mu, x0, cfg: HalfStepConfig,
+                entropy):
     """One block of a half-step: new factor rows for groups ``[g0, g1)`` and solver stats.
 
-    ``factor_t`` is the fixed factor transposed, ``(k, n_other)`` and contiguous.
+    ``factor_t`` is the fixed factor transposed, ``(k, n_other)``; ``entropy`` with the
+    block's key seeds the block's sketch randomness.
     """
-    ft = backend.take(factor_t, block.other)
+    ft = arrays.xp.take(factor_t, block.other, axis=1)
     y = _targets(block, offset, mu)
     if cfg.solver == "exact":
-        return exact(backend, block, ft, y, cfg.jitter), {}
+        return exact(arrays, block, ft, y, cfg.jitter), {}
     if cfg.solver == "cg":
-        return cg(backend, block, ft, y, x0, cfg)
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block.key,)))
-    return sketch(backend, block, ft, y, cfg, rng)
+        return cg(arrays, block, ft, y, x0, cfg)
+    rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(block.key,)))
+    return sketch(arrays, block, ft, y, cfg, rng)
 
 
 def merge_stats(stats: list[dict]) -> dict:
@@ -365,8 +342,9 @@ def merge_stats(stats: list[dict]) -> dict:
 def finalize_stats(raw: dict) -> dict:
     """Derived stats for the trace: CG relative residual, mean sketch iterations."""
     out = dict(raw)
-    if "cg_res2" in out:
-        out["cg_rel_residual"] = float(np.sqrt(out.pop("cg_res2") / max(out.pop("cg_rhs2"), 1e-300)))
+    if "cg_res_max" in out:
+        rhs = out.pop("cg_rhs_max")
+        out["cg_rel_residual"] = out.pop("cg_res_max") / rhs if rhs > 0 else 0.0
     if "sketch_iters_sum" in out:
         n = out["sketch_groups"]
         out["sketch_iters_mean"] = out.pop("sketch_iters_sum") / n if n else 0.0

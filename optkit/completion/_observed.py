@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from optkit.core.validate import is_torch_tensor
 
-__all__ = ["Observed", "canonicalize", "as_triplets"]
+__all__ = ["Observed", "canonicalize", "as_triplets", "validation_triplets", "warn_coverage"]
 
 
 @dataclass
@@ -66,19 +66,20 @@ def _as_index(x, name: str) -> np.ndarray:
 
 
 def _as_values(x, name: str):
-    """Values as a numpy array (torch inputs are copied to the CPU); returns (array, torch device)."""
-    device = None
+    """Values as a numpy array (torch inputs are copied to the CPU once) and a prototype: an
+    empty array of the input's library, dtype and device (the run's arrays follow it)."""
+    proto = None
     if is_torch_tensor(x):
         if x.is_complex() or not x.is_floating_point():
             raise TypeError(f"{name} must be a floating tensor, got dtype {x.dtype}")
-        device = x.device
+        proto = x.detach()[:0]
         x = x.detach().cpu().numpy()
     arr = np.asarray(x)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    return arr, device
+    return arr, (arr[:0] if proto is None else proto)
 
 
 def _check_shape(shape) -> tuple[int, int]:
@@ -95,7 +96,7 @@ def _check_shape(shape) -> tuple[int, int]:
 
 
 def as_triplets(observed, name: str = "observed"):
-    """``(rows, cols, vals, shape, device)`` from a sparse matrix or a 4-tuple, unsorted."""
+    """``(rows, cols, vals, shape, proto)`` from a sparse matrix or a 4-tuple, unsorted."""
     if isinstance(observed, np.ndarray) or is_torch_tensor(observed):
         raise TypeError(
             f"{name} must be a scipy.sparse matrix or a (rows, cols, vals, shape) tuple, got a "
@@ -106,25 +107,25 @@ def as_triplets(observed, name: str = "observed"):
         coo = observed if observed.format == "coo" else observed.tocoo()
         rows, cols, vals = np.asarray(coo.row), np.asarray(coo.col), np.asarray(coo.data)
         shape = tuple(int(s) for s in coo.shape)
-        vals, device = _as_values(vals, f"{name} values")
-        return rows.astype(np.int64), cols.astype(np.int64), vals, shape, device
+        vals, proto = _as_values(vals, f"{name} values")
+        return rows.astype(np.int64), cols.astype(np.int64), vals, shape, proto
     if not isinstance(observed, tuple | list) or len(observed) != 4:
         raise TypeError(f"{name} must be a scipy.sparse matrix or a (rows, cols, vals, shape) "
                         f"tuple, got {type(observed).__name__}")
     rows, cols, vals, shape = observed
     rows = _as_index(rows, "rows")
     cols = _as_index(cols, "cols")
-    vals, device = _as_values(vals, "vals")
+    vals, proto = _as_values(vals, "vals")
     shape = _check_shape(shape)
-    return rows, cols, vals, shape, device
+    return rows, cols, vals, shape, proto
 
 
 def canonicalize(observed, name: str = "observed") -> tuple[Observed, object]:
-    """Validate ``observed`` (§5 of the spec) and sort it; returns ``(Observed, torch device)``.
+    """Validate ``observed`` and sort it; returns ``(Observed, prototype of the values)``.
 
     Values keep a float32/float64 dtype; other dtypes become float64.
     """
-    rows, cols, vals, (m, n), device = as_triplets(observed, name)
+    rows, cols, vals, (m, n), proto = as_triplets(observed, name)
     if not (rows.size == cols.size == vals.size):
         raise ValueError(f"rows, cols and vals must have the same length, got {rows.size}, "
                          f"{cols.size} and {vals.size}")
@@ -146,25 +147,48 @@ def canonicalize(observed, name: str = "observed") -> tuple[Observed, object]:
                          f"{int(cols[e])}); each entry must be observed once (they are never summed)")
     dtype = vals.dtype if vals.dtype in (np.float32, np.float64) else np.float64
     vals = np.ascontiguousarray(vals[order], dtype=dtype)
-    return Observed((m, n), rows, cols, vals, order), device
+    return Observed((m, n), rows, cols, vals, order), proto
 
 
-def warn_coverage(obs: Observed, rank: int, reg: float) -> None:
-    """The warnings of §5: below the information limit, empty or thin rows/columns."""
+def warn_coverage(obs: Observed, rank: int, reg: float, stacklevel: int) -> None:
+    """The coverage warnings: below the information limit, empty or thin rows/columns."""
     m, n = obs.shape
     dof = rank * (m + n - rank)
     if obs.nnz < dof:
         warnings.warn(f"{obs.nnz} observed entries are fewer than the {dof} degrees of freedom of "
                       f"a rank-{rank} {m}x{n} matrix: the matrix is not identifiable",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=stacklevel)
     for label, idx, size in (("rows", obs.rows, m), ("columns", obs.cols, n)):
         counts = np.bincount(idx, minlength=size)
         empty = int((counts == 0).sum())
         if empty:
             warnings.warn(f"{empty} {label} have no observed entry; their factor rows stay zero "
-                          "(prediction = mean + biases)", UserWarning, stacklevel=3)
+                          "(prediction = mean + biases)", UserWarning, stacklevel=stacklevel)
         thin = int(((counts > 0) & (counts < rank)).sum())
         if thin and reg == 0:
             warnings.warn(f"{thin} {label} have fewer than rank={rank} observed entries and reg=0: "
                           "their least-squares problems are underdetermined (solved with the "
-                          "jitter)", UserWarning, stacklevel=3)
+                          "jitter)", UserWarning, stacklevel=stacklevel)
+
+
+def validation_triplets(validation, shape, dtype):
+    """Held-out entries ``(rows, cols, vals)`` (numpy, ``dtype``) checked against ``shape``."""
+    if validation is None:
+        return None
+    if sp.issparse(validation):
+        coo = validation.tocoo()
+        rows, cols, vals = coo.row, coo.col, coo.data
+        if tuple(coo.shape) != tuple(shape):
+            raise ValueError(f"validation must have shape {shape}, got {coo.shape}")
+    elif isinstance(validation, tuple | list) and len(validation) in (3, 4):
+        rows, cols, vals = validation[:3]
+        if len(validation) == 4 and tuple(validation[3]) != tuple(shape):
+            raise ValueError(f"validation must have shape {shape}, got {tuple(validation[3])}")
+    else:
+        raise TypeError("validation must be a scipy.sparse matrix or a (rows, cols, vals) tuple")
+    rows, cols, vals, _, _ = as_triplets((rows, cols, vals, tuple(shape)), "validation")
+    if not (rows.size == cols.size == vals.size):
+        raise ValueError("validation rows, cols and vals must have the same length")
+    if ((rows < 0) | (rows >= shape[0]) | (cols < 0) | (cols >= shape[1])).any():
+        raise ValueError(f"validation indices out of range for shape {shape}")
+    return rows, cols, np.asarray(vals, dtype=dtype)

@@ -80,7 +80,8 @@ def pcg(matvec: Callable[[Any], Any], b, *, x0=None, precond: Callable | Any | N
         q = matvec(p)
         curv = _dot(xp, p, q)
         if (it + 1) % check_every == 0 or it == 0:
-            if to_float(xp.min(curv)) <= 0:
+            # a system whose direction is zero is solved exactly (its r is 0), not curved
+            if to_float(xp.min(xp.where(_dot(xp, p, p) == 0, 1.0, curv))) <= 0:
                 return CGResult(x, it, res, False, negative_curvature=True)
         alpha = rz / xp.where(curv == 0, tiny, curv)
         x = x + alpha[..., None] * p

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from optkit.completion import _halfstep, altmin
+from optkit.completion import _blocks, altmin
 
 from ._util import dense_error, problem
 
@@ -24,7 +24,7 @@ def _torch_obs(obs, dtype, device="cpu"):
 @pytest.mark.parametrize("solver", ["exact", "cg"])
 def test_torch_matches_numpy(obs_m, solver):
     obs, M = obs_m
-    kw = dict(solver=solver, max_iter=6, tol=0, rng=0, reg=1e-3, biases=True, center="global")
+    kw = dict(solver=solver, maxiter=6, tol=0, rng=0, reg=1e-3, biases=True, center="global")
     ref = altmin(obs, 4, **kw)
     res = altmin(_torch_obs(obs, torch.float64), 4, **kw)
     assert isinstance(res.U, torch.Tensor) and res.U.dtype == torch.float64
@@ -38,7 +38,7 @@ def test_torch_matches_numpy(obs_m, solver):
 @pytest.mark.parametrize("solver", ["exact", "cg"])
 def test_torch_float32_recovers(obs_m, solver):
     obs, M = obs_m
-    res = altmin(_torch_obs(obs, torch.float32), 4, solver=solver, max_iter=40, rng=0)
+    res = altmin(_torch_obs(obs, torch.float32), 4, solver=solver, maxiter=40, rng=0)
     assert res.U.dtype == torch.float32
     assert dense_error(res, M) <= 1e-4
 
@@ -53,8 +53,8 @@ def test_torch_sketch_is_rejected(obs_m):
 @pytest.mark.parametrize("solver", ["exact", "cg"])
 def test_cuda_matches_cpu(obs_m, solver):
     obs, M = obs_m
-    cpu = altmin(_torch_obs(obs, torch.float64), 4, solver=solver, max_iter=30, rng=0)
-    gpu = altmin(_torch_obs(obs, torch.float64, "cuda"), 4, solver=solver, max_iter=30, rng=0)
+    cpu = altmin(_torch_obs(obs, torch.float64), 4, solver=solver, maxiter=30, rng=0)
+    gpu = altmin(_torch_obs(obs, torch.float64, "cuda"), 4, solver=solver, maxiter=30, rng=0)
     assert gpu.U.device.type == "cuda"
     assert dense_error(gpu, M) <= 1e-6
     np.testing.assert_allclose(gpu.U.cpu().numpy() @ gpu.V.cpu().numpy().T,
@@ -75,13 +75,13 @@ def client():
 @pytest.mark.parametrize("solver", ["exact", "sketch", "cg"])
 def test_dask_equals_serial(obs_m, client, solver, monkeypatch):
     obs, M = obs_m
-    monkeypatch.setattr(_halfstep, "MEMORY_CAP", 2**17)  # 5-13 blocks per half-step
-    kw = dict(solver=solver, max_iter=3, tol=0, rng=5, biases=solver == "cg", reg=0.01)
+    monkeypatch.setattr(_blocks, "MEMORY_CAP", 2**17)  # 5-13 blocks per half-step
+    kw = dict(solver=solver, maxiter=3, tol=0, rng=5, biases=solver == "cg", reg=0.01)
     serial = altmin(obs, 4, **kw)
     dist = altmin(obs, 4, parallel=client, **kw)
     assert np.array_equal(serial.U, dist.U) and np.array_equal(serial.V, dist.V)
     # blocks change nothing for the deterministic solvers
     if solver != "sketch":
-        monkeypatch.setattr(_halfstep, "MEMORY_CAP", 2**24)
+        monkeypatch.setattr(_blocks, "MEMORY_CAP", 2**24)
         one_block = altmin(obs, 4, **kw)
         np.testing.assert_allclose(one_block.U, serial.U, rtol=1e-10, atol=1e-12)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optkit.completion import altmin
+from optkit.completion import altmin, half_step
 
 from ._util import problem
 
@@ -89,19 +89,19 @@ def test_bad_structure(small):
 
 @pytest.mark.parametrize(("kw", "err", "match"), [
     ({"solver": "newton"}, ValueError, r"solver must be one of \['exact', 'sketch', 'cg'\]"),
-    ({"sketch": "fjlt"}, ValueError, r"sketch must be one of \['countsketch'"),
+    ({"solver": "sketch", "sketch": "fjlt"}, ValueError, r"sketch must be one of \['countsketch'"),
     ({"reg": -1.0}, ValueError, "reg must be >= 0"),
-    ({"eps0": 0.0}, ValueError, "eps0"),
-    ({"eps0": 1.0}, ValueError, "eps0"),
-    ({"sketch_size": 1}, ValueError, "sketch_size must be >= rank"),
-    ({"cg_steps": 0}, ValueError, "cg_steps"),
+    ({"solver": "sketch", "eps0": 0.0}, ValueError, "eps0"),
+    ({"solver": "sketch", "eps0": 1.0}, ValueError, "eps0"),
+    ({"solver": "sketch", "sketch_size": 1}, ValueError, "sketch_size must be >= rank"),
+    ({"solver": "cg", "cg_steps": 0}, ValueError, "cg_steps"),
     ({"reg_scaling": "sqrt"}, ValueError, "reg_scaling"),
     ({"center": "row"}, ValueError, "center"),
     ({"init": "zeros"}, ValueError, "init"),
-    ({"max_iter": 0}, ValueError, "max_iter"),
+    ({"maxiter": 0}, ValueError, "maxiter"),
     ({"tol": -1.0}, ValueError, "tol"),
     ({"dtype": "float16"}, ValueError, "dtype"),
-    ({"verify": "yes"}, ValueError, "verify"),
+    ({"solver": "sketch", "verify": "yes"}, ValueError, "verify"),
     ({"biases": 1}, TypeError, "biases"),
     ({"rng": "seed"}, TypeError, "rng"),
     ({"callback": 3}, TypeError, "callback"),
@@ -113,11 +113,35 @@ def test_bad_options(small, kw, err, match):
         altmin(small, 2, **kw)
 
 
+@pytest.mark.parametrize(("solver", "kw"), [
+    ("exact", {"sketch_size": 8}), ("exact", {"eps0": 1e-4}), ("exact", {"verify": True}),
+    ("exact", {"sketch": "gaussian"}), ("exact", {"cg_steps": 2}), ("sketch", {"cg_steps": 2}),
+    ("cg", {"sketch_size": 8}), ("sketch", {"cg_jacobi": True}),
+])
+def test_option_of_another_solver_is_rejected(small, solver, kw):
+    """An option the chosen solver does not use is never silently ignored."""
+    [name] = kw
+    with pytest.raises(ValueError, match=rf"'{name}' does not apply to solver='{solver}'"):
+        altmin(small, 2, solver=solver, **kw)
+    with pytest.raises(ValueError, match=rf"'{name}' does not apply to solver='{solver}'"):
+        half_step(small, np.ones((40, 2)), solver=solver, **kw)
+
+
+def test_half_step_rng_only_for_the_sketch(small):
+    with pytest.raises(ValueError, match="'rng' does not apply to solver='exact'"):
+        half_step(small, np.ones((40, 2)), rng=0)
+
+
+def test_unknown_option_is_named(small):
+    with pytest.raises(TypeError, match="max_iter"):
+        altmin(small, 2, max_iter=3)
+
+
 @pytest.mark.filterwarnings("ignore:.*(no observed entry|fewer than rank)")
 def test_below_information_limit_warns():
     obs, _ = problem(100, 100, 5, 0.05, seed=0)
     with pytest.warns(UserWarning, match="degrees of freedom"):
-        altmin(obs, 5, max_iter=1)
+        altmin(obs, 5, maxiter=1)
 
 
 def test_empty_rows_and_columns_keep_zero_factors():
@@ -126,7 +150,7 @@ def test_empty_rows_and_columns_keep_zero_factors():
     obs = (rows[keep], cols[keep], vals[keep], (60, 50))
     for solver in ("exact", "sketch", "cg"):
         with pytest.warns(UserWarning, match="no observed entry"):
-            res = altmin(obs, 2, solver=solver, max_iter=3, center="global")
+            res = altmin(obs, 2, solver=solver, maxiter=3, center="global")
         assert np.all(res.U[7] == 0) and np.all(res.V[11] == 0)
         assert res.predict([7], [11])[0] == pytest.approx(vals[keep].mean())
 
@@ -135,7 +159,7 @@ def test_thin_columns_warn_and_stay_finite():
     (rows, cols, vals, shape), _ = problem(60, 50, 3, 0.5, seed=2)
     keep = (cols != 4) | (rows < 2)  # column 4 keeps 1 entry (< rank) at most
     with pytest.warns(UserWarning, match="fewer than rank"):
-        res = altmin((rows[keep], cols[keep], vals[keep], shape), 3, max_iter=3)
+        res = altmin((rows[keep], cols[keep], vals[keep], shape), 3, maxiter=3)
     assert np.isfinite(res.U).all() and np.isfinite(res.V).all()
 
 
@@ -147,9 +171,9 @@ def test_inputs_not_mutated(solver):
     val_copies = [np.copy(a) for a in val]
     mat = sp.csr_array((obs[2], (obs[0], obs[1])), shape=obs[3])
     mat_copy = mat.copy()
-    altmin(obs, 2, solver=solver, max_iter=3, validation=val, center="global", biases=True,
+    altmin(obs, 2, solver=solver, maxiter=3, validation=val, center="global", biases=True,
            reg=0.1)
-    altmin(mat, 2, solver=solver, max_iter=3)
+    altmin(mat, 2, solver=solver, maxiter=3)
     for a, b in zip(obs[:3] + val, copies + val_copies):
         assert np.array_equal(a, b)
     assert (mat != mat_copy).nnz == 0 and np.array_equal(mat.indices, mat_copy.indices)
@@ -161,7 +185,7 @@ def test_validation_trace_biases_and_predict():
     vals = vals + offset
     tr = np.arange(rows.size) % 5 != 0
     res = altmin((rows[tr], cols[tr], vals[tr], shape), 3, center="global", biases=True,
-                 reg=1e-3, max_iter=40, validation=(rows[~tr], cols[~tr], vals[~tr]), rng=0)
+                 reg=1e-3, maxiter=40, validation=(rows[~tr], cols[~tr], vals[~tr]), rng=0)
     pred = res.predict(rows[~tr], cols[~tr])
     rmse = np.sqrt(np.mean((pred - vals[~tr]) ** 2))
     assert res.trace["val_rmse"][-1] == pytest.approx(rmse, rel=1e-9)
@@ -180,7 +204,7 @@ def test_callback_and_stop_iteration():
         if intermediate_result.nit == 3:
             raise StopIteration
 
-    res = altmin(obs, 2, max_iter=20, tol=0, callback=cb)
+    res = altmin(obs, 2, maxiter=20, tol=0, callback=cb)
     assert seen == [1, 2, 3] and res.status == 99 and not res.success and res.nit == 3
 
 
@@ -189,7 +213,7 @@ def test_regularized_solution_is_stationary():
     (each half-step is exact), checked densely."""
     (rows, cols, vals, shape), _ = problem(60, 50, 3, 0.5, seed=6, noise=0.1)
     lam = 0.2
-    res = altmin((rows, cols, vals, shape), 3, reg=lam, reg_scaling="count", max_iter=200,
+    res = altmin((rows, cols, vals, shape), 3, reg=lam, reg_scaling="count", maxiter=200,
                  tol=1e-10, rng=0)
     U, V = res.U, res.V
     W = np.zeros(shape)

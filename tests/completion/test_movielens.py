@@ -27,7 +27,7 @@ def test_movielens_heldout_rmse(movielens, biases, bound):
     perm = np.random.default_rng(0).permutation(ratings.size)
     tr, te = perm[:80_000], perm[80_000:]
     res = altmin((users[tr], movies[tr], ratings[tr], shape), 10, reg=0.1, reg_scaling="count",
-                 center="global", biases=biases, max_iter=15, tol=0, rng=0)
+                 center="global", biases=biases, maxiter=15, tol=0, rng=0)
     pred = res.predict(users[te], movies[te], clip=(1, 5))
     rmse = float(np.sqrt(np.mean((pred - ratings[te]) ** 2)))
     mean_rmse = float(np.sqrt(np.mean((ratings[tr].mean() - ratings[te]) ** 2)))

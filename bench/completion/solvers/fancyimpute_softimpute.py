@@ -17,7 +17,7 @@ def _check_array(X, force_all_finite=True, **kwargs):
 class Solver(BaseSolver):
     """fancyimpute's SoftImpute (Mazumder, Hastie, Tibshirani, JMLR 2010): dense, an SVD of
     the filled m x n matrix per iteration, shrinkage = top singular value / 50 (its default);
-    ``max_rank`` = the target rank. ``n_iter`` iterations per run (restarted from zero)."""
+    ``max_rank`` = the target rank. ``maxiter`` iterations per run (restarted from zero)."""
 
     name = "fancyimpute-softimpute"
     sampling_strategy = "iteration"
@@ -32,11 +32,11 @@ class Solver(BaseSolver):
         for module in (fancyimpute.solver, fancyimpute.soft_impute):
             module.check_array = _check_array
 
-    def run(self, n_iter):
-        if n_iter == 0:
+    def run(self, maxiter):
+        if maxiter == 0:
             self.filled = np.nan_to_num(self.X)
             return
-        solver = SoftImpute(max_iters=n_iter, max_rank=self.rank, convergence_threshold=1e-16,
+        solver = SoftImpute(max_iters=maxiter, max_rank=self.rank, convergence_threshold=1e-16,
                             init_fill_method="zero", verbose=False)
         self.filled = solver.fit_transform(self.X)
 

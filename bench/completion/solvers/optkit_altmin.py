@@ -24,18 +24,24 @@ class Solver(BaseSolver):
         if not callback():
             return
 
+        vals = self.observed[2]
+        mean = float(vals.mean()) if self.options.get("center") == "global" else 0.0
+        biases = self.options.get("biases", False)
+
         def step(intermediate_result):
-            r = intermediate_result
-            self.result = dict(U=r.U, V=r.V, mean=r.mean, row_bias=r.row_bias,
-                               col_bias=r.col_bias, passes=r.passes)
+            x = intermediate_result.x  # [U, row_bias; V, col_bias] (bias column if fitted)
+            k = self.rank
+            self.result = dict(U=x[:m, :k], V=x[m:, :k], mean=mean,
+                               row_bias=x[:m, k] if biases else None,
+                               col_bias=x[m:, k] if biases else None,
+                               passes=intermediate_result.nfev)
             if not callback():
                 raise StopIteration
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            altmin(self.observed, self.rank, solver=self.solver, max_iter=1000, tol=0.0,
-                   rng=self.get_seed(), callback=step,
-                   **self.options)
+            altmin(self.observed, self.rank, solver=self.solver, maxiter=1000, tol=0.0,
+                   rng=self.get_seed(), callback=step, **self.options)
 
     def get_result(self):
         return self.result

@@ -1,0 +1,5 @@
+from optkit._bench.plots import OracleCurvePlot
+
+
+class Plot(OracleCurvePlot):
+    """Metric against oracle calls."""
