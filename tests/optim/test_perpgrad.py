@@ -234,66 +234,70 @@ def test_a_small_true_perpendicular_component_is_kept():
                                rtol=1e-12, atol=1e-25)
 
 
-def _hooked_pair():
-    """A plain AdamW and a PerpGrad over AdamW on the same kind of model."""
-    return (torch.optim.AdamW(_model().parameters(), lr=1e-2),
-            PerpGrad(torch.optim.AdamW, _model().parameters(), lr=1e-2))
+def _optimizer(wrapped):
+    """A plain AdamW, or a PerpGrad over AdamW: the hooks must behave the same on both."""
+    if wrapped:
+        return PerpGrad(torch.optim.AdamW, _model().parameters(), lr=1e-2)
+    return torch.optim.AdamW(_model().parameters(), lr=1e-2)
 
 
-def test_state_dict_hooks_fire_as_on_a_plain_optimizer():
-    for opt in _hooked_pair():
-        calls = []
-        opt.register_state_dict_pre_hook(lambda o: calls.append(("pre", o)))
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_state_dict_hooks_fire_as_on_a_plain_optimizer(wrapped):
+    opt = _optimizer(wrapped)
+    calls = []
+    opt.register_state_dict_pre_hook(lambda o: calls.append(("pre", o)))
 
-        def post(o, sd):
-            calls.append(("post", o))
-            return {**sd, "extra": 1}
+    def post(o, sd):
+        calls.append(("post", o))
+        return {**sd, "extra": 1}
 
-        opt.register_state_dict_post_hook(post)
-        sd = opt.state_dict()
-        assert calls == [("pre", opt), ("post", opt)]
-        assert sd["extra"] == 1
-
-
-def test_load_state_dict_hooks_fire_as_on_a_plain_optimizer():
-    for opt in _hooked_pair():
-        sd = copy.deepcopy(opt.state_dict())
-        sd["param_groups"][0]["lr"] = 0.5
-        calls = []
-
-        def pre(o, state_dict):
-            calls.append(("pre", o))
-            state_dict = copy.deepcopy(state_dict)
-            state_dict["param_groups"][0]["lr"] = 0.25
-            return state_dict
-
-        opt.register_load_state_dict_pre_hook(pre)
-        opt.register_load_state_dict_post_hook(lambda o: calls.append(("post", o)))
-        opt.load_state_dict(sd)
-        assert calls == [("pre", opt), ("post", opt)]
-        assert opt.param_groups[0]["lr"] == 0.25
+    opt.register_state_dict_post_hook(post)
+    sd = opt.state_dict()
+    assert calls == [("pre", opt), ("post", opt)]
+    assert sd["extra"] == 1
 
 
-def test_step_hooks_fire_once_per_step_as_on_a_plain_optimizer():
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_load_state_dict_hooks_fire_as_on_a_plain_optimizer(wrapped):
+    opt = _optimizer(wrapped)
+    sd = copy.deepcopy(opt.state_dict())
+    sd["param_groups"][0]["lr"] = 0.5
+    calls = []
+
+    def pre(o, state_dict):
+        calls.append(("pre", o))
+        state_dict = copy.deepcopy(state_dict)
+        state_dict["param_groups"][0]["lr"] = 0.25
+        return state_dict
+
+    opt.register_load_state_dict_pre_hook(pre)
+    opt.register_load_state_dict_post_hook(lambda o: calls.append(("post", o)))
+    opt.load_state_dict(sd)
+    assert calls == [("pre", opt), ("post", opt)]
+    assert opt.param_groups[0]["lr"] == 0.25
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_step_hooks_fire_once_per_step_as_on_a_plain_optimizer(wrapped):
     from torch.optim.optimizer import (
         register_optimizer_step_post_hook,
         register_optimizer_step_pre_hook,
     )
 
-    for opt in _hooked_pair():
-        calls = []
-        handles = [
-            opt.register_step_pre_hook(lambda o, a, k: calls.append(("pre", o))),
-            opt.register_step_post_hook(lambda o, a, k: calls.append(("post", o))),
-            register_optimizer_step_pre_hook(lambda o, a, k: calls.append(("global-pre", o))),
-            register_optimizer_step_post_hook(lambda o, a, k: calls.append(("global-post", o))),
-        ]
-        try:
-            opt.step()
-        finally:
-            for h in handles:
-                h.remove()
-        assert calls == [("global-pre", opt), ("pre", opt), ("post", opt), ("global-post", opt)]
+    opt = _optimizer(wrapped)
+    calls = []
+    handles = [
+        opt.register_step_pre_hook(lambda o, a, k: calls.append(("pre", o))),
+        opt.register_step_post_hook(lambda o, a, k: calls.append(("post", o))),
+        register_optimizer_step_pre_hook(lambda o, a, k: calls.append(("global-pre", o))),
+        register_optimizer_step_post_hook(lambda o, a, k: calls.append(("global-post", o))),
+    ]
+    try:
+        opt.step()
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls == [("global-pre", opt), ("pre", opt), ("post", opt), ("global-post", opt)]
 
 
 def test_hooks_registered_on_the_wrapped_instance_still_fire():
