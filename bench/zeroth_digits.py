@@ -47,9 +47,9 @@ def finetune(base, data, kind, options, steps, checkpoints, seed=0):
     model = copy.deepcopy(base)
     if kind == "qzo":
         model, _ = quantize_model(model, bits=4, group_size=32)
-        opt = QZO(scale_parameters(model), seed=seed, **options)
+        opt = QZO(scale_parameters(model), rng=seed, **options)
     elif kind == "mezo":
-        opt = MeZO(model.parameters(), seed=seed, **options)
+        opt = MeZO(model.parameters(), rng=seed, **options)
     else:
         opt = torch.optim.Adam(model.parameters(), **options)
     model.eval()
@@ -93,9 +93,9 @@ def step_time_ratio(base, data, reps=200):
         model = copy.deepcopy(base)
         if kind == "qzo":
             model, _ = quantize_model(model, bits=4, group_size=32)
-            opt = QZO(scale_parameters(model), lr=1e-5, eps=1e-4, clip=None, seed=0)
+            opt = QZO(scale_parameters(model), lr=1e-5, eps=1e-4, clip=None, rng=0)
         else:
-            opt = MeZO(model.parameters(), lr=1e-5, seed=0)
+            opt = MeZO(model.parameters(), lr=1e-5, rng=0)
 
         def closure(model=model):
             return nn.functional.cross_entropy(model(xb), yb)
@@ -130,7 +130,7 @@ closure = lambda: nn.functional.mse_loss(model(x), y)
 torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)  # torch.optim's lazy imports: ~70 MB
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if "{kind}" == "mezo":
-    opt = MeZO(model.parameters(), lr=1e-6, seed=0)
+    opt = MeZO(model.parameters(), lr=1e-6, rng=0)
     for _ in range(3):
         opt.step(closure)
 elif "{kind}" == "adam":

@@ -48,8 +48,8 @@ def _cases(width, depth, rows):
     def closure(m):
         return lambda: nn.functional.mse_loss(m(x), y)
 
-    mezo = MeZO(model.parameters(), lr=1e-7, seed=0)
-    qzo = QZO(scale_parameters(qmodel), lr=1e-9, eps=1e-4, seed=0)
+    mezo = MeZO(model.parameters(), lr=1e-7, rng=0)
+    qzo = QZO(scale_parameters(qmodel), lr=1e-9, eps=1e-4, rng=0)
     sgd_model, _, _ = _setup(width, depth, rows)
     sgd = torch.optim.SGD(sgd_model.parameters(), lr=1e-7)
 

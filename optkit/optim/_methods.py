@@ -79,3 +79,23 @@ register(torch_optimizer_method(
     test_options={"maxiter": 200, "lr": 1e-3, "momentum": 0.9},
     optimizer_test_kwargs={"lr": 1e-2, "momentum": 0.9},
 ))
+
+register(torch_optimizer_method(
+    "perp-adamw", "optkit.optim.perpgrad:PerpAdamW",
+    summary="⊥AdamW: AdamW on the gradient projected orthogonally to the weights.",
+    reference="Prieto, Barsbey, Mediano, Birdal, Grokking at the Edge of Numerical Stability, "
+              "ICLR 2025.",
+    hyper={
+        "lr": Option(1e-3, _LR_DOC, check=check_nonnegative),
+        "betas": Option((0.9, 0.999), "(float, float)\n    AdamW's β₁, β₂, each in [0, 1).",
+                        check=_betas),
+        "eps": Option(1e-8, "float\n    AdamW's ε, added to sqrt(v̂).", check=check_nonnegative),
+        "weight_decay": Option(0.0, _WD_DOC + " AdamW's decoupled decay (PerpAdamW's default "
+                                              "0, not AdamW's 0.01).",
+                               check=check_nonnegative),
+        "rescale": Option(False, "bool\n    Rescale g⊥ to ‖g‖ (the reference code), not Eq. 12.",
+                          check=check_bool),
+    },
+    test_options={"maxiter": 200, "lr": 1e-2},
+    optimizer_test_kwargs={"lr": 1e-2},
+))

@@ -12,7 +12,10 @@ from torch.optim import Optimizer
 
 from ._common import real_view
 
-__all__ = ["PerpGrad", "PerpSGD"]
+__all__ = ["PerpAdamW", "PerpGrad", "PerpSGD"]
+
+#: g⊥ with ‖g⊥‖ <= this many machine epsilons times ‖g‖ is a rounding remainder: set to 0
+_ROUNDING_ULPS = 8
 
 
 class PerpGrad(Optimizer):
@@ -29,7 +32,11 @@ class PerpGrad(Optimizer):
         \qquad\text{optionally}\quad g_\perp \leftarrow g_\perp\,
         \frac{\|g\|}{\|g_\perp\| + \epsilon}
 
-    and the base optimizer then steps on g⊥, which is written into ``p.grad``. A non-zero
+    and the base optimizer then steps on g⊥, which is written into ``p.grad``. A g⊥ at
+    rounding level, ‖g⊥‖ <= 8 ε_mach ‖g‖ (ε_mach of the computing dtype), is set to exactly
+    0: it is the floating-point remainder of a projection whose exact value is 0 (always
+    so for a one-element tensor, where g ∥ w), and a scale-free base such as Adam would
+    turn it into full steps of size lr. A non-zero
     g⊥ is a descent direction (⟨g, g⊥⟩ = ‖g⊥‖², Prop. 2); the projection removes the
     radial component that scales the logits up (the route to Softmax Collapse).
     ``rescale=False`` (default) is the paper's Eq. 12; ``rescale=True`` keeps ‖g‖ as the
@@ -126,12 +133,27 @@ class PerpGrad(Optimizer):
         self.base.zero_grad(set_to_none=set_to_none)
 
     def state_dict(self) -> dict[str, Any]:
-        return self.base.state_dict()
+        """The base's ``state_dict``, with this wrapper's state-dict hooks run around it."""
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
+        state_dict = self.base.state_dict()
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            hook_result = post_hook(self, state_dict)
+            if hook_result is not None:
+                state_dict = hook_result
+        return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """The base's ``load_state_dict``, with this wrapper's load hooks run around it."""
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            hook_result = pre_hook(self, state_dict)
+            if hook_result is not None:
+                state_dict = hook_result
         self.base.load_state_dict(state_dict)
         for group in self.base.param_groups:
             self._set_group_defaults(group)
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
     @torch.no_grad()
     def project_(self) -> None:
@@ -153,8 +175,28 @@ class PerpGrad(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         self.project_()
-        self.base.step()
+        self._step_base()
         return loss
+
+    def _step_base(self) -> None:
+        """``base.step()`` with the base's own step hooks, but not the global ones.
+
+        torch's global optimizer step hooks already fired around this wrapper's ``step``;
+        running them again for the base would count one step twice.
+        """
+        base = self.base
+        step = type(base).step
+        if not getattr(step, "hooked", False):
+            step(base)
+            return
+        args, kwargs = (base,), {}
+        for pre_hook in base._optimizer_step_pre_hooks.values():
+            result = pre_hook(base, args, kwargs)
+            if result is not None:
+                args, kwargs = result
+        step.__wrapped__(*args, **kwargs)
+        for post_hook in base._optimizer_step_post_hooks.values():
+            post_hook(base, args, kwargs)
 
 
 def _project(p: Tensor, grad: Tensor, rescale: bool, eps: float) -> Tensor:
@@ -164,9 +206,12 @@ def _project(p: Tensor, grad: Tensor, rescale: bool, eps: float) -> Tensor:
     shape = g.shape
     w, g = w.reshape(-1).to(dtype), g.reshape(-1).to(dtype)
     g_perp = g - (torch.dot(w, g) / (torch.dot(w, w) + eps)) * w
+    g_norm, perp_norm = torch.linalg.vector_norm(g), torch.linalg.vector_norm(g_perp)
+    # rounding-level remainder of an exact 0 (e.g. every one-element tensor): exactly 0
+    keep = perp_norm > _ROUNDING_ULPS * torch.finfo(dtype).eps * g_norm
     if rescale:
-        g_perp.mul_(torch.linalg.vector_norm(g) / (torch.linalg.vector_norm(g_perp) + eps))
-    return g_perp.reshape(shape)
+        g_perp = g_perp * (g_norm / (perp_norm + eps))
+    return torch.where(keep, g_perp, torch.zeros((), dtype=dtype, device=g.device)).reshape(shape)
 
 
 class PerpSGD(PerpGrad):
@@ -174,3 +219,17 @@ class PerpSGD(PerpGrad):
 
     def __init__(self, params, *, rescale: bool = False, perp_eps: float = 1e-30, **kwargs):
         super().__init__(torch.optim.SGD, params, rescale=rescale, perp_eps=perp_eps, **kwargs)
+
+
+class PerpAdamW(PerpGrad):
+    """``PerpGrad(torch.optim.AdamW, params, weight_decay=weight_decay, **kwargs)``: ⊥AdamW.
+
+    The paper's main optimizer and the registry's ``"perp-adamw"``. ``eps`` is AdamW's;
+    the projection's is ``perp_eps``. ``weight_decay`` defaults to 0 (not AdamW's 0.01):
+    the projection, not decay, keeps the weight norm from feeding Softmax Collapse.
+    """
+
+    def __init__(self, params, *, rescale: bool = False, perp_eps: float = 1e-30,
+                 weight_decay: float = 0.0, **kwargs):
+        super().__init__(torch.optim.AdamW, params, rescale=rescale, perp_eps=perp_eps,
+                         weight_decay=weight_decay, **kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import warnings
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -22,6 +23,7 @@ __all__ = ["QuantLinear", "quantize_model", "scale_parameters", "memory_report"]
 
 _TINY_SCALE = 1e-8
 _STORAGES = ("packed", "int8")
+_EXCLUDED = "excluded by include/exclude"
 
 
 def pack_int4(codes: torch.Tensor) -> torch.Tensor:
@@ -167,7 +169,8 @@ def quantize_model(model: nn.Module, bits: int = 4, group_size: int = 128, *,
     bits : {4, 8}
     group_size : int
         Input features per scale; a layer whose ``in_features`` it does not divide
-        is left unquantized and reported.
+        (or, packed int4, an odd ``in_features``) is left unquantized, reported in
+        ``skipped`` and named in a ``UserWarning``.
     include, exclude : iterable of str, optional
         ``fnmatch`` patterns on module names: quantize only names matching ``include``
         (all if None) and not matching ``exclude``.
@@ -196,7 +199,7 @@ def quantize_model(model: nn.Module, bits: int = 4, group_size: int = 128, *,
     targets = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
     for name, linear in targets:
         if (include is not None and not _matches(name, include)) or _matches(name, exclude):
-            skipped[name] = "excluded by include/exclude"
+            skipped[name] = _EXCLUDED
             continue
         if linear.in_features % group_size:
             skipped[name] = f"group_size={group_size} does not divide in_features={linear.in_features}"
@@ -209,6 +212,12 @@ def quantize_model(model: nn.Module, bits: int = 4, group_size: int = 128, *,
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, layer)
+    unfit = {name: why for name, why in skipped.items() if why != _EXCLUDED}
+    if unfit:
+        listing = "; ".join(f"{name!r}: {why}" for name, why in unfit.items())
+        warnings.warn(f"quantize_model left {len(unfit)} linear layer(s) unquantized: {listing} "
+                      "(pass a group_size that divides their in_features, or exclude them)",
+                      UserWarning, stacklevel=2)
     return model, skipped
 
 

@@ -33,24 +33,35 @@ class QZO(MeZO):
     :math:`-\eta C \operatorname{sign}(d) z`, ZO-SGD-Sign at learning rate
     :math:`\eta C`. ``zo_stats["n_clipped"]`` counts the clipped scalars.
 
-    The paper's defaults (lr 1e-7, eps 1e-3, C 100) are tuned to LLMs and do not
-    port: :math:`\partial L / \partial \Delta` sums a group's weight gradients times
-    integer levels. Run :func:`~optkit.zeroth.probe_directional_derivatives` first;
-    set ``clip`` near the upper quantiles of :math:`|d|` and ``eps`` at a few percent
-    of the median scale or less. Unquantized tensors (biases, norms) belong in their
-    own parameter group with their own ``lr``/``eps``/``clip``.
+    **Choosing lr, eps and clip.** The paper's lr 1e-7 (with eps 1e-3, C 100) is tuned
+    to LLMs with about 5e7 scales and does not port to small models.
+    :math:`\partial L / \partial \Delta` sums a group's weight gradients times integer
+    levels, so the scale derivatives are larger and the loss more curved in
+    :math:`\Delta` than in the weights: ``lr=None`` (default) gives
+    :math:`\eta = 0.05 / D`, :math:`D` the number of scales (the :math:`1/D` law of
+    :class:`MeZO`, with a constant 400 times smaller), which makes steady progress
+    on small quantized models. For LLMs start from the paper's 1e-7. Run
+    :func:`~optkit.zeroth.probe_directional_derivatives` first; set ``clip`` near the
+    upper quantiles of :math:`|d|` (a step then moves each scale by at most
+    :math:`\eta C |z_i|`) and ``eps`` at a few percent of the median scale or less
+    (the default 1e-3 suits scales of order 1e-2 and above). If the loss rises, divide
+    lr by 3-10. Unquantized tensors (biases, norms) belong in their own parameter
+    group with their own ``lr``/``eps``/``clip``.
 
     Parameters
     ----------
     params : iterable
         Usually ``scale_parameters(model)``; parameter groups as in :class:`MeZO`.
-    lr, eps : float
+    lr : float, optional
+        Learning rate; ``None`` gives ``0.05 / D`` (see above).
+    eps : float
+        Absolute perturbation of the scales.
     clip : float or None
         :math:`C`; ``None`` disables clipping.
     scale_min : float or None
         Absolute floor of the scales after each update; ``None`` disables it.
     **mezo_kwargs
-        Any other :class:`MeZO` keyword (``seed``, ``n_directions``, ``restore``...).
+        Any other :class:`MeZO` keyword (``rng``, ``n_directions``, ``restore``...).
 
     References
     ----------
@@ -59,7 +70,10 @@ class QZO(MeZO):
     Algorithm 1, §3.2.2.
     """
 
-    def __init__(self, params, lr: float = 1e-7, eps: float = 1e-3, clip: float | None = 100.0,
+    lr_per_dim = 0.05
+
+    def __init__(self, params, lr: float | None = None, eps: float = 1e-3,
+                 clip: float | None = 100.0,
                  scale_min: float | None = 1e-7, **mezo_kwargs):
         mezo_kwargs.setdefault("restore", "copy")
         super().__init__(params, lr, eps, clip=clip, scale_min=scale_min, **mezo_kwargs)

@@ -33,9 +33,11 @@ class SPSASolver:
     Each iteration is one :meth:`MeZO.step <optkit.zeroth.MeZO.step>` (2n function
     values with the central estimator, n + 1 with the forward one) followed by one
     value at the new point, so that ``fun`` is exactly :math:`f(x)`:
-    ``nfev = 1 + nit (2n + 1)`` (central) or ``1 + nit (n + 2)`` (forward). The
-    direction seeds come from the run's ``rng``. A non-finite value at a perturbed
-    point restores ``x`` and stops the run with status 3.
+    ``nfev = 1 + nit (2n + 1)`` (central) or ``1 + nit (n + 2)`` (forward); ``maxfev``
+    bounds this count of forward passes, checked before each iteration. A spent
+    ``maxiter`` or ``maxfev`` is ``success=False`` (status 1 or 6): SGD has no stopping
+    test of its own. The direction seeds come from the run's ``rng``. A non-finite value
+    at a perturbed point restores ``x`` and stops the run with status 3.
     """
 
     def __init__(self, lr: float, eps: float, n_directions: int, estimator: str, update: str,
@@ -47,8 +49,7 @@ class SPSASolver:
     def init(self, problem, x0, rng):
         data = np.array(x0, copy=True)
         param = torch.nn.Parameter(torch.from_numpy(data), requires_grad=False)
-        seed = int(rng.integers(2 ** 62))
-        optimizer = MeZO([param], seed=seed, **self.kwargs)
+        optimizer = MeZO([param], rng=rng, **self.kwargs)
         x = data.copy()
         return _SPSAState(x=x, fun=problem.objective.value(x), param=param, optimizer=optimizer)
 

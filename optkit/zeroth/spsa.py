@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from optkit.core.rng import check_torch_rng
 from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive
 
 __all__ = ["MeZO", "probe_directional_derivatives", "zo_grad_"]
@@ -122,10 +123,12 @@ class MeZO(torch.optim.Optimizer):
     params : iterable
         Parameters or parameter groups. Per group: ``lr``, ``eps``, ``clip``,
         ``weight_decay``, ``momentum``, ``scale_min``.
-    lr : float
-        Learning rate :math:`\eta` (>= 0).
+    lr : float, optional
+        Learning rate :math:`\eta` (>= 0). ``None`` (default) gives :math:`\eta = 20 / D`,
+        :math:`D` the number of parameter elements at construction (see Notes, *choosing
+        lr and eps*).
     eps : float
-        Perturbation size :math:`\varepsilon` (> 0).
+        Perturbation size :math:`\varepsilon` (> 0), in the units of the parameters.
     n_directions : int
         Directions per step (n-SPSA); the update averages them (always divided by n).
     estimator : {"central", "forward"}
@@ -140,8 +143,9 @@ class MeZO(torch.optim.Optimizer):
         Maximize the closure's value instead.
     scale_min : float, optional
         Floor applied to the parameters after each update (never during perturbation).
-    seed : int, optional
-        Seed of the step seeds (kept in ``state_dict``); ``None`` draws one from the OS.
+    rng : None, int, numpy.random.Generator or torch.Generator
+        Source of the base seed from which every step's direction seeds are derived
+        (kept in ``state_dict``); ``None`` draws it from the OS. Same ``rng``, same run.
     chunk_size : int
         Largest number of elements drawn at once; larger tensors are processed in
         fixed chunks, each with its own generator.
@@ -169,8 +173,24 @@ class MeZO(torch.optim.Optimizer):
 
     Notes
     -----
+    **Choosing lr and eps.** One step moves :math:`\theta` by :math:`\eta d z` with
+    :math:`E\|\hat g\|^2 = \frac{D + n + 1}{n}\|\nabla L\|^2`, so the step length grows
+    like :math:`\sqrt D` and, on an :math:`\ell`-smooth loss, the descent lemma bounds
+    the stable learning rate by about :math:`2 n / (\ell (D + n + 1))` (the worst case;
+    a low effective rank of the Hessian allows larger steps, MeZO Theorem 1). The
+    default :math:`\eta = 20 / D` follows this :math:`1/D` law and makes steady progress
+    on small models (a few hundred to a few hundred thousand parameters, losses of
+    order 1); for fine-tuning large language models use the paper's grid instead
+    (Appendix E: :math:`10^{-6}`-:math:`10^{-7}` for full-parameter OPT, ε = 1e-3). If the
+    loss rises or ``FloatingPointError`` is raised, divide lr by 3-10; if it barely moves,
+    multiply it by 3. ``eps`` is absolute: keep it a small fraction of the typical
+    parameter magnitude (1e-3 for fp32 weights of order 0.1-1) but well above the
+    rounding error of a forward pass (the difference of two losses divided by
+    :math:`2\varepsilon` amplifies it); :func:`probe_directional_derivatives` shows the
+    size of :math:`d` before training.
+
     The seed of chunk ``c`` of tensor ``i`` (counted over all groups) for direction
-    ``j`` of step ``t`` is a SplitMix64 hash of ``(seed, t, j, i, c)``; the chunk's z
+    ``j`` of step ``t`` is a SplitMix64 hash of ``(base seed, t, j, i, c)``; the chunk's z
     is ``torch.randn(numel)`` in fp32 from a generator on the tensor's device seeded
     with it, taken in row-major order and cast to the parameter dtype. Perturbation
     and update therefore draw identical z for any shape, memory layout or visiting
@@ -190,14 +210,14 @@ class MeZO(torch.optim.Optimizer):
     Examples
     --------
     >>> model.eval()
-    >>> opt = MeZO(model.parameters(), lr=1e-4, eps=1e-3, seed=0)
+    >>> opt = MeZO(model.parameters(), eps=1e-3, rng=0)   # lr = 20 / D
     >>> loss = opt.step(lambda: loss_fn(model(x), y))   # no backward
     """
 
-    def __init__(self, params, lr: float = 1e-6, eps: float = 1e-3, *, n_directions: int = 1,
+    def __init__(self, params, lr: float | None = None, eps: float = 1e-3, *, n_directions: int = 1,
                  estimator: str = "central", update: str = "sgd", momentum: float = 0.0,
                  weight_decay: float = 0.0, clip: float | None = None, maximize: bool = False,
-                 scale_min: float | None = None, seed: int | None = None,
+                 scale_min: float | None = None, rng=None,
                  chunk_size: int = 2 ** 24, restore: str = "inplace", on_nonfinite: str = "raise",
                  check_determinism: bool = False, process_group=None):
         defaults = dict(lr=lr, eps=eps, clip=clip, weight_decay=weight_decay, momentum=momentum,
@@ -214,11 +234,11 @@ class MeZO(torch.optim.Optimizer):
         self.maximize = maximize
         self.check_determinism = bool(check_determinism)
         self.process_group = process_group
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, np.uint32)[0])
-        self.base_seed = check_int(seed, "seed", minimum=0)
+        gen = check_torch_rng(rng)
+        self.base_seed = int(torch.randint(0, 2 ** 62, (), generator=gen, device=gen.device))
         self.step_count = 0
         super().__init__(params, defaults)  # add_param_group checks every group
+        self._default_lrs()
         if process_group is not None:
             import torch.distributed as dist
 
@@ -236,9 +256,19 @@ class MeZO(torch.optim.Optimizer):
                           "to ~1% per step (bf16); use fp32 master weights or restore='copy'",
                           RuntimeWarning, stacklevel=2)
 
+    #: ``lr=None`` means ``lr_per_dim / D``, D the number of tuned elements (class docstring)
+    lr_per_dim = 20.0
+
+    def _default_lrs(self):
+        n_elements = sum(p.numel() for p in self._params())
+        for group in self.param_groups:
+            if group["lr"] is None:
+                group["lr"] = self.lr_per_dim / max(n_elements, 1)
+
     @staticmethod
     def _check_group(group):
-        check_nonnegative(group["lr"], "lr")
+        if group["lr"] is not None:
+            check_nonnegative(group["lr"], "lr")
         check_positive(group["eps"], "eps")
         _check_clip(group["clip"], "clip")
         check_nonnegative(group["weight_decay"], "weight_decay")
@@ -252,8 +282,9 @@ class MeZO(torch.optim.Optimizer):
                 raise TypeError(f"MeZO parameters must be floating point, got {p.dtype}")
         self._check_group(self.param_groups[-1])
         stats = getattr(self, "zo_stats", None)
-        if stats is not None:
+        if stats is not None:  # a group added after construction
             stats["last_d"].append(0.0)
+            self._default_lrs()
 
     # state ------------------------------------------------------------------------------
     def state_dict(self):
@@ -478,15 +509,16 @@ class MeZO(torch.optim.Optimizer):
 
 @torch.no_grad()
 def probe_directional_derivatives(params: Iterable, closure: Callable[[], object], eps: float,
-                                  n: int = 32, seed: int = 0) -> np.ndarray:
+                                  n: int = 32, rng=None) -> np.ndarray:
     r"""Sample :math:`n` central-difference directional derivatives without updating.
 
     Returns :math:`d_j = (L(\theta + \varepsilon z_j) - L(\theta - \varepsilon z_j)) /
     (2\varepsilon)` for :math:`n` seeded Gaussian directions; the parameters are
-    restored bitwise. Use the quantiles of :math:`|d|` to choose QZO's clip :math:`C`
-    and the learning rate before training.
+    restored bitwise. ``rng`` (None, an int, a numpy or torch Generator) draws the
+    directions. Use the quantiles of :math:`|d|` to choose QZO's clip :math:`C` and the
+    learning rate before training.
     """
-    opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), seed=seed,
+    opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), rng=rng,
                restore="copy")
     losses, _ = opt._evaluate_directions(closure)
     if not all(math.isfinite(v) for v in losses):
@@ -495,7 +527,7 @@ def probe_directional_derivatives(params: Iterable, closure: Callable[[], object
 
 
 @torch.no_grad()
-def zo_grad_(params: Iterable, closure: Callable[[], object], eps: float = 1e-3, seed: int = 0,
+def zo_grad_(params: Iterable, closure: Callable[[], object], eps: float = 1e-3, rng=None,
              n: int = 1) -> float:
     r"""Set ``p.grad`` to the SPSA estimate :math:`\frac1n \sum_j d_j z_j` for every parameter.
 
@@ -503,11 +535,12 @@ def zo_grad_(params: Iterable, closure: Callable[[], object], eps: float = 1e-3,
     the parameters restored in place. This lets any first-order ``torch.optim``
     optimizer run on zeroth-order gradients (ZO-Adam: ``zo_grad_(...)`` then
     ``adam.step()``), at the cost of a materialized ``.grad`` (+1x parameter bytes) and
-    the optimizer's state. Pass a different ``seed`` at every step (e.g. the step
-    number), or every step reuses the same directions. Returns the mean loss.
+    the optimizer's state. ``rng`` (None, an int, a numpy or torch Generator) draws the
+    directions: pass one ``Generator`` to every step so that its stream moves on (a
+    fixed int reuses the same directions at every step). Returns the mean loss.
     """
     params = list(params)
-    opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), seed=seed)
+    opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), rng=rng)
     losses, _ = opt._evaluate_directions(closure)
     if not all(math.isfinite(v) for v in losses):
         raise FloatingPointError(f"non-finite loss {losses}; parameters restored")

@@ -199,3 +199,125 @@ def test_rescale_matches_pytorch_optimizer_orthograd(base):
         theirs.step()
     for p, q in zip(m1.parameters(), m2.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("rescale", [False, True])
+@pytest.mark.parametrize("value", [5.0, -0.37, 1e-3, 1e4])
+def test_one_element_tensor_gets_an_exactly_zero_projection(value, rescale):
+    # g ∥ w for a single element: g⊥ = 0 exactly; a 3e-8 remainder made AdamW step ±lr
+    p = torch.nn.Parameter(torch.tensor([value]))
+    opt = PerpGrad(torch.optim.AdamW, [p], lr=0.1, weight_decay=0.0, rescale=rescale)
+    for _ in range(5):
+        opt.zero_grad()
+        ((p - 3.1) ** 2).sum().backward()
+        opt.step()
+        assert torch.equal(p.grad, torch.zeros(1))
+    assert p.item() == torch.tensor(value).item()
+
+
+def test_gradient_parallel_to_the_weights_projects_to_zero():
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 5, generator=gen)
+    for scale in (0.37, -3.3, 1e-5):
+        p = torch.nn.Parameter(w.clone())
+        p.grad = scale * w
+        PerpGrad(torch.optim.SGD, [p], lr=0.1).project_()
+        assert torch.equal(p.grad, torch.zeros_like(w))
+
+
+def test_a_small_true_perpendicular_component_is_kept():
+    w = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+    p = torch.nn.Parameter(w.clone())
+    p.grad = torch.tensor([1.0, 1e-9, 0.0], dtype=torch.float64)
+    PerpGrad(torch.optim.SGD, [p], lr=0.1).project_()
+    torch.testing.assert_close(p.grad, torch.tensor([0.0, 1e-9, 0.0], dtype=torch.float64),
+                               rtol=1e-12, atol=1e-25)
+
+
+def _optimizer(wrapped):
+    """A plain AdamW, or a PerpGrad over AdamW: the hooks must behave the same on both."""
+    if wrapped:
+        return PerpGrad(torch.optim.AdamW, _model().parameters(), lr=1e-2)
+    return torch.optim.AdamW(_model().parameters(), lr=1e-2)
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_state_dict_hooks_fire_as_on_a_plain_optimizer(wrapped):
+    opt = _optimizer(wrapped)
+    calls = []
+    opt.register_state_dict_pre_hook(lambda o: calls.append(("pre", o)))
+
+    def post(o, sd):
+        calls.append(("post", o))
+        return {**sd, "extra": 1}
+
+    opt.register_state_dict_post_hook(post)
+    sd = opt.state_dict()
+    assert calls == [("pre", opt), ("post", opt)]
+    assert sd["extra"] == 1
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_load_state_dict_hooks_fire_as_on_a_plain_optimizer(wrapped):
+    opt = _optimizer(wrapped)
+    sd = copy.deepcopy(opt.state_dict())
+    sd["param_groups"][0]["lr"] = 0.5
+    calls = []
+
+    def pre(o, state_dict):
+        calls.append(("pre", o))
+        state_dict = copy.deepcopy(state_dict)
+        state_dict["param_groups"][0]["lr"] = 0.25
+        return state_dict
+
+    opt.register_load_state_dict_pre_hook(pre)
+    opt.register_load_state_dict_post_hook(lambda o: calls.append(("post", o)))
+    opt.load_state_dict(sd)
+    assert calls == [("pre", opt), ("post", opt)]
+    assert opt.param_groups[0]["lr"] == 0.25
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_step_hooks_fire_once_per_step_as_on_a_plain_optimizer(wrapped):
+    from torch.optim.optimizer import (
+        register_optimizer_step_post_hook,
+        register_optimizer_step_pre_hook,
+    )
+
+    opt = _optimizer(wrapped)
+    calls = []
+    handles = [
+        opt.register_step_pre_hook(lambda o, a, k: calls.append(("pre", o))),
+        opt.register_step_post_hook(lambda o, a, k: calls.append(("post", o))),
+        register_optimizer_step_pre_hook(lambda o, a, k: calls.append(("global-pre", o))),
+        register_optimizer_step_post_hook(lambda o, a, k: calls.append(("global-post", o))),
+    ]
+    try:
+        opt.step()
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls == [("global-pre", opt), ("pre", opt), ("post", opt), ("global-post", opt)]
+
+
+def test_hooks_registered_on_the_wrapped_instance_still_fire():
+    model = _model()
+    base = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    calls = []
+    base.register_step_pre_hook(lambda o, a, k: calls.append(("pre", o)))
+    base.register_step_post_hook(lambda o, a, k: calls.append(("post", o)))
+    opt = PerpGrad(base)
+    _grads(model)
+    opt.step()
+    assert calls == [("pre", base), ("post", base)]
+
+
+def test_perp_sgd_and_perp_adamw_are_exported_and_fix_the_base():
+    from optkit.optim import PerpAdamW, PerpSGD
+
+    sgd = PerpSGD(_model().parameters(), lr=0.1, momentum=0.9)
+    adamw = PerpAdamW(_model().parameters(), lr=1e-2, eps=1e-6)
+    assert isinstance(sgd.base, torch.optim.SGD) and sgd.param_groups[0]["momentum"] == 0.9
+    assert isinstance(adamw.base, torch.optim.AdamW)
+    assert (adamw.param_groups[0]["eps"], adamw.param_groups[0]["weight_decay"]) == (1e-6, 0.0)
+    assert adamw.perp_eps == 1e-30

@@ -15,8 +15,8 @@ def problem():
     return torch.nn.Linear(10, 1).double(), x, y
 
 
-def train(model, x, y, seed, steps, process_group=None):
-    opt = MeZO(model.parameters(), lr=1e-2, eps=1e-3, seed=seed, process_group=process_group)
+def train(model, x, y, rng, steps, process_group=None):
+    opt = MeZO(model.parameters(), lr=1e-2, eps=1e-3, rng=rng, process_group=process_group)
     ds = []
     for _ in range(steps):
         opt.step(lambda: torch.nn.functional.mse_loss(model(x), y))
@@ -29,8 +29,8 @@ def run(rank, world, init_file, out_dir, steps):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     model, x, y = problem()
     shard = slice(rank * 32 // world, (rank + 1) * 32 // world)
-    # rank 1 passes another seed: rank 0's is broadcast once at construction
-    ds = train(model, x[shard], y[shard], seed=7 + 100 * rank, steps=steps,
+    # rank 1 passes another rng: rank 0's is broadcast once at construction
+    ds = train(model, x[shard], y[shard], rng=7 + 100 * rank, steps=steps,
                process_group=dist.group.WORLD)
     torch.save({"d": ds, "params": [p.detach() for p in model.parameters()]},
                f"{out_dir}/rank{rank}.pt")

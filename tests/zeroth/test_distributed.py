@@ -16,7 +16,7 @@ def test_two_gloo_ranks_match_the_single_process_run(tmp_path):
     mp.spawn(run, args=(2, str(tmp_path / "init"), str(tmp_path), steps), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     model, x, y = problem()
-    ds = train(model, x, y, seed=7, steps=steps)
+    ds = train(model, x, y, rng=7, steps=steps)
     assert r0["d"] == r1["d"]
     assert all(torch.equal(a, b) for a, b in zip(r0["params"], r1["params"]))  # bitwise replicas
     assert r0["d"] == pytest.approx(ds, rel=1e-6)

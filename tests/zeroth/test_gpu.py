@@ -18,7 +18,7 @@ def test_cuda_peak_memory_of_a_step_is_inference_plus_one_chunk():
     def closure():
         return nn.functional.mse_loss(model(x), y)
 
-    opt = MeZO(model.parameters(), lr=1e-6, seed=0)
+    opt = MeZO(model.parameters(), lr=1e-6, rng=0)
     opt.step(closure)  # warm up (cuBLAS workspaces, allocator)
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
@@ -36,11 +36,11 @@ def test_cuda_peak_memory_of_a_step_is_inference_plus_one_chunk():
     assert step_peak <= inference_peak + largest + 2 ** 20
     # replay on the same device type: two runs with one seed agree bitwise
     p0 = [p.detach().clone() for p in model.parameters()]
-    opt2 = MeZO(model.parameters(), lr=1e-6, seed=5)
+    opt2 = MeZO(model.parameters(), lr=1e-6, rng=5)
     opt2.step(closure)
     p1 = [p.detach().clone() for p in model.parameters()]
     with torch.no_grad():
         for p, q in zip(model.parameters(), p0):
             p.copy_(q)
-    MeZO(model.parameters(), lr=1e-6, seed=5).step(closure)
+    MeZO(model.parameters(), lr=1e-6, rng=5).step(closure)
     assert all(torch.equal(a, b) for a, b in zip(p1, model.parameters()))

@@ -7,8 +7,8 @@ import scipy.optimize
 import optkit
 
 
-def _quadratic(dim=6, seed=0):
-    rng = np.random.default_rng(seed)
+def _quadratic(dim=6, rng=0):
+    rng = np.random.default_rng(rng)
     m = rng.standard_normal((dim, dim))
     a = m @ m.T / dim + np.eye(dim)
     b = rng.standard_normal(dim)
@@ -27,7 +27,7 @@ def test_counts_are_exact_and_the_minimizer_is_found(estimator, per_iter):
     x0 = np.zeros(6)
     res = optkit.minimize(fun, x0, method="spsa",
                           options=dict(maxiter=400, lr=0.05, n_directions=3, estimator=estimator,
-                                       seed=0))
+                                       rng=0))
     assert res.nfev == len(calls) == 1 + 400 * per_iter
     assert res.nit == 400 and res.status == 1 and not res.success
     assert res.fun == pytest.approx(fun(res.x))
@@ -38,18 +38,18 @@ def test_counts_are_exact_and_the_minimizer_is_found(estimator, per_iter):
 
 def test_seed_determinism_and_scipy_face():
     fun, _, _ = _quadratic()
-    kw = dict(maxiter=50, lr=0.05, seed=3)
+    kw = dict(maxiter=50, lr=0.05, rng=3)
     a = optkit.minimize(fun, np.ones(6), method="spsa", options=kw)
     b = optkit.minimize(fun, np.ones(6), method="spsa", options=kw)
     c = scipy.optimize.minimize(fun, np.ones(6), method=optkit.get_method("spsa"), options=kw)
-    d = optkit.minimize(fun, np.ones(6), method="spsa", options=dict(kw, seed=4))
+    d = optkit.minimize(fun, np.ones(6), method="spsa", options=dict(kw, rng=4))
     assert np.array_equal(a.x, b.x) and np.array_equal(a.x, c.x)
     assert not np.array_equal(a.x, d.x)
 
 
 def test_float32_kept():
     res = optkit.minimize(lambda x: float(np.sum((x - 1) ** 2)), np.zeros(3, np.float32),
-                          method="spsa", options=dict(maxiter=20, lr=0.1, seed=0))
+                          method="spsa", options=dict(maxiter=20, lr=0.1, rng=0))
     assert res.x.dtype == np.float32
 
 
@@ -58,7 +58,7 @@ def test_nonfinite_perturbed_value_stops_the_run():
         return float("nan") if x[0] > 0.5 else float(np.sum(x ** 2))
 
     res = optkit.minimize(fun, np.array([0.5, 0.0]), method="spsa",
-                          options=dict(maxiter=100, eps=0.1, seed=0, estimator="forward"))
+                          options=dict(maxiter=100, eps=0.1, rng=0, estimator="forward"))
     assert not res.success and res.status == 3
 
 
@@ -70,7 +70,7 @@ def test_callback_stop_iteration():
             raise StopIteration
 
     res = optkit.minimize(fun, np.zeros(6), method="spsa", callback=cb,
-                          options=dict(maxiter=100, seed=0))
+                          options=dict(maxiter=100, rng=0))
     assert res.nit == 5 and res.status == 99
 
 
@@ -87,4 +87,21 @@ def test_bad_options(options, exc):
 
 def test_non_scalar_objective():
     with pytest.raises(ValueError, match="scalar"):
-        optkit.minimize(lambda x: x, np.ones(2), method="spsa", options=dict(maxiter=2, seed=0))
+        optkit.minimize(lambda x: x, np.ones(2), method="spsa", options=dict(maxiter=2, rng=0))
+
+
+def test_a_spent_budget_is_not_success():
+    from optkit.core.result import MESSAGES, STATUS
+
+    fun, calls, _ = _quadratic()
+    res = optkit.minimize(fun, np.zeros(6), method="spsa", options=dict(maxiter=5, rng=0))
+    assert (res.status, res.success, res.message) == (STATUS["maxiter"], False,
+                                                      MESSAGES[STATUS["maxiter"]])
+    # maxfev counts forward passes (every function value): 1 + 3 per central step here,
+    # checked before each step, so the run stops at the first count >= maxfev
+    calls.clear()
+    res = optkit.minimize(fun, np.zeros(6), method="spsa",
+                          options=dict(maxiter=1000, maxfev=15, rng=0))
+    assert (res.status, res.success, res.message) == (STATUS["maxfev"], False,
+                                                      MESSAGES[STATUS["maxfev"]])
+    assert res.nfev == len(calls) == 16 and res.nit == 5 and res.n_forward == 10

@@ -1,5 +1,7 @@
 """QuantLinear / quantize_model: round trip, packing, error bound, gradients, state_dict, bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -111,14 +113,20 @@ def test_state_dict_round_trip():
 def test_quantize_model_skips_and_reports_and_copies():
     model = nn.Sequential(nn.Linear(64, 30), nn.ReLU(), nn.Linear(30, 10), nn.Linear(10, 64))
     before = [p.detach().clone() for p in model.parameters()]
-    qm, skipped = quantize_model(model, bits=4, group_size=32)
+    with pytest.warns(UserWarning, match="left 2 linear layer") as record:
+        qm, skipped = quantize_model(model, bits=4, group_size=32)
+    message = str(record[0].message)
+    assert "'2': group_size=32 does not divide in_features=30" in message
+    assert "'3': group_size=32 does not divide in_features=10" in message
     assert isinstance(qm[0], QuantLinear) and isinstance(qm[3], nn.Linear)
     assert set(skipped) == {"2", "3"} and "does not divide" in skipped["2"]
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # not mutated
     assert isinstance(model[0], nn.Linear)
-    qm, skipped = quantize_model(model, group_size=2, exclude=["3"])
-    assert skipped == {"3": "excluded by include/exclude"}
-    qm, skipped = quantize_model(model, group_size=2, include="0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # layers the user excluded are not warned about
+        qm, skipped = quantize_model(model, group_size=2, exclude=["3"])
+        assert skipped == {"3": "excluded by include/exclude"}
+        qm, skipped = quantize_model(model, group_size=2, include="0")
     assert set(skipped) == {"2", "3"} and isinstance(qm[0], QuantLinear)
     same, _ = quantize_model(model, group_size=2, inplace=True)
     assert same is model and isinstance(model[0], QuantLinear)
@@ -166,3 +174,10 @@ def test_bad_model_arguments():
         lin.weight[0, 0] = float("nan")
     with pytest.raises(ValueError, match="finite"):
         QuantLinear.from_linear(lin, group_size=32)
+
+
+def test_quantize_model_warns_about_odd_widths_under_packed_int4():
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    with pytest.warns(UserWarning, match="'0': packed int4 needs an even in_features, got 3"):
+        qm, skipped = quantize_model(model, group_size=1)
+    assert set(skipped) == {"0"} and isinstance(qm[2], QuantLinear)

@@ -27,7 +27,7 @@ def test_qzo_trains_scales_only_and_keeps_codes_and_floor():
     codes = [m.codes.clone() for m in model.modules() if hasattr(m, "codes")]
     zps = [m.zero_points.clone() for m in model.modules() if hasattr(m, "zero_points")]
     biases = [m.bias.clone() for m in model.modules() if hasattr(m, "codes")]
-    opt = QZO(scale_parameters(model), lr=2e-4, eps=1e-4, clip=50.0, scale_min=1e-4, seed=0)
+    opt = QZO(scale_parameters(model), lr=2e-4, eps=1e-4, clip=50.0, scale_min=1e-4, rng=0)
     start = float(closure())
     for _ in range(300):
         opt.step(closure)
@@ -47,11 +47,11 @@ def test_scale_floor_is_applied_in_the_update_only():
         seen.append(s.clone())
         return float(s.sum()) * 100.0  # pushes every scale down
 
-    opt = QZO([s], lr=1.0, eps=5e-3, clip=None, scale_min=1e-3, seed=0)
+    opt = QZO([s], lr=1.0, eps=5e-3, clip=None, scale_min=1e-3, rng=0)
     opt.step(closure)
     assert float(seen[0].min()) < 1e-3 - 1e-6  # the perturbation goes below the floor
     assert bool((s >= 1e-3).all()) and opt.zo_stats["n_floor_hits"] > 0
-    opt = QZO([torch.full((5,), 1e-3)], lr=1.0, scale_min=None, seed=0)
+    opt = QZO([torch.full((5,), 1e-3)], lr=1.0, scale_min=None, rng=0)
     assert opt.param_groups[0]["scale_min"] is None
 
 
@@ -65,7 +65,7 @@ def test_clip_bounds_every_scale_update():
         return closure()
 
     lr, c, eps = 1e-3, 0.5, 1e-4
-    opt = QZO(scales, lr=lr, eps=eps, clip=c, scale_min=None, seed=2)
+    opt = QZO(scales, lr=lr, eps=eps, clip=c, scale_min=None, rng=2)
     for _ in range(20):
         start = [s.clone() for s in scales]
         opt.step(recording)
@@ -80,7 +80,7 @@ def test_restore_is_bitwise_for_scales():
     model, closure = _task(2)
     scales = list(scale_parameters(model))
     before = [s.clone() for s in scales]
-    QZO(scales, lr=0.0, eps=1e-3, seed=0).step(closure)
+    QZO(scales, lr=0.0, eps=1e-3, rng=0).step(closure)
     assert all(torch.equal(a, b) for a, b in zip(before, scales))
 
 
@@ -89,7 +89,7 @@ def test_separate_group_for_biases():
     biases = [m.bias for m in model.modules() if hasattr(m, "codes")]
     opt = QZO([{"params": list(scale_parameters(model))},
                {"params": biases, "lr": 1e-3, "eps": 1e-3, "clip": None, "scale_min": None}],
-              lr=1e-4, eps=1e-4, clip=50.0, seed=0)
+              lr=1e-4, eps=1e-4, clip=50.0, rng=0)
     before = [b.clone() for b in biases]
     opt.step(closure)
     assert not torch.equal(before[0], biases[0])
@@ -104,7 +104,7 @@ def test_zo_extra_memory_is_tiny_compared_to_adam():
     def closure():
         return nn.functional.cross_entropy(model(x), y)
 
-    mezo = MeZO(model.parameters(), lr=1e-4, seed=0)
+    mezo = MeZO(model.parameters(), lr=1e-4, rng=0)
     mezo.step(closure)
     rep_zo = memory_report(model, mezo)
     adam = torch.optim.Adam(model.parameters())
@@ -115,7 +115,7 @@ def test_zo_extra_memory_is_tiny_compared_to_adam():
     assert rep_zo["grads"] + rep_zo["optimizer_state"] == 0
     assert adam_extra >= 3 * rep_zo["weights"]  # 4 (grad) + 8 (moments) bytes per fp32 weight
     qm, _ = quantize_model(model, group_size=32)
-    qzo = QZO(scale_parameters(qm), lr=1e-5, seed=0)
+    qzo = QZO(scale_parameters(qm), lr=1e-5, rng=0)
     qzo.step(lambda: nn.functional.cross_entropy(qm(x), y))
     rep_q = memory_report(qm, qzo)
     assert rep_q["optimizer_state"] == 0

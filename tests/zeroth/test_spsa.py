@@ -34,7 +34,7 @@ def test_update_regenerates_the_perturbation_bitwise():
     gen = torch.Generator().manual_seed(1)
     weights = [torch.randn(s, generator=gen) for s in shapes]
     closure, seen = _recorder(params, weights)
-    opt = MeZO(params, lr=1.0, eps=1.0, update="sign", seed=3, chunk_size=1000)
+    opt = MeZO(params, lr=1.0, eps=1.0, update="sign", rng=3, chunk_size=1000)
     opt.step(closure)
     z = seen[0]
     assert all(torch.equal(m, -zz) for m, zz in zip(seen[1], z))
@@ -54,7 +54,7 @@ def test_same_seed_same_z_across_layouts():
     # view and a whole tensor (no chunking) all see the same numbers.
     def first_perturbation(param, chunk):
         closure, seen = _recorder([param], [torch.ones(param.shape)])
-        MeZO([param], lr=0.0, eps=1.0, seed=11, restore="copy", chunk_size=chunk).step(closure)
+        MeZO([param], lr=0.0, eps=1.0, rng=11, restore="copy", chunk_size=chunk).step(closure)
         return seen[0][0].reshape(-1)
 
     a = first_perturbation(torch.zeros(500, 410), 10 ** 9)
@@ -81,9 +81,9 @@ def test_rowwise_regeneration_is_what_breaks_the_pypi_mezo():
 
 # 2. perturb / restore ------------------------------------------------------------------------
 
-def _lr0_step(param, restore, eps=1e-3, seed=5):
+def _lr0_step(param, restore, eps=1e-3, rng=5):
     closure, seen = _recorder([param], [torch.ones(param.shape)])
-    MeZO([param], lr=0.0, eps=eps, seed=seed, restore=restore).step(closure)
+    MeZO([param], lr=0.0, eps=eps, rng=rng, restore=restore).step(closure)
     return seen
 
 
@@ -129,7 +129,7 @@ def test_spsa_estimate_is_unbiased_on_a_quadratic():
         return float(0.5 * p @ a @ p - b @ p)
 
     # one n-SPSA step with n = 20,000 directions and lr = 1 moves theta by -mean(d_j z_j)
-    MeZO([p], lr=1.0, eps=1e-3, n_directions=n, seed=0).step(closure)
+    MeZO([p], lr=1.0, eps=1e-3, n_directions=n, rng=0).step(closure)
     est = (theta0 - p) * n
     rel = float(torch.linalg.norm(est / n - grad) / torch.linalg.norm(grad))
     assert rel <= 4 * math.sqrt((dim + 1) / n)
@@ -149,7 +149,7 @@ def test_clip_bounds_d_and_the_update():
         return float(w @ p)
 
     lr, clip, eps = 0.1, 1.0, 1e-3
-    opt = MeZO([p], lr=lr, eps=eps, clip=clip, seed=0)
+    opt = MeZO([p], lr=lr, eps=eps, clip=clip, rng=0)
     for _ in range(50):
         start = p.clone()
         opt.step(closure)
@@ -166,7 +166,7 @@ def test_clipped_estimator_follows_steins_lemma():
     c = 0.67 * float(torch.linalg.norm(g))
     theta0 = torch.zeros(dim, dtype=torch.float64)
     p = theta0.clone()
-    MeZO([p], lr=1.0, eps=1e-2, clip=c, n_directions=n, seed=1).step(lambda: float(g @ p))
+    MeZO([p], lr=1.0, eps=1e-2, clip=c, n_directions=n, rng=1).step(lambda: float(g @ p))
     est = (theta0 - p) * n
     expected = math.erf(c / (math.sqrt(2) * float(torch.linalg.norm(g)))) * g
     assert float(torch.linalg.norm(est / n - expected)) <= 0.05 * float(torch.linalg.norm(g))
@@ -201,22 +201,22 @@ def _observed_step(opt_kwargs, loss="quadratic"):
 
 
 def test_n1_spsa_equals_the_plain_update_and_sign_variant():
-    theta0, theta1, (z,), (lp, lm) = _observed_step(dict(lr=1e-2, eps=1e-3, seed=2))
+    theta0, theta1, (z,), (lp, lm) = _observed_step(dict(lr=1e-2, eps=1e-3, rng=2))
     d = (lp - lm) / 2e-3
     assert torch.allclose(theta1, theta0 - 1e-2 * d * z, rtol=0, atol=1e-10)
-    theta0, theta1, (z,), (lp, lm) = _observed_step(dict(lr=1e-2, eps=1e-3, seed=2, update="sign"))
+    theta0, theta1, (z,), (lp, lm) = _observed_step(dict(lr=1e-2, eps=1e-3, rng=2, update="sign"))
     assert torch.allclose(theta1, theta0 - 1e-2 * math.copysign(1, lp - lm) * z, atol=1e-10)
     theta0, theta1, (z,), (lp, lm) = _observed_step(
-        dict(lr=1e-2, eps=1e-3, seed=2, update="elementwise_sign"))
+        dict(lr=1e-2, eps=1e-3, rng=2, update="elementwise_sign"))
     assert torch.allclose(theta1, theta0 - 1e-2 * torch.sign((lp - lm) * z), rtol=0, atol=1e-12)
 
 
 def test_n_directions_average_and_maximize_and_forward():
-    theta0, theta1, zs, losses = _observed_step(dict(lr=1e-2, eps=1e-3, seed=2, n_directions=3))
+    theta0, theta1, zs, losses = _observed_step(dict(lr=1e-2, eps=1e-3, rng=2, n_directions=3))
     assert len(losses) == 6
     g = sum((losses[2 * j] - losses[2 * j + 1]) / 2e-3 * zs[j] for j in range(3)) / 3
     assert torch.allclose(theta1, theta0 - 1e-2 * g, atol=1e-10)
-    _, up, (z,), (lp, lm) = _observed_step(dict(lr=1e-2, eps=1e-3, seed=2, maximize=True))
+    _, up, (z,), (lp, lm) = _observed_step(dict(lr=1e-2, eps=1e-3, rng=2, maximize=True))
     assert torch.allclose(up, theta0 + 1e-2 * (lp - lm) / 2e-3 * z, atol=1e-10)
     w, _ = _linear_problem()
     p = theta0.clone()
@@ -226,7 +226,7 @@ def test_n_directions_average_and_maximize_and_forward():
         seen.append(p.clone())
         return float(w @ p)
 
-    opt = MeZO([p], lr=1e-2, eps=1e-3, seed=2, estimator="forward", n_directions=2)
+    opt = MeZO([p], lr=1e-2, eps=1e-3, rng=2, estimator="forward", n_directions=2)
     value = opt.step(closure)
     assert opt.zo_stats["n_forward"] == 3 and value == pytest.approx(float(w @ theta0))
     z1, z2 = ((s - theta0) / 1e-3 for s in seen[1:])
@@ -244,7 +244,7 @@ def test_weight_decay_and_momentum():
         return float(w @ p)
 
     lr, wd, mu = 1e-2, 0.1, 0.9
-    opt = MeZO([p], lr=lr, eps=1e-3, seed=4, weight_decay=wd, momentum=mu)
+    opt = MeZO([p], lr=lr, eps=1e-3, rng=4, weight_decay=wd, momentum=mu)
     buf = torch.zeros_like(p)
     ref = theta0.clone()
     for _ in range(3):
@@ -258,7 +258,7 @@ def test_weight_decay_and_momentum():
 
 def test_no_per_parameter_state_without_momentum():
     p = torch.zeros(10, requires_grad=True)
-    opt = MeZO([p], lr=1e-3, seed=0)
+    opt = MeZO([p], lr=1e-3, rng=0)
     opt.step(lambda: float(p.sum()))
     assert len(opt.state) == 0 and opt.zo_stats["n_forward"] == 2
 
@@ -275,7 +275,7 @@ def test_per_group_eps_and_lr():
         return float(w[:2] @ a + w[2:] @ b)
 
     opt = MeZO([{"params": [a]}, {"params": [b], "eps": 1e-1, "lr": 2.0}], lr=1.0, eps=1e-3,
-               seed=0)
+               rng=0)
     opt.step(closure)
     za, zb = seen[0][:2] / 1e-3, seen[0][2:] / 1e-1
     diff = (float(w[:2] @ za) * 1e-3 + float(w[2:] @ zb) * 1e-1)  # (l+ - l-)/2
@@ -291,12 +291,12 @@ def test_state_dict_round_trip_reproduces_the_next_step_bitwise():
     def make_closure(m):
         return lambda: torch.nn.functional.mse_loss(m(x), y)
 
-    opt = MeZO(model.parameters(), lr=1e-2, momentum=0.5, seed=9)
+    opt = MeZO(model.parameters(), lr=1e-2, momentum=0.5, rng=9)
     for _ in range(3):
         opt.step(make_closure(model))
     clone = torch.nn.Linear(20, 3)
     clone.load_state_dict(model.state_dict())
-    opt2 = MeZO(clone.parameters(), lr=1e-2, momentum=0.5, seed=123)
+    opt2 = MeZO(clone.parameters(), lr=1e-2, momentum=0.5, rng=123)
     opt2.load_state_dict(copy.deepcopy(opt.state_dict()))  # as torch.save / torch.load
     opt.step(make_closure(model))
     opt2.step(make_closure(clone))
@@ -307,11 +307,11 @@ def test_state_dict_round_trip_reproduces_the_next_step_bitwise():
 def test_nonfinite_loss_restores_then_raises_or_skips():
     p = torch.ones(5)
     values = iter([1.0, float("nan")])
-    opt = MeZO([p], lr=1.0, seed=0, restore="copy")
+    opt = MeZO([p], lr=1.0, rng=0, restore="copy")
     with pytest.raises(FloatingPointError):
         opt.step(lambda: next(values))
     assert torch.equal(p, torch.ones(5))
-    opt = MeZO([p], lr=1.0, seed=0, restore="copy", on_nonfinite="skip")
+    opt = MeZO([p], lr=1.0, rng=0, restore="copy", on_nonfinite="skip")
     assert math.isnan(opt.step(lambda: float("inf")))
     assert opt.zo_stats["n_nonfinite"] == 1 and torch.equal(p, torch.ones(5))
 
@@ -319,10 +319,10 @@ def test_nonfinite_loss_restores_then_raises_or_skips():
 def test_check_determinism():
     p = torch.ones(3)
     counter = iter(range(100))
-    opt = MeZO([p], lr=1e-3, seed=0, check_determinism=True)
+    opt = MeZO([p], lr=1e-3, rng=0, check_determinism=True)
     with pytest.raises(RuntimeError, match="deterministic"):
         opt.step(lambda: float(next(counter)))
-    opt = MeZO([p], lr=1e-3, seed=0, check_determinism=True)
+    opt = MeZO([p], lr=1e-3, rng=0, check_determinism=True)
     opt.step(lambda: float(p.sum()))
     assert opt.zo_stats["n_forward"] == 3
 
@@ -345,7 +345,7 @@ def test_probe_directional_derivatives_matches_the_gradient_and_restores():
     (dict(weight_decay=-0.1), ValueError), (dict(n_directions=0), ValueError),
     (dict(estimator="backward"), ValueError), (dict(update="adam"), ValueError),
     (dict(restore="never"), ValueError), (dict(on_nonfinite="ignore"), ValueError),
-    (dict(chunk_size=0), ValueError), (dict(seed=-1), ValueError), (dict(maximize=1), TypeError),
+    (dict(chunk_size=0), ValueError), (dict(rng=-1), ValueError), (dict(maximize=1), TypeError),
     (dict(n_directions=1.5), TypeError), (dict(eps="big"), TypeError),
 ])
 def test_bad_hyperparameters(kwargs, exc):
@@ -355,7 +355,7 @@ def test_bad_hyperparameters(kwargs, exc):
 
 def test_bad_closures():
     p = torch.zeros(3)
-    opt = MeZO([p], lr=1e-3, seed=0)
+    opt = MeZO([p], lr=1e-3, rng=0)
     with pytest.raises(ValueError, match="scalar"):
         opt.step(lambda: torch.ones(2))
     assert torch.allclose(p, torch.zeros(3), rtol=0, atol=1e-9)  # restored (in place, FMA residue)
@@ -385,7 +385,7 @@ def test_zo_grad_fills_grad_with_d_z_and_drives_adam():
         seen.append(q.clone())
         return float(w @ q + 0.5 * q @ q)
 
-    value = zo_grad_([p], closure, eps=1e-3, seed=0, n=2)
+    value = zo_grad_([p], closure, eps=1e-3, rng=0, n=2)
     z1, z2 = seen[0] / 1e-3, seen[2] / 1e-3
     expected = ((w @ z1) * z1 + (w @ z2) * z2) / 2  # d = z^T grad exactly at p = 0
     assert torch.allclose(p.grad, expected, atol=1e-8)
@@ -393,7 +393,7 @@ def test_zo_grad_fills_grad_with_d_z_and_drives_adam():
     assert torch.allclose(p.detach(), torch.zeros(12, dtype=torch.float64), atol=1e-15)
     adam = torch.optim.Adam([p], lr=0.05)
     for step in range(300):
-        zo_grad_([p], closure, eps=1e-3, seed=step)
+        zo_grad_([p], closure, eps=1e-3, rng=step)
         adam.step()
     assert float(closure()) < 0.5 * float(-0.5 * w @ w)  # f* = -|w|^2 / 2 < 0
 
@@ -405,7 +405,7 @@ def test_dtype_is_kept_and_user_tensors_untouched(dtype):
     w0 = w.clone()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        opt = MeZO([p], lr=1e-2, eps=1e-2, momentum=0.5, weight_decay=0.1, seed=0)
+        opt = MeZO([p], lr=1e-2, eps=1e-2, momentum=0.5, weight_decay=0.1, rng=0)
     opt.step(lambda: float((w * p.float()).sum()))
     assert p.dtype == dtype and not torch.equal(p, torch.ones(6, dtype=dtype))
     assert opt.state[p]["momentum_buffer"].dtype == torch.promote_types(dtype, torch.float32)

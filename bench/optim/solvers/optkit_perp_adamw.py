@@ -1,7 +1,6 @@
-import torch
 from benchmark_utils import TorchSolver
 
-from optkit.optim import PerpGrad
+from optkit.optim import PerpAdamW
 
 
 class Solver(TorchSolver):
@@ -11,5 +10,4 @@ class Solver(TorchSolver):
     parameters = {"lr": [1e-3], "rescale": [False]}
 
     def make_optimizer(self, params):
-        return PerpGrad(torch.optim.AdamW, params, lr=self.lr, weight_decay=0.0,
-                        rescale=self.rescale)
+        return PerpAdamW(params, lr=self.lr, weight_decay=0.0, rescale=self.rescale)

@@ -10,7 +10,7 @@ class Solver(FinetuneSolver):
     parameters = {"lr": [3e-4], "eps": [1e-3]}
 
     def setup(self, model):
-        return model, MeZO(model.parameters(), lr=self.lr, eps=self.eps, seed=self.seed)
+        return model, MeZO(model.parameters(), lr=self.lr, eps=self.eps, rng=self.seed)
 
     def one_step(self, closure):
         self.opt.step(closure)

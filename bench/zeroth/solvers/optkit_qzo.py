@@ -12,7 +12,7 @@ class Solver(FinetuneSolver):
     def setup(self, model):
         model, _ = quantize_model(model, bits=4, group_size=32)
         return model, QZO(scale_parameters(model), lr=self.lr, eps=self.eps, clip=self.clip,
-                          seed=self.seed)
+                          rng=self.seed)
 
     def one_step(self, closure):
         self.opt.step(closure)
