@@ -84,14 +84,19 @@ def ess_alpha(energies, eta=0.5, bracket=ALPHA_BRACKET, n_bisect=40):
     xp = namespace(energies)
     dev = device_of(energies)
     E = _f64(energies, xp, dev)
-    target = eta * xp.sum(xp.astype(xp.isfinite(E), xp.float64), axis=1)
+    finite = xp.isfinite(E)
+    target = eta * xp.sum(xp.astype(finite, xp.float64), axis=1)
+    # the weights exp(-alpha (f - f_min)) of consensus(), shifted once: J_eff is shift-free
+    Ef = xp.where(finite, E, math.inf)
+    fmin = xp.min(Ef, axis=1, keepdims=True)
+    gap = xp.where(finite, Ef - xp.where(xp.isfinite(fmin), fmin, 0.0), math.inf)
     lo = xp.full((E.shape[0],), math.log(bracket[0]), dtype=xp.float64, device=dev)
     hi = xp.full((E.shape[0],), math.log(bracket[1]), dtype=xp.float64, device=dev)
-    dummy = E[:, :, None]
     for _ in range(n_bisect):
         mid = 0.5 * (lo + hi)
-        _, w = consensus(dummy, E, xp.exp(mid))
-        too_peaked = 1.0 / xp.sum(w * w, axis=1) < target
+        w = xp.exp(-xp.exp(mid)[:, None] * gap)
+        s1, s2 = xp.sum(w, axis=1), xp.sum(w * w, axis=1)
+        too_peaked = s1 * s1 < target * s2
         hi = xp.where(too_peaked, mid, hi)
         lo = xp.where(too_peaked, lo, mid)
     return xp.exp(0.5 * (lo + hi))

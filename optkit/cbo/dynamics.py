@@ -25,9 +25,7 @@ from optkit.core.backend import namespace
 
 from .consensus import sqrt_weighted_cov
 
-__all__ = ["NOISES", "em_move", "default_sigma"]
-
-NOISES = ("anisotropic", "isotropic", "covariance")
+__all__ = ["em_move", "default_sigma"]
 
 
 def default_sigma(noise: str, lam: float, d: int) -> float:

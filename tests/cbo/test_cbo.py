@@ -372,3 +372,100 @@ def test_cuda_tensors_same_result_as_cpu_numbers_stay_on_device():
     np.testing.assert_array_equal(a.x, b.x)
     np.testing.assert_allclose(a.x, 1.0, atol=1e-3)
     assert a.nfev == 64 * 4 * (a.nit + 1)
+
+
+@pytest.mark.parametrize("options, name", [
+    (dict(noise="isotropic"), "noise"),
+    (dict(lam=1.0), "lam"),
+    (dict(dt=0.01), "dt"),
+    (dict(batch_size=5), "batch_size"),
+    (dict(batch_partial=True), "batch_partial"),
+    (dict(alpha=3.0), "alpha"),  # the default hopping schedule is 'ess'
+    (dict(alpha_factor=1.1), "alpha_factor"),
+    (dict(variant="cbo", ess_eta=0.3), "ess_eta"),
+    (dict(variant="cbo", alpha_schedule="constant", alpha_max=10.0), "alpha_max"),
+    (dict(variant="cbo", batch_partial=True), "batch_partial"),
+    (dict(chunksize=4), "chunksize"),
+    (dict(workers=map, chunksize=4), "chunksize"),
+])
+def test_options_that_do_not_apply_raise_naming_them(options, name):
+    """Before, noise/lam/dt/... were accepted and silently ignored under the default variant."""
+    with pytest.raises(ValueError, match=f"'{name}' does not apply"):
+        optkit.minimize(sphere, np.zeros(2), method="cbo", options=options)
+    with pytest.raises(ValueError, match=f"'{name}' does not apply"):
+        CBO(**options)
+
+
+def test_spread_does_not_apply_inside_a_finite_box():
+    with pytest.raises(ValueError, match="'spread' does not apply"):
+        optkit.minimize(sphere, np.zeros(2), method="cbo", bounds=[(-1, 1)] * 2,
+                        options=dict(spread=2.0))
+    res = optkit.minimize(sphere, np.zeros(2), method="cbo", bounds=[(-1, 1), (None, None)],
+                          options=dict(rng=0, spread=2.0, maxiter=0, n_particles=40))
+    assert np.all(np.abs(res.x_runs) <= [1, 2])
+
+
+def test_constructor_validates_like_the_registry():
+    with pytest.raises(ValueError, match="n_particles"):
+        CBO(n_particles=1)
+    with pytest.raises(TypeError, match="vectorized"):
+        CBO(vectorized=1)
+    with pytest.raises(ValueError, match="sigma_decay"):
+        CBO(sigma_decay=0.0)
+
+
+def test_one_solver_instance_drives_several_runs():
+    solver = CBO(n_particles=20, vectorized=True)
+    config = dict(vars(solver))
+    problem = Problem.from_scipy(sphere, np.zeros(3))
+    a = optkit.core.run(solver, problem.counted(), maxiter=40, rng=np.random.default_rng(3))
+    b = optkit.core.run(solver, problem.counted(), maxiter=40, rng=np.random.default_rng(3))
+    assert vars(solver) == config  # configuration only: no run state on the solver
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.nfev == b.nfev == 20 * 41
+
+
+def rosenbrock(x):
+    x = np.asarray(x)
+    return np.sum(100 * (x[..., 1:] - x[..., :-1] ** 2) ** 2 + (1 - x[..., :-1]) ** 2, axis=-1)
+
+
+def test_default_budget_scales_with_dimension_and_stops_at_convergence():
+    """Before: N = 800 in every dimension and xtol 1e-8, about 4.5e5 evaluations on 2-D
+    Rosenbrock. Now N = 40 d and the windowed collapse test stop it near 4.4e4."""
+    res = optkit.minimize(rosenbrock, np.zeros(2), method="cbo", bounds=[(-5, 5)] * 2,
+                          options=dict(rng=0, vectorized=True))
+    assert res.success and res.status == 0
+    assert res.x_runs.shape == (1, 2) and res.nfev == 80 * (res.nit + 1)
+    assert res.nfev <= 60_000 and res.fun < 1e-1
+    small = optkit.minimize(sphere, np.zeros(1), method="cbo", options=dict(rng=0, maxiter=0))
+    big = optkit.minimize(sphere, np.zeros(30), method="cbo", options=dict(rng=0, maxiter=0))
+    assert (small.nfev, big.nfev) == (40, 800)
+
+
+def test_torch_run_syncs_with_the_host_only_at_the_stopping_checks(monkeypatch):
+    torch = pytest.importorskip("torch")
+    calls = {"cpu": 0, "numpy": 0, "item": 0}
+    for name in calls:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+
+    def f(X):
+        return ((X - 1.0) ** 2).sum(-1)
+
+    problem = Problem.from_torch(f, torch.zeros(4, dtype=torch.float64)).counted()
+    for variant in ("hopping", "cbo"):
+        for key in calls:
+            calls[key] = 0
+        res = optkit.core.run(CBO(variant=variant, n_particles=30, n_runs=3, vectorized=True),
+                              problem, maxiter=200, check_every=20, rng=np.random.default_rng(0))
+        checks = res.nit // 20 + 1
+        # per check: the loop's fun (.item), trace_extra (alpha and one stacked vector) and
+        # terminate (one stacked vector), each .cpu().numpy(); at the end: the result's fields
+        assert sum(calls.values()) <= 7 * checks + 14, (variant, calls)
+        assert res.nit == 200
