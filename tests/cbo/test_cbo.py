@@ -469,3 +469,20 @@ def test_torch_run_syncs_with_the_host_only_at_the_stopping_checks(monkeypatch):
         # terminate (one stacked vector), each .cpu().numpy(); at the end: the result's fields
         assert sum(calls.values()) <= 7 * checks + 14, (variant, calls)
         assert res.nit == 200
+
+
+@pytest.mark.parametrize("vectorized", [False, True])
+def test_a_function_that_edits_its_input_does_not_move_the_particles(vectorized):
+    def clean(x):
+        return np.sum((np.asarray(x) - 1.0) ** 2, axis=-1)
+
+    def editing(x):
+        value = clean(x)
+        x -= 100.0  # scipy passes a copy; so does optkit
+        return value
+
+    opts = dict(rng=0, n_particles=10, maxiter=20, vectorized=vectorized)
+    a = optkit.minimize(clean, np.zeros(2), method="cbo", options=opts)
+    b = optkit.minimize(editing, np.zeros(2), method="cbo", options=opts)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.x_consensus, b.x_consensus)
