@@ -34,7 +34,7 @@ def rastrigin(x):
 
 def optkit_stepper(N, d, M):
     solver = CBO(variant="cbo", n_particles=N, n_runs=M, spread=3.0, alpha=30.0, vectorized=True,
-                 x_tol=0.0,
+                 xtol=0.0,
                  patience=10**9)
     problem = Problem.from_scipy(rastrigin, np.zeros(d)).counted()
     state = solver.init(problem, problem.x0, np.random.default_rng(0))

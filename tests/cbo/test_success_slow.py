@@ -24,7 +24,7 @@ def test_rastrigin20_defaults_at_least_95_percent_within_100k_evaluations():
     """
     runs, budget = 50, 100_000
     res = optkit.minimize(rastrigin, np.zeros(20), method="cbo", options=dict(
-        seed=0, spread=3.0, n_runs=runs, vectorized=True, maxiter=budget // 800 - 1))
+        rng=0, spread=3.0, n_runs=runs, vectorized=True, maxiter=budget // 800 - 1))
     assert res.nfev <= runs * budget
     assert success_rate(res.x_runs) >= 0.95
 
@@ -38,7 +38,7 @@ def test_rastrigin20_anisotropic_cbo_at_least_95_percent_within_100k_evaluations
     """
     runs, budget = 50, 100_000
     res = optkit.minimize(rastrigin, np.zeros(20), method="cbo", options=dict(
-        seed=0, variant="cbo", spread=3.0, n_runs=runs, vectorized=True,
+        rng=0, variant="cbo", spread=3.0, n_runs=runs, vectorized=True,
         maxiter=budget // 50 - 1))
     assert res.nfev <= runs * budget
     assert success_rate(res.x_runs) >= 0.95
@@ -61,9 +61,9 @@ def test_same_settings_as_cbxpy_both_succeed():
     dyn.optimize()
     assert cbx is not None
     res = optkit.minimize(rastrigin, np.zeros(d), method="cbo", options=dict(
-        seed=0, variant="cbo", spread=3.0, n_runs=runs, n_particles=N, vectorized=True,
+        rng=0, variant="cbo", spread=3.0, n_runs=runs, n_particles=N, vectorized=True,
         maxiter=steps,
-        x_tol=0.0, patience=steps + 1))
+        xtol=0.0, patience=steps + 1))
     assert res.nit == steps and res.nfev == runs * N * (steps + 1)
     assert success_rate(dyn.best_particle) >= 15 / 16
     assert success_rate(res.x_runs) >= 15 / 16
