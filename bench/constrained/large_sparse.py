@@ -68,7 +68,7 @@ def _kkt(problem, x, lam):
 def _al_newton(problem, options):
     from optkit.core import solve
 
-    res = solve(problem, "al-newton", options={"tol": TOL, "seed": 0, **options})
+    res = solve(problem, "al-newton", options={"tol": TOL, "rng": 0, **options})
     return res.x, res.multipliers, res.success, res.nit, res.message
 
 

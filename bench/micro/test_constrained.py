@@ -35,7 +35,7 @@ def system(request):
     if request.param == "HS100LNP":
         return request.param, *_kkt(BY_NAME["HS100LNP"].problem())
     X, y = load_breast_cancer_pm1()
-    problem = constrained_logreg(X, y, n_linear=10, sphere=True, seed=0)
+    problem = constrained_logreg(X, y, n_linear=10, sphere=True, rng=0)
     return request.param, *_kkt(problem, **problem.metadata["options"])
 
 
