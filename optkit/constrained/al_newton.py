@@ -453,10 +453,13 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
 
     Runs method ``"al-newton"`` (:class:`ALNewton`) on ``problem`` through
     :func:`optkit.core.solve`; the keywords are that method's options (see
-    ``optkit.show_options("al-newton")``), ``rng`` its seed, and ``constants`` the
+    ``optkit.show_options("al-newton")``), ``rng`` its randomness (``None``, an ``int`` or a
+    ``numpy.random.Generator``), and ``constants`` the
     remaining ones (``mu0``, ``nu0``, ``delta0``, ``xi_B``, ``beta``, ``rho``,
     ``delta_floor``, ``hess_mod_tol``, ``singular_tol``, ``singular_test``, ``mu_max``,
-    ``nu_min``, ``inner_fallback``, ``check_every``, ``linear_algebra``).
+    ``nu_min``, ``inner_fallback``, ``check_every``, ``linear_algebra``) and the run loop's
+    ``maxfev`` (objective evaluations), ``max_time`` and ``disp``; every value is checked by
+    the method's option table and an unknown name raises ``TypeError``.
 
     Parameters
     ----------
@@ -470,7 +473,9 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
         scipy's fields plus ``multipliers``, ``constr_violation`` (:math:`\|c\|_\infty`),
         ``optimality`` (:math:`\|\nabla_x L\|_\infty`), ``kkt_residual``,
         ``constr_nfev``/``constr_njev``/``constr_nhev``, ``penalty`` ``(mu, nu)``,
-        ``n_inner`` (sketch steps), ``inner_flops``, ``setup_flops`` and the ``trace``.
+        ``n_inner`` (sketch steps), ``n_direct_fallback`` (sketch passes finished by an LU
+        solve, ``inner_fallback="direct"``; 0 in a pure sketch run), ``inner_flops``,
+        ``setup_flops`` and the ``trace``.
 
     Notes
     -----
