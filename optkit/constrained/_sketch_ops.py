@@ -52,7 +52,7 @@ def _kernels():
     return k
 
 
-def _seed(rng) -> int:
+def _numba_seed(rng) -> int:
     """A seed of numba's generator (32 bits) drawn from the run's Generator."""
     return draw_seed(rng) % 2**32
 
@@ -132,17 +132,17 @@ def run_pass(kind, A, b, x, sketch, sampling, block_size, thresh, limit, check_e
             cdf = np.cumsum(row_sq) if sampling == "rownorm" else np.zeros(0)
             if csr:
                 steps, res = k.rows_csr(*csr, b, x, row_sq, cdf, thresh, limit,
-                                        check_every, _seed(rng), res0)
+                                        check_every, _numba_seed(rng), res0)
             else:
                 steps, res = k.rows(A, b, x, row_sq, cdf, thresh, limit, check_every,
-                                    _seed(rng), res0)
+                                    _numba_seed(rng), res0)
             per_step = 4.0 * (A.nnz / N if csr else n)
         else:
             if csr:
                 steps, res = k.gaussian_csr(*csr, n, b, x, thresh, limit, check_every,
-                                            _seed(rng), res0)
+                                            _numba_seed(rng), res0)
             else:
-                steps, res = k.gaussian(A, b, x, thresh, limit, check_every, _seed(rng), res0)
+                steps, res = k.gaussian(A, b, x, thresh, limit, check_every, _numba_seed(rng), res0)
             per_step = 2.0 * (A.nnz if csr else N * n) + 4.0 * n + 2.0 * N
         checks = -(-steps // check_every) + start_checks
         return PassResult(x, int(steps), float(res), bool(res <= thresh),
@@ -272,7 +272,7 @@ def run_column_pass(kind, A, b, x, r, sketch, sampling, block_size, thresh, limi
         At = np.ascontiguousarray(A.T)
         cdf = np.cumsum(col_sq) if sampling == "rownorm" else np.zeros(0)
         steps, res = _kernels().columns(At, b, x, r, col_sq, cdf, thresh, limit, check_every,
-                                        _seed(rng), res0)
+                                        _numba_seed(rng), res0)
         checks = -(-steps // check_every)
         return PassResult(x, int(steps), float(res), bool(res <= thresh),
                           4.0 * N * steps + check_cost * checks)

@@ -170,3 +170,35 @@ def test_bad_inputs():
         sketch.solve(np.zeros((5, 5)), b, sketch="direct")
     with pytest.raises(ValueError, match="minres"):
         sketch.lstsq(K, b, sketch="minres")
+
+
+def test_results_are_optimize_results_on_the_core_loop():
+    """SketchResult is an OptimizeResult; nfev counts the rows read (N for the first
+    residual, then check_every Kaczmarz rows and N residual rows per iteration); the solver
+    object holds no run state, so one instance gives the same answer twice."""
+    from scipy.optimize import OptimizeResult
+
+    from optkit.core import run
+
+    K, b, _ = _indefinite()
+    N = K.shape[0]
+    res = sketch.solve(K, b, tol=1e-8, check_every=5, rng=3)
+    assert isinstance(res, OptimizeResult) and isinstance(res, sketch.SketchResult)
+    assert res.success and res.status == 0 and res.fun == res.residual
+    assert res.nfev == N + res.nit * (5 + N) and res.n_steps == 5 * res.nit
+    assert len(res.trace) == res.nit + 1 and "residual" in res.trace.keys()
+    spent = sketch.solve(K, b, tol=1e-8, check_every=5, rng=3, maxfev=N + 3 * (5 + N))
+    assert spent.status == 6 and not spent.success and spent.nit == 3
+    solver = sketch.SketchSolve(check_every=5)
+    system = sketch._prepare(K, b, None, {"block_size": 1, "tol": 1e-8}, axis=0)
+    a = run(solver, system, maxiter=10_000, rng=np.random.default_rng(3))
+    c = run(solver, system, maxiter=10_000, rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(a.x, c.x)
+    np.testing.assert_array_equal(a.x, res.x)
+
+
+def test_direct_solve_short_of_tol_is_not_a_success():
+    K, b, _ = _indefinite()
+    res = sketch.solve(K, b, sketch="direct", tol=0.0)
+    assert res.residual > 0 and res.nit == 1
+    assert res.status == 5 and not res.success and "direct" in res.message
