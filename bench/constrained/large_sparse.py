@@ -68,7 +68,7 @@ def _kkt(problem, x, lam):
 def _al_newton(problem, options):
     from optkit.core import solve
 
-    res = solve(problem, "al-newton", options={"tol": TOL, "seed": 0, **options})
+    res = solve(problem, "al-newton", options={"tol": TOL, "rng": 0, **options})
     return res.x, res.multipliers, res.success, res.nit, res.message
 
 
@@ -101,7 +101,7 @@ def _warm_up():
 
     A = sp.csr_array(np.array([[2.0, 1.0], [1.0, 3.0]]))
     for name in ("rk", "gaussian"):
-        sketch.solve(A, np.ones(2), sketch=name, max_steps=10, rng=0)
+        sketch.solve(A, np.ones(2), sketch=name, maxiter=5, rng=0)
 
 
 def _child(problem_name, solver, queue):

@@ -120,7 +120,7 @@ def main(argv=None):
     ap.add_argument("--maxiter", type=int, default=300, help="al-newton maxiter")
     ap.add_argument("--accuracy", default="relative", choices=("paper", "relative"))
     ap.add_argument("--sketch", default="rk")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rng", type=int, default=0)
     ap.add_argument("--option", action="append", default=[],
                     help="extra al-newton option KEY=VALUE (Python literal), repeatable")
     ap.add_argument("--slsqp-maxiter", type=int, default=1000)
@@ -141,7 +141,7 @@ def main(argv=None):
                  if int(info[nm]["dim"]) >= args.min_n]
     info = _info()
     options = dict(accuracy=args.accuracy, sketch=args.sketch, maxiter=args.maxiter,
-                   seed=args.seed)
+                   rng=args.rng)
     for kv in args.option:
         key, _, value = kv.partition("=")
         options[key.strip()] = _parse_value(value.strip())

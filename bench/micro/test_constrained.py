@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from optkit.constrained import sketch
+from optkit.constrained._kkt import dense_kkt
 from optkit.constrained.hs import BY_NAME
 from optkit.constrained.logreg import constrained_logreg, load_breast_cancer_pm1
 from optkit.core import get_method_info
@@ -26,7 +27,7 @@ def _kkt(problem, **options):
     solver = info.make_solver(info.resolve_options(options))
     counted = problem.counted()
     state = solver.init(counted, counted.x0, np.random.default_rng(0))
-    _, K, *_ = solver._dense(counted, state)
+    K = dense_kkt(solver, counted, state).K
     return K, -np.concatenate([state.gl, state.c])
 
 
@@ -35,7 +36,7 @@ def system(request):
     if request.param == "HS100LNP":
         return request.param, *_kkt(BY_NAME["HS100LNP"].problem())
     X, y = load_breast_cancer_pm1()
-    problem = constrained_logreg(X, y, n_linear=10, sphere=True, seed=0)
+    problem = constrained_logreg(X, y, n_linear=10, sphere=True, rng=0)
     return request.param, *_kkt(problem, **problem.metadata["options"])
 
 
@@ -44,8 +45,8 @@ def test_kkt_solve(benchmark, system, name):
     label, K, b = system
     benchmark.group = f"KKT solve {label} (N={b.size})"
     res = benchmark(sketch.solve, K, b, sketch=name, block_size=4, tol=1e-10,
-                    max_steps=2_000_000, rng=0)
-    assert res.converged
+                    maxiter=2_000_000 // b.size, rng=0)
+    assert res.success
     assert np.linalg.norm(K @ res.x - b) <= 1e-10 * np.linalg.norm(b) * 1.001
 
 

@@ -4,7 +4,8 @@ matrices).
 Imported only when an ``rk``/``gaussian`` sketch of a dense or sparse matrix runs, so ``import optkit`` never
 imports numba. Each kernel seeds numba's generator from the caller's numpy Generator,
 runs steps in chunks of ``check_every`` and recomputes the full residual after each
-chunk, stopping once it is <= ``thresh`` or after ``max_steps`` steps.
+chunk, stopping once it is <= ``thresh`` or after ``limit`` steps. ``res0`` is the residual
+at the start when the caller knows it (a negative value: compute it).
 """
 
 import numpy as np
@@ -49,15 +50,15 @@ def residual(A, x, b, r):
 
 
 @njit(cache=True)
-def rows(A, b, x, row_sq, cdf, thresh, max_steps, check_every, seed):
+def rows(A, b, x, row_sq, cdf, thresh, limit, check_every, seed, res0):
     # randomized Kaczmarz: x <- x - (a_i^T x - b_i) / ||a_i||^2 a_i
     np.random.seed(seed)
     N, n = A.shape
     r = np.empty(N)
-    res = residual(A, x, b, r)
+    res = residual(A, x, b, r) if res0 < 0 else res0
     steps = 0
-    while res > thresh and steps < max_steps:
-        k = min(check_every, max_steps - steps)
+    while res > thresh and steps < limit:
+        k = min(check_every, limit - steps)
         for _ in range(k):
             i = _draw(cdf, N)
             if row_sq[i] == 0.0:
@@ -74,16 +75,16 @@ def rows(A, b, x, row_sq, cdf, thresh, max_steps, check_every, seed):
 
 
 @njit(cache=True)
-def gaussian(A, b, x, thresh, max_steps, check_every, seed):
+def gaussian(A, b, x, thresh, limit, check_every, seed, res0):
     # x <- x - (w^T x - s^T b) / ||w||^2 w, w = A^T s, s ~ N(0, I)
     np.random.seed(seed)
     N, n = A.shape
     r = np.empty(N)
     w = np.empty(n)
-    res = residual(A, x, b, r)
+    res = residual(A, x, b, r) if res0 < 0 else res0
     steps = 0
-    while res > thresh and steps < max_steps:
-        k = min(check_every, max_steps - steps)
+    while res > thresh and steps < limit:
+        k = min(check_every, limit - steps)
         for _ in range(k):
             w[:] = 0.0
             sb = 0.0
@@ -99,16 +100,16 @@ def gaussian(A, b, x, thresh, max_steps, check_every, seed):
 
 
 @njit(cache=True)
-def columns(A, b, x, r, col_sq, cdf, thresh, max_steps, check_every, seed):
+def columns(A, b, x, r, col_sq, cdf, thresh, limit, check_every, seed, res0):
     # randomized coordinate descent on ||Ax - b||^2 with A given column-major as A^T rows:
     # x_j <- x_j - a_j^T r / ||a_j||^2, r <- r - (that) a_j;  A here is A^T (n, N)
     np.random.seed(seed)
     n, N = A.shape
     g = np.empty(n)
-    res = residual(A, r, np.zeros(n), g)
+    res = residual(A, r, np.zeros(n), g) if res0 < 0 else res0
     steps = 0
-    while res > thresh and steps < max_steps:
-        k = min(check_every, max_steps - steps)
+    while res > thresh and steps < limit:
+        k = min(check_every, limit - steps)
         for _ in range(k):
             j = _draw(cdf, n)
             if col_sq[j] == 0.0:
@@ -145,15 +146,16 @@ def residual_csr(data, indices, indptr, x, b, r):
 
 
 @njit(cache=True)
-def rows_csr(data, indices, indptr, b, x, row_sq, cdf, thresh, max_steps, check_every, seed):
+def rows_csr(data, indices, indptr, b, x, row_sq, cdf, thresh, limit, check_every, seed,
+             res0):
     # randomized Kaczmarz on a CSR matrix: one step costs 4 nnz(a_i) flops
     np.random.seed(seed)
     N = b.size
     r = np.empty(N)
-    res = residual_csr(data, indices, indptr, x, b, r)
+    res = residual_csr(data, indices, indptr, x, b, r) if res0 < 0 else res0
     steps = 0
-    while res > thresh and steps < max_steps:
-        k = min(check_every, max_steps - steps)
+    while res > thresh and steps < limit:
+        k = min(check_every, limit - steps)
         for _ in range(k):
             i = _draw(cdf, N)
             if row_sq[i] == 0.0:
@@ -170,16 +172,16 @@ def rows_csr(data, indices, indptr, b, x, row_sq, cdf, thresh, max_steps, check_
 
 
 @njit(cache=True)
-def gaussian_csr(data, indices, indptr, n, b, x, thresh, max_steps, check_every, seed):
+def gaussian_csr(data, indices, indptr, n, b, x, thresh, limit, check_every, seed, res0):
     # Gaussian sketch on a CSR matrix: w = A^T s accumulated row by row (2 nnz(A) flops)
     np.random.seed(seed)
     N = b.size
     r = np.empty(N)
     w = np.empty(n)
-    res = residual_csr(data, indices, indptr, x, b, r)
+    res = residual_csr(data, indices, indptr, x, b, r) if res0 < 0 else res0
     steps = 0
-    while res > thresh and steps < max_steps:
-        k = min(check_every, max_steps - steps)
+    while res > thresh and steps < limit:
+        k = min(check_every, limit - steps)
         for _ in range(k):
             w[:] = 0.0
             sb = 0.0

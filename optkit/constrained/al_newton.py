@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator
 
 from optkit.core.constraints import ConstraintOracle
+from optkit.core.linesearch import backtracking
 from optkit.core.result import STATUS
 
-from . import sketch as _sk
+from . import _sketch_ops as _sk
+from ._al_state import _Accuracy, _Inner, _State, merit_gradient
+from ._kkt import KKTSystem, build_kkt
+from ._spectral import DENSE_MAX, gram_eigs
 
 __all__ = ["ALNewton", "al_newton", "AL_STATUS", "merit_gradient"]
 
@@ -38,141 +39,10 @@ AL_STATUS = {
     "singular": STATUS["singular"],  # 7: G G^T (numerically) singular, see singular_test
 }
 
-DENSE_MAX = 1000  # linear_algebra="auto": form K densely when n + m <= DENSE_MAX
 ALPHA_MIN = 1e-10
 KAPPA_MIN = 1e-10
 XI_G_MIN = 1e-150  # floor of xi_G in Psi (only reached with singular_tol = 0): finite Psi
 _EPS = np.finfo(float).eps
-_FD = np.sqrt(_EPS)
-
-
-@dataclass
-class _State:
-    x: np.ndarray
-    lam: np.ndarray
-    fun: float
-    g: np.ndarray  # grad f
-    c: np.ndarray  # c(x) - lb
-    G: Any  # constraint Jacobian (dense or sparse)
-    gl: np.ndarray  # grad_x L = g + G^T lam
-    xi_G: float | None  # lambda_min(G G^T); None until needed (ALNewton._gram)
-    gram_max: float | None  # lambda_max(G G^T)
-    mu: float
-    nu: float
-    delta: float
-    kappa: float
-    rng: np.random.Generator
-    eigvec: np.ndarray | None = None  # warm starts of the reduced-Hessian Lanczos
-    eigvec_H: np.ndarray | None = None  # and of the ||grad^2 L|| Lanczos
-    gram_solve: Callable | None = None  # r -> (G G^T)^{-1} r for the current G
-    k: int = 0
-    n_inner: int = 0
-    inner_flops: float = 0.0
-    setup_flops: float = 0.0
-    stop: tuple[int, str] | None = None
-    info: dict = field(default_factory=dict)
-
-    @property
-    def kkt(self) -> float:
-        return float(np.sqrt(self.gl @ self.gl + self.c @ self.c))
-
-    def trace_extra(self) -> dict[str, Any]:
-        return {"kkt": self.kkt,
-                "constr_violation": float(np.max(np.abs(self.c), initial=0.0)),
-                "optimality": float(np.max(np.abs(self.gl))), "mu": self.mu, "nu": self.nu,
-                "delta": self.delta, "kappa": self.kappa,
-                "xi_G": np.nan if self.xi_G is None else self.xi_G,
-                "n_inner": self.n_inner, "inner_flops": self.inner_flops,
-                "setup_flops": self.setup_flops, **self.info}
-
-
-def merit_gradient(gl, c, Gt_c, G_gl, Hgl, mu, nu):
-    r""":math:`\nabla\mathcal{L}_{\mu,\nu} = ((I + \nu H)\nabla_x L + \mu G^\top c,\;
-    c + \nu G \nabla_x L)` from its pieces (``Gt_c`` = :math:`G^\top c`, ``G_gl`` =
-    :math:`G\nabla_x L`, ``Hgl`` = :math:`H \nabla_x L`)."""
-    return np.concatenate([gl + nu * Hgl + mu * Gt_c, c + nu * G_gl])
-
-
-def _extreme_eig(matvec, n, which, v0=None):
-    """Largest-magnitude (``"LM"``) or smallest (``"SA"``) eigenvalue of a symmetric operator,
-    and its eigenvector (``v0`` warm-starts the next call).
-
-    Lanczos (ARPACK, ``tol=1e-3``, started at ``v0`` or the ones vector) for ``n > 20``;
-    below that, the dense matrix from ``n`` products. ``(None, None)`` when Lanczos fails.
-    """
-    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
-
-    if n <= 20:
-        M = np.column_stack([matvec(e) for e in np.eye(n)])
-        eig, vec = np.linalg.eigh(0.5 * (M + M.T))
-        i = int(np.argmax(np.abs(eig))) if which == "LM" else 0
-        return float(abs(eig[i]) if which == "LM" else eig[i]), vec[:, i]
-    op = LinearOperator((n, n), matvec=matvec, dtype=float)
-    try:
-        val, vec = eigsh(op, k=1, which=which, tol=1e-3, v0=np.ones(n) if v0 is None else v0)
-    except (ArpackError, ArpackNoConvergence):
-        return None, None
-    return float(abs(val[0]) if which == "LM" else val[0]), vec[:, 0]
-
-
-def _gershgorin_min(M) -> float:
-    """Gershgorin lower bound :math:`\\min_i (M_{ii} - \\sum_{j \\ne i} |M_{ij}|)` on
-    :math:`\\lambda_{\\min}` of a symmetric sparse matrix."""
-    M = sp.csr_array(M)
-    diag = M.diagonal()
-    off = abs(M).sum(axis=1) - np.abs(diag)
-    return float(np.min(diag - off, initial=np.inf))
-
-
-def _gram_solver(G):
-    """``r -> (G G^T)^{-1} r``: Cholesky for dense ``G``, SuperLU for sparse ``G``."""
-    GG = G @ G.T
-    if sp.issparse(GG):
-        return _sk._sparse_lu(GG).solve
-    from scipy.linalg import cho_factor, cho_solve
-
-    factor = cho_factor(GG)
-    return lambda r: cho_solve(factor, r)
-
-
-def _gram_eigs(G) -> tuple[float, float]:
-    r"""Smallest and largest eigenvalue of :math:`GG^\top` (both 1 when :math:`m = 0`).
-
-    Dense ``eigvalsh`` up to ``DENSE_MAX`` rows. For a larger sparse :math:`G`:
-    :math:`\lambda_{\max}` by Lanczos (ARPACK, ``tol=1e-3``); :math:`\lambda_{\min}` is the
-    Gershgorin bound when that bound is :math:`\ge 1` (the method uses only
-    :math:`\min(\xi_G, 1)` and the singularity tests, which a bound :math:`\ge 1` passes
-    while :math:`\lambda_{\max} < 10^{12}`), else shift-invert Lanczos at 0 on a SuperLU
-    factorization (0.0 when :math:`GG^\top` is exactly singular).
-    """
-    from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
-
-    m = G.shape[0]
-    if m == 0:
-        return 1.0, 1.0
-    GG = G @ G.T
-    if not sp.issparse(GG) or m <= DENSE_MAX:
-        eig = np.linalg.eigvalsh(GG.toarray() if sp.issparse(GG) else GG)
-        return float(eig[0]), float(eig[-1])
-    GG = sp.csc_array(GG)
-    try:
-        gram_max = float(eigsh(GG, k=1, which="LA", tol=1e-3, v0=np.ones(m),
-                               return_eigenvectors=False)[0])
-    except (ArpackError, ArpackNoConvergence):
-        gram_max = float(abs(GG).sum(axis=1).max())  # Gershgorin upper bound
-    bound = _gershgorin_min(GG)
-    if bound >= 1.0:
-        return bound, gram_max
-    try:
-        solve = _sk._sparse_lu(GG).solve
-    except RuntimeError:  # SuperLU: G G^T exactly singular
-        return 0.0, gram_max
-    inverse = LinearOperator((m, m), matvec=solve, dtype=float)
-    try:
-        return float(eigsh(GG, k=1, sigma=0.0, which="LM", OPinv=inverse, tol=1e-6,
-                           return_eigenvectors=False)[0]), gram_max
-    except (ArpackError, ArpackNoConvergence):
-        return float(np.linalg.eigvalsh(GG.toarray())[0]), gram_max
 
 
 class ALNewton:
@@ -274,6 +144,7 @@ class ALNewton:
 
     # ------------------------------------------------------------------ problem access
     def _check_problem(self, problem):
+        """The constraints, the linear-algebra path and whether the objective has ``hvp``."""
         if problem.bounds is not None:
             raise ValueError("bounds: al-newton handles equality constraints only; "
                              "write bounds as constraints with slacks or use a bound-aware method")
@@ -300,18 +171,18 @@ class ALNewton:
                                                     and cons.has_lagrangian_hess):
             raise ValueError("linear_algebra='sparse' needs Hessian matrices: hess= for the "
                              "objective and for every nonlinear constraint")
-        self._path = self._linear_algebra(problem)
-        if self._path == "matrix-free" and self.sketch == "direct":
+        path = self._linear_algebra(problem)
+        if path == "matrix-free" and self.sketch == "direct":
             raise ValueError("sketch='direct' needs K as a matrix, but this problem uses the "
                              "matrix-free path (n + m > 1000 without Hessian matrices): pass "
                              "hess= (objective and constraints) or linear_algebra='dense', or "
                              "use an iterative sketch")
-        self._has_hvp = bool(getattr(obj, "has_hvp", hasattr(obj, "hvp")))
-        if not self._has_hvp:
+        has_hvp = bool(getattr(obj, "has_hvp", hasattr(obj, "hvp")))
+        if not has_hvp:
             warnings.warn("al-newton: no hess/hessp given; Hessian products are forward "
                           "differences of the gradient (one extra gradient each)",
                           RuntimeWarning, stacklevel=2)
-        return cons
+        return cons, path, has_hvp
 
     def _eval(self, problem, x, lam):
         """f, grad f, c - lb, G, grad_x L at x (one value_and_grad, one c, one jac)."""
@@ -323,25 +194,10 @@ class ALNewton:
         gl = g + G.T @ lam
         return float(f), g, c, G, np.asarray(gl, dtype=float).ravel()
 
-    def _hvp_f(self, problem, x, g, v):
-        if self._has_hvp:
-            return np.asarray(problem.objective.hvp(x, v), dtype=float)
-        vn = float(np.linalg.norm(v))
-        if vn == 0.0:
-            return np.zeros_like(x)
-        h = _FD * max(1.0, float(np.linalg.norm(x))) / vn
-        return (np.asarray(problem.objective.grad(x + h * v), dtype=float) - g) / h
-
-    def _hvp_L(self, problem, s, v):
-        out = self._hvp_f(problem, s.x, s.g, v)
-        if s.lam.size:
-            out = out + problem.constraints.lagrangian_hvp(s.x, s.lam, v)
-        return out
-
     # ------------------------------------------------------------------ solver protocol
     def init(self, problem, x0, rng):
-        cons = self._check_problem(problem)
-        self._base = (cons.ncev, cons.njev, cons.nhev)
+        cons, path, has_hvp = self._check_problem(problem)
+        base = (cons.ncev, cons.njev, cons.nhev)
         x = np.array(x0, dtype=float)
         m = cons.m
         lam = np.zeros(m)
@@ -358,7 +214,8 @@ class ALNewton:
             gl = g + G.T @ lam
         return _State(x=x, lam=lam, fun=f, g=g, c=c, G=G, gl=np.asarray(gl).ravel(),
                       xi_G=None, gram_max=None, mu=self.mu0, nu=self.nu0, delta=self.delta0,
-                      kappa=self.kappa0, rng=rng)
+                      kappa=self.kappa0, rng=rng, path=path, has_hvp=has_hvp,
+                      base=base)
 
     def terminate(self, problem, state):
         if state.stop is not None:
@@ -377,7 +234,7 @@ class ALNewton:
         """Fill in ``xi_G`` and ``gram_max`` for the current G, only when a test needs them
         (an eigenvalue problem of size m: the sparse path's largest setup cost)."""
         if state.xi_G is None:
-            state.xi_G, state.gram_max = _gram_eigs(state.G)
+            state.xi_G, state.gram_max = gram_eigs(state.G)
 
     def _singular(self, state) -> bool:
         r"""Is :math:`GG^\top` (numerically) singular? ``"absolute"`` (the reference code's,
@@ -409,136 +266,6 @@ class ALNewton:
             s.stop = (AL_STATUS["singular"], f"{self._singular_message(s)} The Newton step "
                       f"failed there: {s.stop[1]}")
 
-    def _dense(self, problem, s):
-        """Dense K, and the pieces the accuracy condition and merit gradient need."""
-        n, m = s.x.size, s.lam.size
-        E = np.eye(n)
-        Hf = np.column_stack([self._hvp_f(problem, s.x, s.g, E[:, j]) for j in range(n)])
-        Hf = 0.5 * (Hf + Hf.T)
-        H = Hf
-        if m:
-            Hc = np.column_stack([problem.constraints.lagrangian_hvp(s.x, s.lam, E[:, j])
-                                  for j in range(n)])
-            H = Hf + 0.5 * (Hc + Hc.T)
-        G = s.G.toarray() if sp.issparse(s.G) else np.asarray(s.G)
-        H_norm = float(np.linalg.norm(H))
-        flops = 2.0 * m * m * n + 9.0 * m**3 + 2.0 * n * n
-        if m < n:
-            Z = np.linalg.qr(G.T, mode="complete")[0][:, m:] if m else E
-            lam_min = float(np.linalg.eigvalsh(Z.T @ H @ Z)[0])
-            flops += 4.0 * n**3 / 3 + 2.0 * n * n * (n - m) + 2.0 * n * (n - m) ** 2 \
-                + 9.0 * (n - m) ** 3
-        else:
-            lam_min = np.inf
-        t = self.xi_B + H_norm if lam_min < self.hess_mod_tol else 0.0
-        B = H + t * E
-        K = np.zeros((n + m, n + m))
-        K[:n, :n] = B
-        K[:n, n:] = G.T
-        K[n:, :n] = G
-        norms = dict(B=float(np.linalg.norm(B)), G=float(np.linalg.norm(G)), H=H_norm,
-                     K=float(np.linalg.norm(K)))
-        Hm = H if self.hessian_in_merit == "lagrangian" else Hf
-        return "dense", K, norms, t, Hm @ s.gl, flops + 10.0 * (n + m) ** 2
-
-    def _reduced_min_eig(self, hv, G, n, H_norm, s, H=None):
-        r""":math:`\lambda_{\min}(Z^\top \nabla_x^2 L Z)`, or a lower bound when that bound
-        already passes the modification test.
-
-        A sparse Hessian ``H`` whose Gershgorin bound is :math:`\ge` ``hess_mod_tol`` needs
-        nothing more (:math:`\lambda_{\min}(Z^\top H Z) \ge \lambda_{\min}(H)`, :math:`Z`
-        orthonormal). Otherwise Lanczos on :math:`P H P + (\|H\| + 1)(I - P)`,
-        :math:`P = I - G^\top (GG^\top)^{-1} G`, warm-started at the previous iteration's
-        eigenvector; :math:`-\infty` (modify) when Lanczos fails or :math:`GG^\top` is
-        singular.
-        """
-        m = G.shape[0]
-        if m >= n:
-            return np.inf
-        if H is not None:
-            bound = _gershgorin_min(H)
-            if bound >= self.hess_mod_tol:
-                return bound
-        if m:
-            if s.gram_solve is None:
-                try:
-                    s.gram_solve = _gram_solver(G)
-                except (np.linalg.LinAlgError, RuntimeError):  # G rank-deficient: no projector
-                    return -np.inf  # modify (safe)
-            gram_solve = s.gram_solve
-
-            def proj(v):
-                return v - G.T @ gram_solve(G @ v)
-        else:
-            def proj(v):
-                return v
-        shift = H_norm + 1.0
-
-        def red(v):
-            v = np.asarray(v, dtype=float).ravel()
-            pv = proj(v)
-            return proj(hv(pv)) + shift * (v - pv)
-
-        lam_min, s.eigvec = _extreme_eig(red, n, "SA", v0=s.eigvec)
-        return -np.inf if lam_min is None else lam_min
-
-    def _matrix_free(self, problem, s):
-        """K as a LinearOperator from Hessian-vector products and the Jacobian."""
-        n, m = s.x.size, s.lam.size
-        G = s.G
-
-        def hv(v):
-            return self._hvp_L(problem, s, np.asarray(v, dtype=float).ravel())
-
-        H_norm, s.eigvec_H = _extreme_eig(hv, n, "LM", v0=s.eigvec_H)
-        if H_norm is None:  # Lanczos failed: power iteration (a lower bound)
-            v = np.ones(n) / np.sqrt(n)
-            for _ in range(30):
-                w = hv(v)
-                H_norm = float(np.linalg.norm(w))
-                if H_norm == 0.0:
-                    break
-                v = w / H_norm
-        G_norm = float(np.sqrt((G.multiply(G) if sp.issparse(G) else G * G).sum())) if m else 0.0
-        lam_min = self._reduced_min_eig(hv, G, n, H_norm, s)
-        t = self.xi_B + H_norm if lam_min < self.hess_mod_tol else 0.0
-
-        def kv(v):
-            v = np.asarray(v, dtype=float).ravel()
-            vx, vl = v[:n], v[n:]
-            top = hv(vx) + t * vx + (G.T @ vl if m else 0.0)
-            return np.concatenate([top, G @ vx if m else np.zeros(0)])
-
-        K = LinearOperator((n + m, n + m), matvec=kv, rmatvec=kv, dtype=float)
-        B_norm = H_norm + t
-        norms = dict(B=B_norm, G=G_norm, H=H_norm, K=B_norm + G_norm)
-        if self.hessian_in_merit == "lagrangian":
-            Hgl = hv(s.gl)
-        else:
-            Hgl = self._hvp_f(problem, s.x, s.g, s.gl)
-        return "operator", K, norms, t, Hgl, 2.0 * m * m * n + 9.0 * m**3 + 10.0 * (n + m) ** 2
-
-    def _sparse(self, problem, s):
-        """Sparse K from the Hessian matrices and the Jacobian (never a dense N x N)."""
-        n, m = s.x.size, s.lam.size
-        Hf = problem.objective.hess(s.x)
-        if isinstance(Hf, LinearOperator):
-            raise ValueError("hess returned a LinearOperator: linear_algebra='sparse' needs a "
-                             "matrix (use linear_algebra='matrix-free')")
-        Hf = sp.csr_array(Hf)
-        H = Hf + sp.csr_array(problem.constraints.lagrangian_hess(s.x, s.lam)) if m else Hf
-        H = sp.csr_array(0.5 * (H + H.T))
-        G = sp.csr_array(s.G)
-        H_norm = float(sp.linalg.norm(H))
-        lam_min = self._reduced_min_eig(lambda v: H @ v, G, n, H_norm, s, H=H)
-        t = self.xi_B + H_norm if lam_min < self.hess_mod_tol else 0.0
-        B = sp.csr_array(H + t * sp.identity(n, format="csr")) if t else H
-        K = sp.csr_array(sp.bmat([[B, G.T], [G, None]], format="csr"))
-        norms = dict(B=float(sp.linalg.norm(B)), G=float(sp.linalg.norm(G)) if m else 0.0,
-                     H=H_norm, K=float(sp.linalg.norm(K)))
-        Hgl = (H if self.hessian_in_merit == "lagrangian" else Hf) @ s.gl
-        return "sparse", K, norms, t, Hgl, 4.0 * K.nnz
-
     def _linear_algebra(self, problem) -> str:
         """``"dense"``, ``"sparse"`` or ``"matrix-free"`` for this problem."""
         if self.linear_algebra != "auto":
@@ -550,130 +277,149 @@ class ALNewton:
             return "sparse"
         return "matrix-free"
 
+    # ------------------------------------------------------------------ one Newton iteration
     def step(self, problem, s):
-        build = {"dense": self._dense, "sparse": self._sparse,
-                 "matrix-free": self._matrix_free}[self._path]
-        kind, K, norms, t, Hgl, setup = build(problem, s)
-        s.setup_flops += setup
+        """Steps 2-5 of the iteration (see the class docstring)."""
+        kkt = build_kkt(self, problem, s)
+        s.setup_flops += kkt.setup_flops
+        inner = self._newton_direction(s, kkt)
+        s.k += 1
+        if s.stop is None:
+            self._line_search(problem, s, inner.z, inner.slope)
+        self._blame_singular(s)
+        return s
+
+    def _accuracy(self, s, norms) -> _Accuracy:
+        r"""Psi, Upsilon and delta_trial of the paper condition.
+
+        They only enter the paper condition of an iterative sketch (``"direct"`` is exact);
+        :math:`\xi_G` is then computed (:math:`\min(\xi_G, 1)` as the paper, floored so
+        that Psi stays finite at ``singular_tol = 0``).
+        """
+        acc = _Accuracy(self.accuracy == "paper" and self.sketch != "direct",
+                        theta=self.theta(s.k) if callable(self.theta) else self.theta)
+        if acc.paper:
+            self._gram(s)
+            acc.psi = 20.0 * max(norms["B"] ** 2, 1.0) / (min(max(s.xi_G, XI_G_MIN), 1.0)
+                                                          * min(self.xi_B, 1.0))
+            acc.ups = max(norms["G"], norms["H"], 1.0)
+            acc.trial0 = self._delta_trial(acc, s.mu, s.nu)
+        return acc
+
+    def _delta_trial(self, acc, mu, nu) -> float:
+        return (0.5 - self.beta) * nu / ((1.0 + mu + nu) * acc.ups**2 * acc.psi * acc.psi)
+
+    def _newton_direction(self, s, kkt: KKTSystem) -> _Inner:
+        r"""Steps 3-4: sketch :math:`K\Delta = -\nabla L` until the accuracy condition holds,
+        then test descent; on failure raise the penalties and resume from the same
+        :math:`\Delta`. Updates the state's penalties, counters and ``info``; sets
+        ``s.stop`` when no direction is found."""
         b = -np.concatenate([s.gl, s.c])
-        kkt = float(np.linalg.norm(b))
+        kkt_norm = float(np.linalg.norm(b))
         Gt_c = s.G.T @ s.c
         G_gl = s.G @ s.gl
-
-        def merit_grad(mu, nu):
-            return merit_gradient(s.gl, s.c, Gt_c, G_gl, Hgl, mu, nu)
-
-        # Psi, Upsilon and delta only enter the paper condition of an iterative sketch
-        # ("direct" is exact); xi_G is then computed (min(xi_G, 1) as the paper, floored
-        # so that Psi stays finite at singular_tol = 0)
-        paper = self.accuracy == "paper" and self.sketch != "direct"
-        psi = ups = trial0 = np.nan
-        if paper:
-            self._gram(s)
-            psi = 20.0 * max(norms["B"] ** 2, 1.0) / (min(max(s.xi_G, XI_G_MIN), 1.0)
-                                                      * min(self.xi_B, 1.0))
-            ups = max(norms["G"], norms["H"], 1.0)
-
-        def delta_trial(mu, nu):
-            return (0.5 - self.beta) * nu / ((1.0 + mu + nu) * ups**2 * psi * psi)
-
-        theta = self.theta(s.k) if callable(self.theta) else self.theta
-        mu, nu, kappa = s.mu, s.nu, s.kappa
-        delta = s.delta
-        if paper:
-            trial0 = delta_trial(mu, nu)
-            delta = max(min(delta, trial0), self.delta_floor)
-        z = np.zeros(b.size)
-        steps = penalty_updates = safeguard_steps = fallbacks = 0
-        flops = 0.0
-        capped = False
+        acc = self._accuracy(s, kkt.norms)
+        mu, nu, kappa, delta = s.mu, s.nu, s.kappa, s.delta
+        if acc.paper:
+            delta = max(min(delta, acc.trial0), self.delta_floor)
+        inner = _Inner(z=np.zeros(b.size), slope=0.0)
         check_every = self.check_every or b.size
         while True:
-            if paper:
-                rtol = theta * delta / (norms["K"] * psi)
+            if acc.paper:
+                inner.rtol = acc.theta * delta / (kkt.norms["K"] * acc.psi)
             else:
-                rtol = 0.0 if self.sketch == "direct" else kappa
+                inner.rtol = 0.0 if self.sketch == "direct" else kappa
             try:
-                out = _sk._solve(kind, K, b, z, self.sketch, self.sampling,
-                                 min(self.block_size, b.size), rtol * kkt, self.max_inner,
-                                 check_every, s.rng)
+                residual = self._sketch_pass(s, kkt, b, inner, kkt_norm, check_every)
             except _sk.SingularMatrixError as exc:  # sketch="direct" on an exactly singular K
                 s.stop = (AL_STATUS["singular"], f"The KKT matrix is singular at iteration "
                           f"{s.k}: {exc}.")
-                slope = 0.0
+                inner.slope = 0.0
                 break
-            z = out.x
-            steps += out.n_steps
-            flops += out.flops
-            capped = rtol > 0 and not out.converged  # rtol 0: "direct", exact by design
-            if capped and self.inner_fallback == "direct" and kind != "operator":
-                try:  # finish the pass exactly: the accuracy condition then holds
-                    exact = _sk._solve(kind, K, b, z, "direct", self.sampling, 1, rtol * kkt,
-                                       1, 1, s.rng)
-                    z = exact.x
-                    flops += exact.flops
-                    capped = False
-                    fallbacks += 1
-                except _sk.SingularMatrixError:
-                    pass
-            gm = merit_grad(mu, nu)
-            slope = float(gm @ z)
-            if slope <= -0.5 * nu * kkt**2:
+            gm = merit_gradient(s.gl, s.c, Gt_c, G_gl, kkt.Hgl, mu, nu)
+            inner.slope = float(gm @ inner.z)
+            if inner.slope <= -0.5 * nu * kkt_norm**2:
                 break
             if mu > self.mu_max or nu < self.nu_min:
-                if slope < 0.0:  # the reference takes z at the safeguards: still a descent
-                    safeguard_steps += 1  # direction of the merit, Armijo decides
+                if inner.slope < 0.0:  # the reference takes z at the safeguards: still a
+                    inner.safeguard_step = True  # descent direction of the merit, Armijo decides
                     break
                 s.stop = (AL_STATUS["penalty"], (
                     f"The penalty safeguards (mu = {mu:.3g} > {self.mu_max:g} or nu = {nu:.3g} < "
                     f"{self.nu_min:g}) were reached without a descent direction at iteration "
                     f"{s.k}; the KKT system may be too ill-conditioned for the sketch."))
                 break
-            if steps >= 10 * self.max_inner:
+            if inner.steps >= 10 * self.max_inner:
                 s.stop = (AL_STATUS["sketch_budget"], (
                     f"The sketch budget (10 * max_inner = {10 * self.max_inner} steps) was "
                     f"exhausted in Newton iteration {s.k} without a descent direction "
-                    f"(relative residual target {rtol:.3g}, reached {out.residual / kkt:.3g})."))
+                    f"(relative residual target {inner.rtol:.3g}, reached "
+                    f"{residual / kkt_norm:.3g})."))
                 break
             mu *= self.rho**2
             nu /= self.rho
-            if paper:
-                delta = max(min(delta / self.rho**4, delta_trial(mu, nu)), self.delta_floor)
+            if acc.paper:
+                delta = max(min(delta / self.rho**4, self._delta_trial(acc, mu, nu)),
+                            self.delta_floor)
             kappa = max(kappa / self.rho**2, KAPPA_MIN)
-            penalty_updates += 1
-        s.n_inner += steps
-        s.inner_flops += flops
+            inner.penalty_updates += 1
+        s.n_inner += inner.steps
+        s.n_direct_fallback += inner.fallbacks
+        s.inner_flops += inner.flops
         s.mu, s.nu, s.delta, s.kappa = mu, nu, delta, kappa
-        s.info = {"inner_steps": steps, "hess_shift": t, "rtol": rtol, "inner_capped": capped,
-                  "penalty_updates": penalty_updates, "safeguard_step": bool(safeguard_steps),
-                  "inner_fallbacks": fallbacks,
-                  "alpha": 0.0, "psi": psi,
-                  "upsilon": ups, "K_norm": norms["K"], "delta_trial": trial0}
-        s.k += 1
-        if s.stop is None:
-            self._line_search(problem, s, z, slope)
-        self._blame_singular(s)
-        return s
+        s.info = {"inner_steps": inner.steps, "hess_shift": kkt.t, "rtol": inner.rtol,
+                  "inner_capped": inner.capped, "penalty_updates": inner.penalty_updates,
+                  "safeguard_step": inner.safeguard_step, "inner_fallbacks": inner.fallbacks,
+                  "alpha": 0.0, "psi": acc.psi, "upsilon": acc.ups, "K_norm": kkt.norms["K"],
+                  "delta_trial": acc.trial0}
+        return inner
+
+    def _sketch_pass(self, s, kkt: KKTSystem, b, inner: _Inner, kkt_norm, check_every) -> float:
+        """One sketch pass from ``inner.z`` to the relative target ``inner.rtol`` (at most
+        ``max_inner`` steps); a capped pass is finished by LU with ``inner_fallback="direct"``
+        when K is a matrix. Returns the pass's residual."""
+        out = _sk.run_pass(kkt.kind, kkt.K, b, inner.z, self.sketch, self.sampling,
+                           min(self.block_size, b.size), inner.rtol * kkt_norm, self.max_inner,
+                           check_every, s.rng)
+        inner.z = out.x
+        inner.steps += out.n_steps
+        inner.flops += out.flops
+        inner.capped = inner.rtol > 0 and not out.converged  # rtol 0: "direct", exact by design
+        if inner.capped and self.inner_fallback == "direct" and kkt.kind != "operator":
+            try:  # finish the pass exactly: the accuracy condition then holds
+                exact = _sk.run_pass(kkt.kind, kkt.K, b, inner.z, "direct", self.sampling, 1,
+                                     inner.rtol * kkt_norm, 1, 1, s.rng)
+                inner.z = exact.x
+                inner.flops += exact.flops
+                inner.capped = False
+                inner.fallbacks += 1
+            except _sk.SingularMatrixError:
+                pass
+        return out.residual
 
     def _line_search(self, problem, s, z, slope):
+        """Step 5: Armijo backtracking on the merit with a round-off slack
+        (:func:`optkit.core.linesearch.backtracking`, halving from 1 down to ``ALPHA_MIN``)."""
         n = s.x.size
         mu, nu = s.mu, s.nu
         merit0 = s.fun + s.lam @ s.c + 0.5 * mu * (s.c @ s.c) + 0.5 * nu * (s.gl @ s.gl)
-        slack = 10.0 * _EPS * abs(merit0)
-        alpha = 1.0
-        while alpha >= ALPHA_MIN:
+
+        def trial(alpha):
             x = s.x + alpha * z[:n]
             lam = s.lam + alpha * z[n:]
             with np.errstate(all="ignore"):
                 f, g, c, G, gl = self._eval(problem, x, lam)
                 merit = f + lam @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gl @ gl)
-            if np.isfinite(merit) and merit <= merit0 + alpha * self.beta * slope + slack:
-                s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = x, lam, f, g, c, G, gl
-                if not problem.constraints.is_linear:  # else G is constant: keep its spectrum
-                    s.xi_G = s.gram_max = s.gram_solve = None  # and factorization
-                s.info["alpha"] = alpha
-                return s
-            alpha *= 0.5
+            return merit, alpha * slope, (x, lam, f, g, c, G, gl)
+
+        ls = backtracking(trial, merit0, step=1.0, c1=self.beta, shrink=0.5,
+                          min_step=ALPHA_MIN, slack=10.0 * _EPS * abs(merit0))
+        if ls.success:
+            s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = ls.payload
+            if not problem.constraints.is_linear:  # else G is constant: keep its spectrum
+                s.xi_G = s.gram_max = s.gram_solve = None  # and factorization
+            s.info["alpha"] = ls.step
+            return s
         s.stop = (AL_STATUS["line_search"], (
             f"The line search on the augmented Lagrangian found no decrease down to step "
             f"{ALPHA_MIN:g} at iteration {s.k - 1} (merit slope {slope:.3g}); the derivatives "
@@ -688,11 +434,12 @@ class ALNewton:
             "constr_violation": float(np.max(np.abs(s.c), initial=0.0)),
             "optimality": float(np.max(np.abs(s.gl))),
             "kkt_residual": s.kkt,
-            "constr_nfev": cons.ncev - self._base[0],
-            "constr_njev": cons.njev - self._base[1],
-            "constr_nhev": cons.nhev - self._base[2],
+            "constr_nfev": cons.ncev - s.base[0],
+            "constr_njev": cons.njev - s.base[1],
+            "constr_nhev": cons.nhev - s.base[2],
             "penalty": (s.mu, s.nu),
             "n_inner": s.n_inner,
+            "n_direct_fallback": s.n_direct_fallback,
             "inner_flops": s.inner_flops,
             "setup_flops": s.setup_flops,
         }
@@ -706,10 +453,13 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
 
     Runs method ``"al-newton"`` (:class:`ALNewton`) on ``problem`` through
     :func:`optkit.core.solve`; the keywords are that method's options (see
-    ``optkit.show_options("al-newton")``), ``rng`` its seed, and ``constants`` the
+    ``optkit.show_options("al-newton")``), ``rng`` its randomness (``None``, an ``int`` or a
+    ``numpy.random.Generator``), and ``constants`` the
     remaining ones (``mu0``, ``nu0``, ``delta0``, ``xi_B``, ``beta``, ``rho``,
     ``delta_floor``, ``hess_mod_tol``, ``singular_tol``, ``singular_test``, ``mu_max``,
-    ``nu_min``, ``inner_fallback``, ``check_every``, ``linear_algebra``).
+    ``nu_min``, ``inner_fallback``, ``check_every``, ``linear_algebra``) and the run loop's
+    ``maxfev`` (objective evaluations), ``max_time`` and ``disp``; every value is checked by
+    the method's option table and an unknown name raises ``TypeError``.
 
     Parameters
     ----------
@@ -723,7 +473,9 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
         scipy's fields plus ``multipliers``, ``constr_violation`` (:math:`\|c\|_\infty`),
         ``optimality`` (:math:`\|\nabla_x L\|_\infty`), ``kkt_residual``,
         ``constr_nfev``/``constr_njev``/``constr_nhev``, ``penalty`` ``(mu, nu)``,
-        ``n_inner`` (sketch steps), ``inner_flops``, ``setup_flops`` and the ``trace``.
+        ``n_inner`` (sketch steps), ``n_direct_fallback`` (sketch passes finished by an LU
+        solve, ``inner_fallback="direct"``; 0 in a pure sketch run), ``inner_flops``,
+        ``setup_flops`` and the ``trace``.
 
     Notes
     -----
@@ -755,5 +507,5 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
     options = dict(lam0=lam0, sketch=sketch, sampling=sampling, block_size=block_size,
                    accuracy=accuracy, kappa=kappa, theta=theta,
                    hessian_in_merit=hessian_in_merit, tol=tol, maxiter=maxiter,
-                   max_inner=max_inner, seed=rng, **constants)
+                   max_inner=max_inner, rng=rng, **constants)
     return solve(problem, "al-newton", callback=callback, options=options)

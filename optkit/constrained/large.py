@@ -33,22 +33,25 @@ import scipy.sparse as sp
 from scipy.optimize import LinearConstraint, NonlinearConstraint
 
 from optkit.core import Problem
+from optkit.core.rng import check_rng
 from optkit.core.validate import check_int, check_positive
 
 __all__ = ["network_flow", "semilinear_control", "separable_quartic"]
 
 
-def network_flow(n_nodes: int = 2001, n_edges: int = 10_000, *, seed: int = 0) -> Problem:
+def network_flow(n_nodes: int = 2001, n_edges: int = 10_000, *, rng=0) -> Problem:
     r"""The convex-cost network-flow :class:`~optkit.core.Problem` (see the module docstring).
 
     The network is a directed ring through all ``n_nodes`` nodes (so it is connected) plus
     ``n_edges - n_nodes`` random arcs; resistances :math:`r_e \sim U(0.5, 2)`, supplies
     :math:`d` standard Gaussian centred to sum 0, :math:`x_0 = 0`. Variables: ``n_edges``;
     equality constraints: ``n_nodes - 1`` (the incidence matrix has rank ``n_nodes - 1``).
+    ``rng`` (``None``, an ``int`` or a ``numpy.random.Generator``) draws the instance.
     """
     n_nodes = check_int(n_nodes, "n_nodes", minimum=3)
     n_edges = check_int(n_edges, "n_edges", minimum=n_nodes)
-    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    label = rng if isinstance(rng, int) else "generator"
+    rng = check_rng(rng)
     ring = np.arange(n_nodes)
     extra = n_edges - n_nodes
     tail = np.concatenate([ring, rng.integers(0, n_nodes, extra)])
@@ -75,7 +78,7 @@ def network_flow(n_nodes: int = 2001, n_edges: int = 10_000, *, seed: int = 0) -
     A = incidence[1:]
     return Problem.from_scipy(fun, np.zeros(n_edges), jac=jac, hess=hess,
                               constraints=[LinearConstraint(A, supply[1:], supply[1:])],
-                              name=f"network_flow(nodes={n_nodes}, arcs={n_edges}, seed={seed})")
+                              name=f"network_flow(nodes={n_nodes}, arcs={n_edges}, rng={label})")
 
 
 def semilinear_control(N: int = 71, *, alpha: float = 1e-2) -> Problem:
@@ -122,18 +125,18 @@ def semilinear_control(N: int = 71, *, alpha: float = 1e-2) -> Problem:
 
 
 def separable_quartic(n: int = 10_000, m: int = 100, *, density: float = 0.01,
-                      seed: int = 0) -> Problem:
+                      rng=0) -> Problem:
     r"""The separable-quartic :class:`~optkit.core.Problem` (see the module docstring):
     :math:`A` an ``m x n`` ``scipy.sparse.random`` matrix of the given ``density`` (values
-    uniform in [0, 1)), :math:`b` and :math:`c` standard Gaussian, :math:`x_0 = 0`."""
+    uniform in [0, 1)), :math:`b` and :math:`c` standard Gaussian, :math:`x_0 = 0`; ``rng``
+    (``None``, an ``int`` or a ``numpy.random.Generator``) draws them."""
     n = check_int(n, "n", minimum=1)
     m = check_int(m, "m", minimum=0)
     if m > n:
         raise ValueError(f"m must be <= n = {n}, got {m}")
     density = check_positive(density, "density")
-    seed = check_int(seed, "seed", minimum=0)
-    rng = np.random.default_rng(seed)
-    A = sp.csr_array(sp.random(m, n, density=density, random_state=seed))
+    rng = check_rng(rng)
+    A = sp.csr_array(sp.random(m, n, density=density, rng=rng))
     b = rng.standard_normal(m)
     c = rng.standard_normal(n)
 

@@ -5,9 +5,9 @@ r"""Constrained logistic regression, the machine-learning example of Hong et al.
     \quad\text{s.t.}\quad Aw = b,\; \|w\|^2 = 1,
 
 with :math:`A \in \mathbb{R}^{k \times d}` and :math:`b` standard Gaussian. The problem is
-feasible iff :math:`\|A^+ b\| \le 1`; the draw is repeated with ``seed + 1, seed + 2, ...``
-until :math:`\|A^+ b\| \le` ``max_norm`` and the seed used is recorded in
-``problem.metadata["seed"]``. The paper's problem has :math:`\gamma = 0`; without the
+feasible iff :math:`\|A^+ b\| \le 1`; the draw is repeated from the same generator until
+:math:`\|A^+ b\| \le` ``max_norm`` and the number of draws is recorded in
+``problem.metadata["draws"]``. The paper's problem has :math:`\gamma = 0`; without the
 sphere constraint the problem is convex (strongly for :math:`\gamma > 0`; with
 :math:`\gamma = 0` it may have no minimizer when the data are separable).
 """
@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import LinearConstraint, NonlinearConstraint
 
 from optkit.core import Problem
+from optkit.core.rng import check_rng
 from optkit.core.validate import check_int, check_nonnegative, check_positive
 
 __all__ = ["constrained_logreg", "load_breast_cancer_pm1"]
@@ -32,7 +33,7 @@ def load_breast_cancer_pm1():
     return X, np.where(y > 0, 1.0, -1.0)
 
 
-def constrained_logreg(X, y, *, n_linear=10, sphere=True, l2=0.0, seed=0, max_norm=0.9,
+def constrained_logreg(X, y, *, n_linear=10, sphere=True, l2=0.0, rng=0, max_norm=0.9,
                        x0=None):
     r"""The constrained logistic-regression :class:`~optkit.core.Problem`.
 
@@ -48,8 +49,8 @@ def constrained_logreg(X, y, *, n_linear=10, sphere=True, l2=0.0, seed=0, max_no
         Add :math:`\|w\|^2 = 1` (nonconvex).
     l2 : float
         Ridge weight :math:`\gamma \ge 0`.
-    seed : int
-        First seed of the constraint draw.
+    rng : None, int or numpy.random.Generator
+        Draws the constraints (redrawn from the same generator while infeasible).
     max_norm : float
         Redraw until :math:`\|A^+ b\| \le` ``max_norm`` (``sphere`` only).
     x0 : array, optional
@@ -59,7 +60,7 @@ def constrained_logreg(X, y, *, n_linear=10, sphere=True, l2=0.0, seed=0, max_no
     -------
     Problem
         With analytic gradient and Hessian-vector products, the constraints, and
-        ``metadata = {"seed", "A", "b", "options"}``; ``options`` are the reference code's
+        ``metadata = {"draws", "A", "b", "options"}`` (``draws``: constraint draws made); ``options`` are the reference code's
         al-newton settings for this problem (:math:`\lambda_0 = 1`, ``hess_mod_tol=1e-2``):
         from :math:`\lambda_0 = 0`, or with ``hess_mod_tol=1e-6``, the reduced Hessian at
         :math:`w_0 = 1` is nearly singular without triggering the modification and exact
@@ -77,14 +78,14 @@ def constrained_logreg(X, y, *, n_linear=10, sphere=True, l2=0.0, seed=0, max_no
         raise ValueError(f"n_linear must be < d = {d} with the sphere constraint, got {n_linear}")
     check_positive(max_norm, "max_norm")
     l2 = check_nonnegative(l2, "l2")
-    seed = check_int(seed, "seed", minimum=0)
+    rng = check_rng(rng)
+    draws = 0
     while True:
-        rng = np.random.default_rng(seed)
         A = rng.standard_normal((n_linear, d))
         b = rng.standard_normal(n_linear)
+        draws += 1
         if not sphere or n_linear == 0 or np.linalg.norm(np.linalg.pinv(A) @ b) <= max_norm:
             break
-        seed += 1
     Z = -y[:, None] * X  # rows -y_i a_i
 
     def fun(w):
@@ -107,7 +108,7 @@ def constrained_logreg(X, y, *, n_linear=10, sphere=True, l2=0.0, seed=0, max_no
     x0 = np.ones(d) if x0 is None else x0
     problem = Problem.from_scipy(fun, x0, jac=jac, hessp=hessp, constraints=cons,
                                  name=f"logreg(N={N}, d={d}, k={n_linear}, sphere={sphere}, l2={l2:g})")
-    problem.metadata = {"seed": seed, "A": A, "b": b,
+    problem.metadata = {"draws": draws, "A": A, "b": b,
                         "options": {"lam0": np.ones(n_linear + bool(sphere)), "hess_mod_tol": 1e-2}}
     return problem
 

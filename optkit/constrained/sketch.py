@@ -32,10 +32,17 @@ The single-vector sketches of dense arrays and sparse (CSR) matrices run in numb
 (compiled on first use; a sparse Kaczmarz step costs :math:`O(\mathrm{nnz}(a_i))`); block
 sketches and linear operators run a numpy loop. A
 Gaussian row step costs one product with :math:`A^\top` because
-:math:`s^\top(Ax - b) = (A^\top s)^\top x - s^\top b`. The full residual is recomputed
-every ``check_every`` steps; that is where the stopping test
+:math:`s^\top(Ax - b) = (A^\top s)^\top x - s^\top b`.
+
+Both solvers run on :func:`optkit.core.run`: one iteration is ``check_every`` sketch steps
+(default: one per row for :func:`solve`, one per column for :func:`lstsq`, i.e. an epoch)
+followed by a full-residual computation, where the stopping test
 :math:`\|Ax - b\| \le \mathrm{tol}\,\|b\|` (:func:`solve`) or
 :math:`\|A^\top(Ax - b)\| \le \mathrm{tol}\,\|A^\top b\|` (:func:`lstsq`) is made.
+``maxiter`` bounds the iterations, ``maxfev`` the rows (:func:`solve`) or columns
+(:func:`lstsq`) of :math:`A` read (``nfev``: a step reads the rows or columns it
+sketches, every row for a Gaussian row sketch; a residual computation reads every row
+once, or every column twice), ``max_time`` the wall time.
 
 For a consistent system, :math:`E\|x_t - x_*\|^2 \le (1 - \lambda_{\min}^+(E[Z]))^t
 \|x_0 - x_*\|^2` with :math:`Z` the projection of one step [1]_; for row-norm
@@ -53,94 +60,232 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator
+from scipy.optimize import OptimizeResult
 
+from optkit.core.registry import RNG_OPTION, Option, budget_options, resolve_options
+from optkit.core.result import STATUS
+from optkit.core.rng import check_rng
+from optkit.core.solver import run
 from optkit.core.validate import check_finite, check_in, check_int, check_nonnegative
 
-__all__ = ["SketchResult", "SingularMatrixError", "solve", "lstsq", "SKETCHES"]
+from ._sketch_ops import (
+    SAMPLINGS,
+    SKETCHES,
+    SingularMatrixError,
+    as_operator,
+    column_norms_sq,
+    direct_lstsq,
+    row_norms_sq,
+    run_column_pass,
+    run_pass,
+)
 
-_EPS = np.finfo(float).eps
-SKETCHES = ("rk", "block-rk", "gaussian", "block-gaussian", "direct", "minres")
-SAMPLINGS = ("uniform", "rownorm")
-DEFAULT_MAX_STEPS = 100_000
+__all__ = ["SketchResult", "SketchSolve", "SketchLstsq", "SingularMatrixError", "solve",
+           "lstsq", "SKETCHES"]
 
 
-class SingularMatrixError(ValueError):
-    """``sketch="direct"`` met an exactly singular matrix."""
-
-
-@dataclass
-class SketchResult:
-    """Outcome of :func:`solve` / :func:`lstsq`.
+class SketchResult(OptimizeResult):
+    r"""Result of :func:`solve` / :func:`lstsq`: an :class:`~scipy.optimize.OptimizeResult`.
 
     Attributes
     ----------
     x : ndarray
         The last iterate.
-    n_steps : int
-        Sketch-and-project steps taken (1 for ``"direct"``, iterations for ``"minres"``).
+    fun : float
+        :math:`\|Ax - b\|` at ``x`` (for :func:`solve` the stopping residual; for
+        :func:`lstsq` the least-squares objective's norm).
     residual : float
-        ``||Ax - b||`` (:func:`solve`) or ``||A^T (Ax - b)||`` (:func:`lstsq`) at ``x``.
-    converged : bool
-        Whether the tolerance was met within ``max_steps``.
+        The stopping test's residual: :math:`\|Ax - b\|` (:func:`solve`) or
+        :math:`\|A^\top(Ax - b)\|` (:func:`lstsq`).
+    nit : int
+        Iterations (``check_every`` sketch steps and a residual computation each).
+    nfev : int
+        Rows (:func:`solve`) or columns (:func:`lstsq`) of :math:`A` read.
+    n_steps : int
+        Sketch-and-project steps (1 for ``"direct"``, iterations for ``"minres"``).
     flops : float
-        Floating-point operations of the steps and residual checks (an estimate from
+        Floating-point operations of the steps and residual computations (an estimate from
         the operation counts in the module docstring; setup such as row norms excluded).
+    status, success, message, trace, execution_time
+        As for every optkit result (``success`` only when the tolerance was met).
     """
 
+
+def _check_positive_int(value, name):
+    return check_int(value, name, minimum=1)
+
+
+def _optional_positive_int(value, name):
+    return None if value is None else check_int(value, name, minimum=1)
+
+
+def _options(solver: str) -> dict[str, Option]:
+    what = "||Ax - b|| <= tol ||b||" if solver == "solve" else "||A^T(Ax - b)|| <= tol ||A^T b||"
+    axis = "row" if solver == "solve" else "column"
+    sketches = SKETCHES if solver == "solve" else tuple(s for s in SKETCHES if s != "minres")
+    return {
+        "sketch": Option("rk", f"str\n    One of {list(sketches)}.",
+                         check=lambda v, n: check_in(v, n, sketches)),
+        "sampling": Option("uniform", f"str\n    'uniform' or 'rownorm' ({axis} probabilities "
+                                      f"proportional to the squared {axis} norms).",
+                           check=lambda v, n: check_in(v, n, SAMPLINGS)),
+        "block_size": Option(1, f"int\n    {axis.capitalize()}s per step of the block sketches.",
+                             check=_check_positive_int),
+        "tol": Option(1e-10, f"float\n    Stop when {what}.", check=check_nonnegative),
+        "maxiter": Option(1000, "int\n    Iterations (check_every sketch steps each).",
+                          check=lambda v, n: check_int(v, n, minimum=0)),
+        "check_every": Option(None, f"int or None\n    Sketch steps per iteration (default: the "
+                                    f"number of {axis}s).", check=_optional_positive_int),
+        "rng": RNG_OPTION,
+        **budget_options(),
+    }
+
+
+SOLVE_OPTIONS = _options("solve")
+LSTSQ_OPTIONS = _options("lstsq")
+
+
+@dataclass
+class _System:
+    """The run's problem: the matrix (``kind`` from :func:`as_operator`), ``b``, the start,
+    and the absolute residual target ``thresh``."""
+
+    kind: str
+    A: Any
+    b: np.ndarray
+    x0: np.ndarray
+    thresh: float
+
+
+@dataclass
+class _SketchState:
     x: np.ndarray
-    n_steps: int
-    residual: float
-    converged: bool
-    flops: float
+    fun: float  # ||Ax - b||
+    residual: float  # the stopping residual
+    rng: np.random.Generator
+    norms_sq: np.ndarray | None  # row (solve) or column (lstsq) norms of the rk sketches
+    r: np.ndarray | None = None  # Ax - b (lstsq)
+    n_steps: int = 0
+    n_read: int = 0  # rows (solve) or columns (lstsq) of A read: the main oracle count
+    flops: float = 0.0
+    finished: bool = False  # "direct": one exact solve, nothing more to do
+
+    def counts(self) -> dict[str, int]:
+        return {"n_value": self.n_read}
+
+    def trace_extra(self) -> dict[str, Any]:
+        return {"residual": self.residual, "n_steps": self.n_steps, "flops": self.flops}
 
 
-# ---------------------------------------------------------------------------- numba kernels
-def _kernels():
-    """The single-vector kernels (numba is imported, and they compile, on first use)."""
-    from . import _kernels as k
+class _SketchSolver:
+    """Configuration shared by the row and column solvers (no run state)."""
 
-    return k
+    def __init__(self, *, sketch: str = "rk", sampling: str = "uniform", block_size: int = 1,
+                 check_every: int | None = None):
+        self.sketch = sketch
+        self.sampling = sampling
+        self.block_size = block_size
+        self.check_every = check_every
 
+    def _chunk(self, length: int) -> int:
+        return self.check_every or length
 
+    def terminate(self, problem, state):
+        if state.residual <= problem.thresh:
+            return True, STATUS["success"], (
+                f"Converged: residual {state.residual:.3e} <= target {problem.thresh:.3e}.")
+        if state.finished:
+            return True, STATUS["stalled"], (
+                f"The direct solve's residual {state.residual:.3e} exceeds the target "
+                f"{problem.thresh:.3e} (A is ill-conditioned).")
+        return False, 0, ""
 
-
-# ---------------------------------------------------------------------------- validation
-def _as_operator(A, name="A"):
-    """``(kind, A)`` with kind ``"dense"``, ``"sparse"`` or ``"operator"``."""
-    if isinstance(A, LinearOperator):
-        if len(A.shape) != 2:
-            raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
-        return "operator", A
-    if sp.issparse(A):
-        A = sp.csr_array(A, dtype=float)
-        check_finite(A.data, name)
-        return "sparse", A
-    try:
-        arr = np.asarray(A, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a real array, a scipy.sparse matrix or a LinearOperator, "
-                        f"got {type(A).__name__}") from exc
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {arr.shape}")
-    check_finite(arr, name)
-    return "dense", np.ascontiguousarray(arr)
+    def result(self, problem, state):
+        return {"residual": state.residual, "n_steps": state.n_steps, "flops": state.flops}
 
 
-def _check_common(A, b, x0, sketch, sampling, block_size, tol, max_steps, check_every, rng, *,
-                  axis):
-    kind, A = _as_operator(A)
+class SketchSolve(_SketchSolver):
+    r"""Row sketch-and-project on a consistent :math:`Ax = b` (see :func:`solve`)."""
+
+    def init(self, problem, x0, rng):
+        kind, A, b = problem.kind, problem.A, problem.b
+        x = np.array(x0, dtype=float)
+        res = float(np.linalg.norm((A @ x if kind != "operator" else A.matvec(x)) - b))
+        norms_sq = None
+        if self.sketch in ("rk", "block-rk") and (self.sampling == "rownorm" or (
+                self.sketch == "rk" and kind != "operator")):
+            norms_sq = row_norms_sq(kind, A)
+        return _SketchState(x=x, fun=res, residual=res, rng=rng, norms_sq=norms_sq,
+                            n_read=A.shape[0], flops=2.0 * _size(kind, A))
+
+    def step(self, problem, s):
+        kind, A = problem.kind, problem.A
+        N = A.shape[0]
+        chunk = self._chunk(N)
+        out = run_pass(kind, A, problem.b, s.x, self.sketch, self.sampling, self.block_size,
+                       problem.thresh, chunk, chunk, s.rng, res0=s.residual,
+                       row_sq=s.norms_sq)
+        s.x, s.fun, s.residual = out.x, out.residual, out.residual
+        s.n_steps += out.n_steps
+        s.flops += out.flops
+        per_step = {"rk": 1, "block-rk": self.block_size}.get(self.sketch, N)
+        s.n_read += out.n_steps * per_step + N
+        s.finished = self.sketch == "direct"
+        return s
+
+
+class SketchLstsq(_SketchSolver):
+    r"""Column sketch-and-project on :math:`\min_x \|Ax - b\|` (see :func:`lstsq`)."""
+
+    def init(self, problem, x0, rng):
+        kind, A, b = problem.kind, problem.A, problem.b
+        x = np.array(x0, dtype=float)
+        r = (A @ x if kind != "operator" else A.matvec(x)) - b
+        res = float(np.linalg.norm(A.T @ r if kind != "operator" else A.rmatvec(r)))
+        norms_sq = None
+        if self.sketch in ("rk", "block-rk") and (self.sampling == "rownorm" or (
+                self.sketch == "rk" and kind == "dense")):
+            norms_sq = column_norms_sq(kind, A)
+        return _SketchState(x=x, fun=float(np.linalg.norm(r)), residual=res, rng=rng,
+                            norms_sq=norms_sq, r=r, n_read=2 * A.shape[1],
+                            flops=4.0 * _size(kind, A))
+
+    def step(self, problem, s):
+        kind, A = problem.kind, problem.A
+        n = A.shape[1]
+        if self.sketch == "direct":
+            out = direct_lstsq(kind, A, problem.b, problem.thresh)
+            s.x = out.x
+            s.r = (A @ s.x if kind != "operator" else A.matvec(s.x)) - problem.b
+            s.finished = True
+        else:
+            chunk = self._chunk(n)
+            out = run_column_pass(kind, A, problem.b, s.x, s.r, self.sketch, self.sampling,
+                                  self.block_size, problem.thresh, chunk, chunk, s.rng,
+                                  s.residual, s.norms_sq)
+            s.x = out.x
+        s.residual = out.residual
+        s.fun = float(np.linalg.norm(s.r))
+        s.n_steps += out.n_steps
+        s.flops += out.flops
+        per_step = {"rk": 1, "block-rk": self.block_size}.get(self.sketch, n)
+        s.n_read += out.n_steps * per_step + 2 * n
+        return s
+
+
+def _size(kind, A) -> int:
+    return A.nnz if kind == "sparse" else A.shape[0] * A.shape[1]
+
+
+def _prepare(A, b, x0, opts, *, axis):
+    """Validated ``(system, solver options)`` of :func:`solve` (``axis=0``) or :func:`lstsq`."""
+    kind, A = as_operator(A)
     length = A.shape[axis]
-    check_in(sketch, "sketch", SKETCHES)
-    check_in(sampling, "sampling", SAMPLINGS)
-    block_size = check_int(block_size, "block_size", minimum=1)
-    tol = check_nonnegative(tol, "tol")
-    max_steps = check_int(DEFAULT_MAX_STEPS if max_steps is None else max_steps, "max_steps",
-                          minimum=0)
     b = np.asarray(b, dtype=float)
     if b.shape != (A.shape[0],):
         raise ValueError(f"b must have shape ({A.shape[0]},), got {b.shape}")
@@ -153,46 +298,24 @@ def _check_common(A, b, x0, sketch, sampling, block_size, tol, max_steps, check_
         if x.shape != (n,):
             raise ValueError(f"x0 must have shape ({n},), got {x.shape}")
         check_finite(x, "x0")
-    if block_size > length:
-        raise ValueError(f"block_size must be <= {length}, got {block_size}")
-    check_every = check_int(length if check_every is None else check_every, "check_every",
-                            minimum=1)
-    if rng is None or isinstance(rng, (int, np.integer)):
-        rng = np.random.default_rng(rng)
-    elif not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be None, an int or a numpy Generator, got {type(rng).__name__}")
-    return kind, A, b, x, block_size, tol, max_steps, check_every, rng
+    if opts["block_size"] > length:
+        raise ValueError(f"block_size must be <= {length}, got {opts['block_size']}")
+    if axis == 0:
+        scale = float(np.linalg.norm(b))
+    else:
+        scale = float(np.linalg.norm(A.T @ b if kind != "operator" else A.rmatvec(b)))
+    return _System(kind, A, b, x, opts["tol"] * scale)
 
 
-def _seed(rng) -> int:
-    return int(rng.integers(0, 2**31 - 1))
-
-
-def _choose(rng, N, size, p):
-    return rng.choice(N, size=size, replace=False, p=p)
-
-
-# ---------------------------------------------------------------------------- row sketches
-def _rows_of(kind, A, idx):
-    if kind == "dense":
-        return A[idx]
-    if kind == "sparse":
-        return A[idx].toarray()
-    E = np.zeros((A.shape[0], len(idx)))
-    E[idx, np.arange(len(idx))] = 1.0
-    return np.atleast_2d(A.rmatmat(E).T)
-
-
-def _row_norms_sq(kind, A):
-    if kind == "dense":
-        return np.einsum("ij,ij->i", A, A)
-    if kind == "sparse":
-        return np.asarray(A.multiply(A).sum(axis=1)).ravel()
-    return np.array([float(np.sum(_rows_of(kind, A, [i]) ** 2)) for i in range(A.shape[0])])
+def _run(solver, system, opts, callback, method, result_type=SketchResult):
+    return run(solver, system, maxiter=opts["maxiter"], rng=check_rng(opts["rng"]),
+               callback=callback, method=method, maxfev=opts["maxfev"],
+               max_time=opts["max_time"], result_type=result_type)
 
 
 def solve(A, b, *, sketch="rk", sampling="uniform", block_size=1, x0=None, tol=1e-10,
-          max_steps=None, check_every=None, rng=None) -> SketchResult:
+          maxiter=1000, check_every=None, rng=None, callback: Callable | None = None,
+          maxfev=None, max_time=None) -> SketchResult:
     r"""Solve the consistent linear system :math:`Ax = b` by sketch-and-project.
 
     Each step projects the iterate onto the solution set of the sketched system
@@ -221,162 +344,45 @@ def solve(A, b, *, sketch="rk", sampling="uniform", block_size=1, x0=None, tol=1
     x0 : (n,) array, optional
         Start (zeros by default); not modified.
     tol : float
-        Stop when :math:`\|Ax - b\| \le \mathrm{tol}\,\|b\|`.
-    max_steps : int, optional
-        Step budget (default 100000).
+        Stop when :math:`\|Ax - b\| \le \mathrm{tol}\,\|b\|` (status 0).
+    maxiter : int
+        Iterations of ``check_every`` steps each (status 1 when spent).
     check_every : int, optional
-        Steps between two full-residual checks (default ``N``).
-    rng : int or numpy.random.Generator, optional
+        Sketch steps per iteration, i.e. between two full-residual computations (default
+        ``N``; MINRES iterations per restart for ``"minres"``).
+    rng : None, int or numpy.random.Generator
+        The sketches' randomness; the same value gives the same result.
+    callback : callable, optional
+        ``callback(intermediate_result)`` after each iteration; ``StopIteration`` ends the
+        run (status 99).
+    maxfev : int, optional
+        Budget of rows of :math:`A` read (status 6).
+    max_time : float, optional
+        Wall-time budget in seconds (status 9).
 
     Returns
     -------
     SketchResult
+        ``fun`` and ``residual`` are :math:`\|Ax - b\|`.
+
+    Raises
+    ------
+    SingularMatrixError
+        ``sketch="direct"`` on an exactly singular ``A``.
     """
-    kind, A, b, x, block_size, tol, max_steps, check_every, rng = _check_common(
-        A, b, x0, sketch, sampling, block_size, tol, max_steps, check_every, rng, axis=0)
-    return _solve(kind, A, b, x, sketch, sampling, block_size, tol * float(np.linalg.norm(b)),
-                  max_steps, check_every, rng)
+    opts = resolve_options(SOLVE_OPTIONS, dict(
+        sketch=sketch, sampling=sampling, block_size=block_size, tol=tol, maxiter=maxiter,
+        check_every=check_every, rng=rng, maxfev=maxfev, max_time=max_time),
+        owner="optkit.constrained.sketch.solve")
+    system = _prepare(A, b, x0, opts, axis=0)
+    solver = SketchSolve(sketch=opts["sketch"], sampling=opts["sampling"],
+                         block_size=opts["block_size"], check_every=opts["check_every"])
+    return _run(solver, system, opts, callback, f"sketch.solve[{opts['sketch']}]")
 
 
-def _matvec(kind, A, x):
-    return A @ x if kind != "operator" else A.matvec(x)
-
-
-def _solve(kind, A, b, x, sketch, sampling, block_size, thresh, max_steps, check_every, rng):
-    """:func:`solve` after validation; ``thresh`` is the absolute residual target."""
-    N, n = A.shape
-    check_cost = 2.0 * (A.nnz if kind == "sparse" else N * n)
-    if sketch == "direct":
-        return _direct(kind, A, b, thresh, check_cost)
-    if sketch == "minres":
-        return _minres(kind, A, b, x, thresh, max_steps, check_cost)
-    if sketch in ("rk", "gaussian") and kind != "operator":
-        k = _kernels()
-        csr = (A.data, A.indices, A.indptr) if kind == "sparse" else None
-        if sketch == "rk":
-            row_sq = _row_norms_sq(kind, A)
-            cdf = np.cumsum(row_sq) if sampling == "rownorm" else np.zeros(0)
-            if csr:
-                steps, res = k.rows_csr(*csr, b, x, row_sq, cdf, thresh, max_steps,
-                                        check_every, _seed(rng))
-            else:
-                steps, res = k.rows(A, b, x, row_sq, cdf, thresh, max_steps, check_every,
-                                    _seed(rng))
-            per_step = 4.0 * (A.nnz / N if csr else n)
-        else:
-            if csr:
-                steps, res = k.gaussian_csr(*csr, n, b, x, thresh, max_steps, check_every,
-                                            _seed(rng))
-            else:
-                steps, res = k.gaussian(A, b, x, thresh, max_steps, check_every, _seed(rng))
-            per_step = 2.0 * (A.nnz if csr else N * n) + 4.0 * n + 2.0 * N
-        checks = -(-steps // check_every) + 1
-        return SketchResult(x, int(steps), float(res), bool(res <= thresh),
-                            per_step * steps + check_cost * checks)
-    p = None
-    if sketch in ("rk", "block-rk") and sampling == "rownorm":
-        w = _row_norms_sq(kind, A)
-        p = w / w.sum()
-    size = 1 if sketch in ("rk", "gaussian") else block_size
-    res = float(np.linalg.norm(_matvec(kind, A, x) - b))
-    steps = 0
-    flops = check_cost
-    while res > thresh and steps < max_steps:
-        for _ in range(min(check_every, max_steps - steps)):
-            if sketch in ("rk", "block-rk"):
-                idx = _choose(rng, N, size, p)
-                SA, Sb = _rows_of(kind, A, idx), b[idx]
-            else:
-                S = rng.standard_normal((N, size))
-                SA = (A.T @ S).T if kind != "operator" else np.atleast_2d(A.rmatmat(S).T)
-                Sb = S.T @ b
-                flops += 2.0 * size * (A.nnz if kind == "sparse" else N * n) + 2.0 * size * N
-            # x <- x - (S^T A)^+ (S^T A x - S^T b): the min-norm correction
-            x -= np.linalg.lstsq(SA, SA @ x - Sb, rcond=None)[0]
-            flops += 6.0 * size * n + 2.0 * size**2 * n + size**3
-            steps += 1
-        res = float(np.linalg.norm(_matvec(kind, A, x) - b))
-        flops += check_cost
-    return SketchResult(x, steps, res, res <= thresh, flops)
-
-
-def _sparse_lu(A, symmetric=True):
-    """SuperLU factorization of a square sparse matrix: with ``symmetric``, minimum degree
-    on :math:`A + A^\\top` and diagonal pivots (stable for SPD matrices, the least fill on
-    KKT matrices); else scipy's default column ordering with partial pivoting."""
-    from scipy.sparse.linalg import splu
-
-    if symmetric:
-        return splu(sp.csc_array(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                    options={"SymmetricMode": True})
-    return splu(sp.csc_array(A))
-
-
-def _direct(kind, A, b, thresh, check_cost):
-    """One exact solve: LAPACK for dense ``A``; for sparse ``A``, SuperLU with a symmetric
-    minimum-degree ordering and diagonal pivots (a fraction of the fill of column ordering
-    on KKT matrices), one refinement step, and partial pivoting only when that residual
-    exceeds :math:`\\sqrt{\\varepsilon}\\|b\\|`."""
-    N, n = A.shape
-    if kind == "operator":
-        raise ValueError("sketch='direct' needs an explicit matrix A, not a LinearOperator")
-    if N != n:
-        raise ValueError(f"sketch='direct' needs a square A, got shape {A.shape}")
-    if kind == "dense":
-        try:
-            x = np.linalg.solve(A, b)
-        except np.linalg.LinAlgError as exc:
-            raise SingularMatrixError("A is singular: sketch='direct' cannot solve it") from exc
-        res = float(np.linalg.norm(A @ x - b))
-        return SketchResult(x, 1, res, res <= thresh, 2.0 / 3.0 * n**3 + check_cost)
-    flops = 0.0
-    best = None
-    for symmetric in (True, False):
-        try:
-            lu = _sparse_lu(A, symmetric)
-        except RuntimeError:  # "Factor is exactly singular"
-            continue
-        fill = lu.L.nnz + lu.U.nnz  # factorization flops estimated as 2 fill^2 / n
-        flops += 2.0 * fill * (2.0 + fill / n) + 2.0 * check_cost
-        with np.errstate(all="ignore"):
-            x = lu.solve(b)
-            x += lu.solve(b - A @ x)
-            res = float(np.linalg.norm(A @ x - b))
-        if np.isfinite(res) and (best is None or res < best[1]):
-            best = (x, res)
-        if best is not None and best[1] <= max(thresh, np.sqrt(_EPS) * np.linalg.norm(b)):
-            break
-    if best is None:
-        raise SingularMatrixError("A is singular: sketch='direct' cannot solve it")
-    x, res = best
-    return SketchResult(x, 1, res, res <= thresh, flops)
-
-
-def _minres(kind, A, b, x, thresh, max_steps, check_cost):
-    from scipy.sparse.linalg import minres
-
-    N, n = A.shape
-    if N != n:
-        raise ValueError(f"sketch='minres' needs a square symmetric A, got shape {A.shape}")
-    if kind == "dense" and not np.allclose(A, A.T, rtol=1e-12, atol=1e-14 * np.abs(A).max()):
-        raise ValueError("sketch='minres' needs a symmetric A")
-    bnorm = float(np.linalg.norm(b))
-    if bnorm == 0.0 or float(np.linalg.norm(_matvec(kind, A, x) - b)) <= thresh:
-        res = float(np.linalg.norm(_matvec(kind, A, x) - b))
-        return SketchResult(x, 0, res, res <= thresh, check_cost)
-    iters = [0]
-
-    def count(_):
-        iters[0] += 1
-
-    x, _ = minres(A, b, x0=x, rtol=thresh / bnorm, maxiter=max(max_steps, 1), callback=count)
-    res = float(np.linalg.norm(_matvec(kind, A, x) - b))
-    return SketchResult(x, iters[0], res, res <= thresh, (check_cost + 10.0 * n) * (iters[0] + 1))
-
-
-# ---------------------------------------------------------------------------- column sketches
 def lstsq(A, b, *, sketch="rk", sampling="uniform", block_size=1, x0=None, tol=1e-10,
-          max_steps=None, check_every=None, rng=None) -> SketchResult:
+          maxiter=1000, check_every=None, rng=None, callback: Callable | None = None,
+          maxfev=None, max_time=None) -> SketchResult:
     r"""Solve :math:`\min_x \|Ax - b\|_2` by column sketch-and-project.
 
     Each step minimizes :math:`\|Ax - b\|` over :math:`x + \mathrm{range}(S)`:
@@ -396,68 +402,25 @@ def lstsq(A, b, *, sketch="rk", sampling="uniform", block_size=1, x0=None, tol=1
     sketch : str
         ``"rk"``, ``"block-rk"`` (``block_size`` distinct columns), ``"gaussian"``,
         ``"block-gaussian"``, or ``"direct"`` (``numpy.linalg.lstsq``).
-    sampling, block_size, x0, max_steps, check_every, rng
-        As in :func:`solve` (``check_every`` defaults to ``n``).
+    sampling, block_size, x0, maxiter, rng, callback, max_time
+        As in :func:`solve` (columns instead of rows).
     tol : float
-        Stop when :math:`\|A^\top(Ax - b)\| \le \mathrm{tol}\,\|A^\top b\|`.
+        Stop when :math:`\|A^\top(Ax - b)\| \le \mathrm{tol}\,\|A^\top b\|` (status 0).
+    check_every : int, optional
+        Sketch steps per iteration (default ``n``).
+    maxfev : int, optional
+        Budget of columns of :math:`A` read (status 6).
 
     Returns
     -------
     SketchResult
-        ``residual`` is :math:`\|A^\top(Ax - b)\|`.
+        ``fun`` is :math:`\|Ax - b\|`, ``residual`` is :math:`\|A^\top(Ax - b)\|`.
     """
-    kind, A, b, x, block_size, tol, max_steps, check_every, rng = _check_common(
-        A, b, x0, sketch, sampling, block_size, tol, max_steps, check_every, rng, axis=1)
-    if sketch == "minres":
-        raise ValueError("sketch='minres' is for solve(); lstsq takes 'rk', 'block-rk', "
-                         "'gaussian', 'block-gaussian' or 'direct'")
-    N, n = A.shape
-
-    def rmat(v):
-        return A.T @ v if kind != "operator" else A.rmatvec(v)
-
-    thresh = tol * float(np.linalg.norm(rmat(b)))
-    check_cost = 4.0 * (A.nnz if kind == "sparse" else N * n)
-    if sketch == "direct":
-        M = A.toarray() if kind == "sparse" else A if kind == "dense" else A @ np.eye(n)
-        x = np.linalg.lstsq(M, b, rcond=None)[0]
-        res = float(np.linalg.norm(M.T @ (M @ x - b)))
-        return SketchResult(x, 1, res, res <= thresh, 2.0 * N * n**2 + check_cost)
-    if kind == "dense" and sketch == "rk":
-        columns = _kernels().columns
-        At = np.ascontiguousarray(A.T)
-        col_sq = np.einsum("ij,ij->i", At, At)
-        cdf = np.cumsum(col_sq) if sampling == "rownorm" else np.zeros(0)
-        r = A @ x - b
-        steps, res = columns(At, b, x, r, col_sq, cdf, thresh, max_steps, check_every, _seed(rng))
-        checks = -(-steps // check_every) + 1
-        return SketchResult(x, int(steps), float(res), bool(res <= thresh),
-                            4.0 * N * steps + check_cost * checks)
-    p = None
-    if sketch in ("rk", "block-rk") and sampling == "rownorm":
-        Ad = A.toarray() if kind == "sparse" else A if kind == "dense" else A @ np.eye(n)
-        w = np.einsum("ij,ij->j", Ad, Ad)
-        p = w / w.sum()
-    size = 1 if sketch in ("rk", "gaussian") else block_size
-    r = _matvec(kind, A, x) - b
-    res = float(np.linalg.norm(rmat(r)))
-    steps = 0
-    flops = check_cost
-    while res > thresh and steps < max_steps:
-        for _ in range(min(check_every, max_steps - steps)):
-            if sketch in ("rk", "block-rk"):
-                S = np.zeros((n, size))
-                S[_choose(rng, n, size, p), np.arange(size)] = 1.0
-            else:
-                S = rng.standard_normal((n, size))
-            AS = A @ S if kind != "operator" else A.matmat(S)
-            y = np.linalg.lstsq(AS, r, rcond=None)[0]
-            x -= S @ y
-            r -= AS @ y
-            flops += 2.0 * size * (A.nnz if kind == "sparse" else N * n) + 2.0 * size**2 * N \
-                + size**3 + 4.0 * size * N
-            steps += 1
-        r = _matvec(kind, A, x) - b
-        res = float(np.linalg.norm(rmat(r)))
-        flops += check_cost
-    return SketchResult(x, steps, res, res <= thresh, flops)
+    opts = resolve_options(LSTSQ_OPTIONS, dict(
+        sketch=sketch, sampling=sampling, block_size=block_size, tol=tol, maxiter=maxiter,
+        check_every=check_every, rng=rng, maxfev=maxfev, max_time=max_time),
+        owner="optkit.constrained.sketch.lstsq")
+    system = _prepare(A, b, x0, opts, axis=1)
+    solver = SketchLstsq(sketch=opts["sketch"], sampling=opts["sampling"],
+                         block_size=opts["block_size"], check_every=opts["check_every"])
+    return _run(solver, system, opts, callback, f"sketch.lstsq[{opts['sketch']}]")

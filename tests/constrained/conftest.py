@@ -7,7 +7,7 @@ from optkit.constrained.hs import HS
 
 def solve_hs(p: HS, hess=True, **options):
     kw = p.scipy_kwargs(hess=hess)
-    opts = {"tol": 1e-8, "seed": 0, **options}
+    opts = {"tol": 1e-8, "rng": 0, **options}
     return optkit.minimize(kw.pop("fun"), kw.pop("x0"), method="al-newton", options=opts, **kw)
 
 

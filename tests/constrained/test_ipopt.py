@@ -31,6 +31,6 @@ def test_ipopt_agrees_with_al_newton(name):
     assert ref.status == 0, ref.message
     c = p.scipy_kwargs()["constraints"][0].fun
     assert np.max(np.abs(c(ref.x))) <= 1e-8
-    res = solve(p.problem(), "al-newton", options={"tol": 1e-8, "seed": 0})
+    res = solve(p.problem(), "al-newton", options={"tol": 1e-8, "rng": 0})
     assert res.success, res.message
     assert abs(res.fun - ref.fun) <= 1e-6 * max(1.0, abs(ref.fun))

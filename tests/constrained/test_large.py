@@ -14,7 +14,7 @@ NODES, ARCS, NS = 30, 120, 6
 
 @pytest.fixture(scope="module")
 def flow():
-    return network_flow(NODES, ARCS, seed=0)
+    return network_flow(NODES, ARCS, rng=0)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def control():
 
 @pytest.fixture(scope="module")
 def quartic():
-    return separable_quartic(60, 6, density=0.2, seed=2)
+    return separable_quartic(60, 6, density=0.2, rng=2)
 
 
 def _dense(A):
@@ -174,9 +174,9 @@ def test_network_objective_form(flow):
     assert flow.objective.value(np.zeros(ARCS)) == 0.0
 
 
-def test_network_is_deterministic_in_seed():
-    a, b, c = network_flow(NODES, ARCS, seed=3), network_flow(NODES, ARCS, seed=3), network_flow(
-        NODES, ARCS, seed=4)
+def test_network_is_deterministic_in_rng():
+    a, b, c = network_flow(NODES, ARCS, rng=3), network_flow(NODES, ARCS, rng=3), network_flow(
+        NODES, ARCS, rng=4)
     x = np.linspace(-1, 1, ARCS)
     assert a.objective.value(x) == b.objective.value(x)
     np.testing.assert_array_equal(_dense(a.constraints.jac(x)), _dense(b.constraints.jac(x)))
@@ -221,7 +221,7 @@ def test_separable_quartic_matches_cvxpy(quartic, sketch):
                       [A @ x == b])
     prob.solve()
     res = solve(quartic, "al-newton", options={"linear_algebra": "sparse", "sketch": sketch,
-                                               "accuracy": "relative", "tol": 1e-9, "seed": 0})
+                                               "accuracy": "relative", "tol": 1e-9, "rng": 0})
     assert res.status == 0, res.message
     assert res.fun == pytest.approx(prob.value, rel=1e-6)
     np.testing.assert_allclose(res.x, x.value, atol=1e-4)
@@ -289,7 +289,7 @@ def test_control_solution_satisfies_kkt(control):
     ({"n_nodes": 2, "n_edges": 10}, "n_nodes"),
     ({"n_nodes": 0, "n_edges": 10}, "n_nodes"),
     ({"n_nodes": 10, "n_edges": 9}, "n_edges"),
-    ({"n_nodes": 10, "n_edges": 20, "seed": -1}, "seed"),
+    ({"n_nodes": 10, "n_edges": 20, "rng": -1}, "rng"),
 ])
 def test_network_flow_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -299,7 +299,7 @@ def test_network_flow_bad_arguments(kwargs, name):
 @pytest.mark.parametrize("kwargs, name", [
     ({"n_nodes": 10.0}, "n_nodes"),
     ({"n_nodes": 10, "n_edges": "20"}, "n_edges"),
-    ({"n_nodes": 10, "n_edges": 20, "seed": True}, "seed"),
+    ({"n_nodes": 10, "n_edges": 20, "rng": True}, "rng"),
 ])
 def test_network_flow_non_integer_arguments(kwargs, name):
     with pytest.raises(TypeError, match=name):

@@ -21,14 +21,14 @@ def data():
 def test_linear_constraints_match_cvxpy(data, accuracy, sketch):
     """Convex case: ridge-regularized logistic loss with linear equality constraints."""
     X, y = data
-    problem = constrained_logreg(X, y, n_linear=10, sphere=False, l2=0.1, seed=0)
+    problem = constrained_logreg(X, y, n_linear=10, sphere=False, l2=0.1, rng=0)
     A, b = problem.metadata["A"], problem.metadata["b"]
     w = cp.Variable(X.shape[1])
     obj = cp.sum(cp.logistic(cp.multiply(-y, X @ w))) / X.shape[0] + 0.05 * cp.sum_squares(w)
     ref = cp.Problem(cp.Minimize(obj), [A @ w == b])
     ref.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
     res = solve(problem, "al-newton", options={"accuracy": accuracy, "sketch": sketch,
-                                                "tol": 1e-8, "seed": 0})
+                                                "tol": 1e-8, "rng": 0})
     assert res.success, res.message
     assert res.fun == pytest.approx(ref.value, rel=1e-6)
     np.testing.assert_allclose(res.x, w.value, atol=1e-4)
@@ -38,7 +38,7 @@ def test_linear_constraints_match_cvxpy(data, accuracy, sketch):
 @pytest.fixture(scope="module")
 def sphere(data):
     X, y = data
-    problem = constrained_logreg(X, y, n_linear=10, sphere=True, seed=0)
+    problem = constrained_logreg(X, y, n_linear=10, sphere=True, rng=0)
     cons = problem.constraints
     eq = [{"type": "eq", "fun": lambda w: cons.c(w) - cons.lb, "jac": cons.jac}]
     slsqp = scipy.optimize.minimize(problem.objective.value, problem.x0, method="SLSQP",
@@ -58,7 +58,7 @@ def test_sphere_constraint_matches_scipy(sphere, accuracy, sketch):
     problem, slsqp, tc = sphere
     assert np.linalg.norm(np.linalg.pinv(problem.metadata["A"]) @ problem.metadata["b"]) <= 0.9
     res = solve(problem, "al-newton", options={"accuracy": accuracy, "sketch": sketch,
-                                                "tol": 1e-7, "seed": 0,
+                                                "tol": 1e-7, "rng": 0,
                                                 **problem.metadata["options"]})
     assert res.success, res.message
     assert res.kkt_residual <= 1e-7 and abs(res.x @ res.x - 1.0) <= 1e-7
@@ -77,14 +77,14 @@ def test_bad_logreg_inputs(data):
 
 def test_scipy_face_on_logreg(data):
     X, y = data
-    problem = constrained_logreg(X[:200], y[:200], n_linear=5, sphere=True, seed=3)
+    problem = constrained_logreg(X[:200], y[:200], n_linear=5, sphere=True, rng=3)
     cons = problem.constraints
     res = scipy.optimize.minimize(problem.objective.value, problem.x0,
                                   method=optkit.get_method("al-newton"),
                                   jac=problem.objective.grad, hessp=problem.objective.hvp,
                                   constraints=[{"type": "eq", "fun": lambda w: cons.c(w) - cons.lb,
                                                 "jac": cons.jac}],
-                                  options={"sketch": "block-rk", "block_size": 8, "seed": 0,
+                                  options={"sketch": "block-rk", "block_size": 8, "rng": 0,
                                            "accuracy": "relative"})
     assert res.success and res.constr_violation <= 1e-6
     assert cons.m == 6

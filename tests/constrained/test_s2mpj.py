@@ -60,7 +60,7 @@ def test_small_equality_set_no_false_success():
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             problem = s2mpj.s2mpj_problem(name)
-            res = solve(problem, "al-newton", options={"accuracy": "relative", "seed": 0,
+            res = solve(problem, "al-newton", options={"accuracy": "relative", "rng": 0,
                                                         "maxiter": 300})
             cons = problem.constraints
             ref = scipy.optimize.minimize(

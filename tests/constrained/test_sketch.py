@@ -25,8 +25,8 @@ def test_solve_symmetric_indefinite_matches_numpy(name, sampling):
     K, b, _ = _indefinite()
     ref = np.linalg.solve(K, b)
     res = sketch.solve(K, b, sketch=name, sampling=sampling, block_size=4, tol=1e-10,
-                       max_steps=200_000, rng=1)
-    assert res.converged
+                       maxiter=20_000, rng=1)
+    assert res.success
     assert np.linalg.norm(K @ res.x - b) <= 1e-10 * np.linalg.norm(b) * 1.0001
     np.testing.assert_allclose(res.x, ref, atol=1e-8)
     assert res.residual == pytest.approx(np.linalg.norm(K @ res.x - b), rel=1e-6, abs=1e-14)
@@ -58,12 +58,12 @@ def test_sparse_kernels_match_numpy_and_dense_kernels(name, sampling):
     same steps (same row draws / Gaussian draws), so the iterates agree to rounding."""
     K, b, _ = _sparse_kkt()
     ref = np.linalg.solve(K.toarray(), b)
-    res = sketch.solve(K, b, sketch=name, sampling=sampling, tol=1e-10, max_steps=2_000_000,
+    res = sketch.solve(K, b, sketch=name, sampling=sampling, tol=1e-10, maxiter=25_000,
                        rng=5)
-    assert res.converged
+    assert res.success
     np.testing.assert_allclose(res.x, ref, atol=1e-7)
     dense = sketch.solve(K.toarray(), b, sketch=name, sampling=sampling, tol=1e-10,
-                         max_steps=2_000_000, rng=5)
+                         maxiter=25_000, rng=5)
     assert dense.n_steps == res.n_steps
     np.testing.assert_allclose(res.x, dense.x, atol=1e-9)
     # a sparse step costs O(nnz(row)), not O(N): flop counts reflect it for Kaczmarz
@@ -74,7 +74,7 @@ def test_sparse_kernels_match_numpy_and_dense_kernels(name, sampling):
 def test_sparse_direct_matches_numpy_and_falls_back_to_pivoting():
     K, b, x = _sparse_kkt(n=200, m=50, seed=1)
     res = sketch.solve(K, b, sketch="direct")
-    assert res.converged and res.n_steps == 1
+    assert res.success and res.n_steps == 1
     np.testing.assert_allclose(res.x, np.linalg.solve(K.toarray(), b), atol=1e-10)
     # zero diagonal: diagonal pivots fail, partial pivoting solves it
     P = sp.csr_array(np.array([[0.0, 2.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 3.0]]))
@@ -103,7 +103,7 @@ def test_block_of_size_n_is_exact_in_one_step(name):
     np.testing.assert_allclose(res.x, x, atol=1e-10)
 
 
-def test_seed_determinism_and_x0_untouched():
+def test_rng_determinism_and_x0_untouched():
     K, b, _ = _indefinite()
     x0 = np.ones(K.shape[0])
     a = sketch.solve(K, b, x0=x0, tol=1e-6, rng=5)
@@ -117,8 +117,8 @@ def test_seed_determinism_and_x0_untouched():
 
 def test_budget_exhausted_reports_not_converged():
     K, b, _ = _indefinite()
-    res = sketch.solve(K, b, tol=1e-14, max_steps=50, rng=0)
-    assert not res.converged and res.n_steps == 50
+    res = sketch.solve(K, b, tol=1e-14, maxiter=5, check_every=10, rng=0)
+    assert not res.success and res.status == 1 and res.nit == 5 and res.n_steps == 50
     assert res.residual > 1e-14 * np.linalg.norm(b)
 
 
@@ -130,7 +130,7 @@ def test_lstsq_matches_numpy(name, sampling):
     b = rng.standard_normal(40)
     ref = np.linalg.lstsq(A, b, rcond=None)[0]
     res = sketch.lstsq(A, b, sketch=name, sampling=sampling, block_size=3, tol=1e-11, rng=0)
-    assert res.converged
+    assert res.success
     np.testing.assert_allclose(res.x, ref, atol=1e-9)
     assert res.residual <= 1e-11 * np.linalg.norm(A.T @ b) * 1.0001
 
@@ -170,3 +170,35 @@ def test_bad_inputs():
         sketch.solve(np.zeros((5, 5)), b, sketch="direct")
     with pytest.raises(ValueError, match="minres"):
         sketch.lstsq(K, b, sketch="minres")
+
+
+def test_results_are_optimize_results_on_the_core_loop():
+    """SketchResult is an OptimizeResult; nfev counts the rows read (N for the first
+    residual, then check_every Kaczmarz rows and N residual rows per iteration); the solver
+    object holds no run state, so one instance gives the same answer twice."""
+    from scipy.optimize import OptimizeResult
+
+    from optkit.core import run
+
+    K, b, _ = _indefinite()
+    N = K.shape[0]
+    res = sketch.solve(K, b, tol=1e-8, check_every=5, rng=3)
+    assert isinstance(res, OptimizeResult) and isinstance(res, sketch.SketchResult)
+    assert res.success and res.status == 0 and res.fun == res.residual
+    assert res.nfev == N + res.nit * (5 + N) and res.n_steps == 5 * res.nit
+    assert len(res.trace) == res.nit + 1 and "residual" in res.trace.keys()
+    spent = sketch.solve(K, b, tol=1e-8, check_every=5, rng=3, maxfev=N + 3 * (5 + N))
+    assert spent.status == 6 and not spent.success and spent.nit == 3
+    solver = sketch.SketchSolve(check_every=5)
+    system = sketch._prepare(K, b, None, {"block_size": 1, "tol": 1e-8}, axis=0)
+    a = run(solver, system, maxiter=10_000, rng=np.random.default_rng(3))
+    c = run(solver, system, maxiter=10_000, rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(a.x, c.x)
+    np.testing.assert_array_equal(a.x, res.x)
+
+
+def test_direct_solve_short_of_tol_is_not_a_success():
+    K, b, _ = _indefinite()
+    res = sketch.solve(K, b, sketch="direct", tol=0.0)
+    assert res.residual > 0 and res.nit == 1
+    assert res.status == 5 and not res.success and "direct" in res.message

@@ -1,21 +1,19 @@
 """al-newton's sparse KKT path (linear_algebra="sparse") against the dense path and dense
 linear algebra."""
 
-import importlib
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import LinearConstraint, NonlinearConstraint
 
+from optkit.constrained import _kkt
+from optkit.constrained._spectral import DENSE_MAX, gram_eigs
 from optkit.constrained.large import network_flow, semilinear_control, separable_quartic
 from optkit.core import Problem, solve
 
-aln = importlib.import_module("optkit.constrained.al_newton")  # the module, not the function
-
 
 def _run(problem, **options):
-    return solve(problem, "al-newton", options={"seed": 0, "tol": 1e-9, **options})
+    return solve(problem, "al-newton", options={"rng": 0, "tol": 1e-9, **options})
 
 
 @pytest.mark.parametrize("make, sketch", [
@@ -81,14 +79,14 @@ def test_nonconvex_reduced_hessian_is_shifted():
 
 
 def test_auto_uses_the_sparse_path_above_dense_max(monkeypatch):
-    problem = network_flow(601, 1800, seed=1)
-    assert problem.n + problem.constraints.m > aln.DENSE_MAX
+    problem = network_flow(601, 1800, rng=1)
+    assert problem.n + problem.constraints.m > DENSE_MAX
 
     def no_dense(*args):
         raise AssertionError("the dense path must not run")
 
-    monkeypatch.setattr(aln.ALNewton, "_dense", no_dense)
-    monkeypatch.setattr(aln.ALNewton, "_matrix_free", no_dense)
+    monkeypatch.setattr(_kkt, "dense_kkt", no_dense)
+    monkeypatch.setattr(_kkt, "matrix_free_kkt", no_dense)
     direct = _run(problem, sketch="direct", tol=1e-8)
     iterative = _run(problem, sketch="minres", tol=1e-8)
     assert direct.success and iterative.success
@@ -111,11 +109,11 @@ def test_sparse_needs_hessian_matrices():
 
 def test_gram_eigenvalues_of_a_large_sparse_jacobian_match_eigvalsh():
     rng = np.random.default_rng(0)
-    m, n = aln.DENSE_MAX + 200, 3000
+    m, n = DENSE_MAX + 200, 3000
     G = sp.csr_array(sp.random(m, n, density=0.002, random_state=1)
                      + 0.3 * sp.eye(m, n))
     eig = np.linalg.eigvalsh((G @ G.T).toarray())
-    low, high = aln._gram_eigs(G)
+    low, high = gram_eigs(G)
     assert low == pytest.approx(eig[0], rel=1e-6)
     assert high == pytest.approx(eig[-1], rel=1e-3)
     # Gershgorin certificate (returned only when >= 1): a lower bound, exact enough for
@@ -123,7 +121,7 @@ def test_gram_eigenvalues_of_a_large_sparse_jacobian_match_eigvalsh():
     G1 = sp.csr_array(sp.hstack([2.0 * sp.eye(m), sp.random(m, n, density=1e-4,
                                                             random_state=rng.integers(99))]))
     eig1 = np.linalg.eigvalsh((G1 @ G1.T).toarray())
-    low1, high1 = aln._gram_eigs(G1)
+    low1, high1 = gram_eigs(G1)
     assert 1.0 <= low1 <= eig1[0] * (1 + 1e-12)
     assert high1 == pytest.approx(eig1[-1], rel=1e-3)
 
@@ -155,7 +153,7 @@ def test_rank_deficient_jacobian_on_the_large_paths(hessian):
     """A duplicated (consistent) constraint row: G G^T is singular, no projector exists; the
     Hessian test falls back to modifying, and the run ends at a KKT point or with status 7,
     never with an exception or garbage."""
-    p = separable_quartic(1200, 6, density=0.05, seed=3)
+    p = separable_quartic(1200, 6, density=0.05, rng=3)
     A = p.constraints.jac(p.x0)
     A2 = sp.vstack([A, A[:1]], format="csr")
     b2 = np.r_[p.constraints.lb, p.constraints.lb[:1]]

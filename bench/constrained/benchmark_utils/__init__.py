@@ -58,17 +58,17 @@ class ScipyConstrained:
             return True, f"SLSQP is dense: skipped for n = {problem.n} > {self.DENSE_MAX}"
         return False, None
 
-    def run(self, n_iter):
+    def run(self, maxiter):
         cons = self.problem.constraints
         counted = Counted(self.problem.objective)
         c0 = constraint_calls(cons)
         x0 = np.asarray(self.problem.x0, dtype=float)
-        self.x = x0 if n_iter == 0 else np.asarray(self.minimize(counted, x0, n_iter), float)
+        self.x = x0 if maxiter == 0 else np.asarray(self.minimize(counted, x0, maxiter), float)
         self.counts = {**counted.snapshot(), "n_inner": 0,
                        "n_constr": constraint_calls(cons) - c0}
 
-    def minimize(self, counted, x0, n_iter):
-        """The peer's end point after ``n_iter`` iterations from ``x0`` (subclasses override)."""
+    def minimize(self, counted, x0, maxiter):
+        """The peer's end point after ``maxiter`` iterations from ``x0`` (subclasses override)."""
         cons = self.problem.constraints
         matrices = getattr(self.problem.objective, "has_hess", False) and cons.has_lagrangian_hess
         kw = {}
@@ -80,7 +80,7 @@ class ScipyConstrained:
         if self.method == "SLSQP":
             con = {"type": "eq", "fun": lambda x: cons.c(x) - cons.lb, "jac": cons.jac}
         return scipy.optimize.minimize(counted.value, x0, jac=counted.grad, method=self.method,
-                                       constraints=[con], options={**self.options, "maxiter": n_iter},
+                                       constraints=[con], options={**self.options, "maxiter": maxiter},
                                        **kw).x
 
     def _chess(self, x, v):

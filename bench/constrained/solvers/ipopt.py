@@ -38,11 +38,11 @@ class Solver(ScipyConstrained, BaseSolver):
             return True, "ipopt solver handles equality constraints only"
         return False, None
 
-    def minimize(self, counted, x0, n_iter):
+    def minimize(self, counted, x0, maxiter):
         cons = self.problem.constraints
         con = {"type": "eq", "fun": lambda x: cons.c(x) - cons.lb, "jac": _jac(cons)}
         kw = {}
-        opts = {**self.options, "max_iter": int(n_iter)}
+        opts = {**self.options, "max_iter": int(maxiter)}
         if self.hessian == "exact":
             kw["hess"] = lambda x: _dense(lambda u: counted.hvp(x, u), x.size)
             con["hess"] = lambda x, lam: _dense(lambda u: cons.lagrangian_hvp(x, lam, u), x.size)

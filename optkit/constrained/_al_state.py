@@ -1,0 +1,91 @@
+r"""State of an AdaSketch-Newton run and the merit gradient (Hong, Na, Mahoney, Kolar,
+ICML 2023, §2: the exact augmented Lagrangian
+:math:`\mathcal{L}_{\mu,\nu} = f + \lambda^\top c + \tfrac{\mu}{2}\|c\|^2
++ \tfrac{\nu}{2}\|\nabla_x L\|^2`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["merit_gradient"]
+
+
+@dataclass
+class _State:
+    x: np.ndarray
+    lam: np.ndarray
+    fun: float
+    g: np.ndarray  # grad f
+    c: np.ndarray  # c(x) - lb
+    G: Any  # constraint Jacobian (dense or sparse)
+    gl: np.ndarray  # grad_x L = g + G^T lam
+    xi_G: float | None  # lambda_min(G G^T); None until needed (ALNewton._gram)
+    gram_max: float | None  # lambda_max(G G^T)
+    mu: float
+    nu: float
+    delta: float
+    kappa: float
+    rng: np.random.Generator
+    path: str  # linear algebra: "dense", "sparse" or "matrix-free"
+    has_hvp: bool  # the objective has Hessian-vector products (else forward differences)
+    base: tuple  # constraint counts (ncev, njev, nhev) at the start of the run
+    eigvec: np.ndarray | None = None  # warm starts of the reduced-Hessian Lanczos
+    eigvec_H: np.ndarray | None = None  # and of the ||grad^2 L|| Lanczos
+    gram_solve: Callable | None = None  # r -> (G G^T)^{-1} r for the current G
+    k: int = 0
+    n_inner: int = 0
+    n_direct_fallback: int = 0  # sketch passes finished by an LU solve (inner_fallback)
+    inner_flops: float = 0.0
+    setup_flops: float = 0.0
+    stop: tuple[int, str] | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def kkt(self) -> float:
+        return float(np.sqrt(self.gl @ self.gl + self.c @ self.c))
+
+    def trace_extra(self) -> dict[str, Any]:
+        return {"kkt": self.kkt,
+                "constr_violation": float(np.max(np.abs(self.c), initial=0.0)),
+                "optimality": float(np.max(np.abs(self.gl))), "mu": self.mu, "nu": self.nu,
+                "delta": self.delta, "kappa": self.kappa,
+                "xi_G": np.nan if self.xi_G is None else self.xi_G,
+                "n_inner": self.n_inner, "inner_flops": self.inner_flops,
+                "setup_flops": self.setup_flops, **self.info}
+
+
+@dataclass
+class _Inner:
+    """Outcome of the sketch passes of one Newton iteration (:meth:`ALNewton._newton_direction`)."""
+
+    z: np.ndarray
+    slope: float  # merit gradient times z
+    steps: int = 0
+    flops: float = 0.0
+    rtol: float = np.nan
+    capped: bool = False
+    penalty_updates: int = 0
+    safeguard_step: bool = False
+    fallbacks: int = 0
+
+
+@dataclass
+class _Accuracy:
+    """The paper's accuracy constants of one iteration (NaN unless ``paper``)."""
+
+    paper: bool
+    psi: float = np.nan
+    ups: float = np.nan
+    trial0: float = np.nan
+    theta: float = 1.0
+
+
+def merit_gradient(gl, c, Gt_c, G_gl, Hgl, mu, nu):
+    r""":math:`\nabla\mathcal{L}_{\mu,\nu} = ((I + \nu H)\nabla_x L + \mu G^\top c,\;
+    c + \nu G \nabla_x L)` from its pieces (``Gt_c`` = :math:`G^\top c`, ``G_gl`` =
+    :math:`G\nabla_x L`, ``Hgl`` = :math:`H \nabla_x L`)."""
+    return np.concatenate([gl + nu * Hgl + mu * Gt_c, c + nu * G_gl])

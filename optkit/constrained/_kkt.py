@@ -1,0 +1,214 @@
+r"""The KKT system of one AdaSketch-Newton iteration, built three ways.
+
+Each builder returns a :class:`KKTSystem`: the matrix (or operator)
+
+.. math::
+    K = \begin{bmatrix} B & G^\top \\ G & 0 \end{bmatrix}, \qquad
+    B = \nabla_x^2 L + tI,
+
+with :math:`t = \xi_B + \|\nabla_x^2 L\|` when
+:math:`\lambda_{\min}(Z^\top \nabla_x^2 L Z) <` ``hess_mod_tol`` (:math:`Z` a null-space
+basis of :math:`G`) and :math:`t = 0` otherwise, so that :math:`Z^\top B Z \succeq \xi_B I`
+(Hong, Na, Mahoney, Kolar, ICML 2023, §3), the norms the accuracy condition needs, and the
+Hessian-times-:math:`\nabla_x L` product of the merit gradient.
+
+- :func:`dense_kkt`: K formed from n Hessian-vector products, Frobenius norms, an explicit
+  null-space basis from the full QR of :math:`G^\top`.
+- :func:`sparse_kkt`: a ``scipy.sparse`` K assembled from the Hessian matrices and the
+  Jacobian, never a dense N x N matrix.
+- :func:`matrix_free_kkt`: K as a ``LinearOperator`` through Hessian-vector products.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from ._spectral import extreme_eig, gershgorin_min, gram_solver
+
+__all__ = ["KKTSystem", "build_kkt", "dense_kkt", "sparse_kkt", "matrix_free_kkt", "hvp_f",
+           "hvp_lagrangian", "reduced_min_eig"]
+
+_FD = np.sqrt(np.finfo(float).eps)
+
+
+@dataclass
+class KKTSystem:
+    """``kind`` (``"dense"``, ``"sparse"`` or ``"operator"``), ``K``, the norms ``B``, ``G``,
+    ``H`` (:math:`\nabla_x^2 L`), ``K``, the Hessian shift ``t``, ``Hgl`` (the merit's Hessian
+    times :math:`\nabla_x L`) and the flops of forming them (``setup_flops``)."""
+
+    kind: str
+    K: Any
+    norms: dict
+    t: float
+    Hgl: np.ndarray
+    setup_flops: float
+
+
+def hvp_f(problem, s, x, g, v):
+    """:math:`\\nabla^2 f(x) v`: the objective's ``hvp``, else a forward difference of the
+    gradient (one extra gradient)."""
+    if s.has_hvp:
+        return np.asarray(problem.objective.hvp(x, v), dtype=float)
+    vn = float(np.linalg.norm(v))
+    if vn == 0.0:
+        return np.zeros_like(x)
+    h = _FD * max(1.0, float(np.linalg.norm(x))) / vn
+    return (np.asarray(problem.objective.grad(x + h * v), dtype=float) - g) / h
+
+
+def hvp_lagrangian(problem, s, v):
+    """:math:`\\nabla_x^2 L(x, \\lambda) v` at the current iterate."""
+    out = hvp_f(problem, s, s.x, s.g, v)
+    if s.lam.size:
+        out = out + problem.constraints.lagrangian_hvp(s.x, s.lam, v)
+    return out
+
+
+def dense_kkt(cfg, problem, s) -> KKTSystem:
+    """Dense K, and the pieces the accuracy condition and merit gradient need."""
+    n, m = s.x.size, s.lam.size
+    E = np.eye(n)
+    Hf = np.column_stack([hvp_f(problem, s, s.x, s.g, E[:, j]) for j in range(n)])
+    Hf = 0.5 * (Hf + Hf.T)
+    H = Hf
+    if m:
+        Hc = np.column_stack([problem.constraints.lagrangian_hvp(s.x, s.lam, E[:, j])
+                              for j in range(n)])
+        H = Hf + 0.5 * (Hc + Hc.T)
+    G = s.G.toarray() if sp.issparse(s.G) else np.asarray(s.G)
+    H_norm = float(np.linalg.norm(H))
+    flops = 2.0 * m * m * n + 9.0 * m**3 + 2.0 * n * n
+    if m < n:
+        Z = np.linalg.qr(G.T, mode="complete")[0][:, m:] if m else E
+        lam_min = float(np.linalg.eigvalsh(Z.T @ H @ Z)[0])
+        flops += 4.0 * n**3 / 3 + 2.0 * n * n * (n - m) + 2.0 * n * (n - m) ** 2 \
+            + 9.0 * (n - m) ** 3
+    else:
+        lam_min = np.inf
+    t = cfg.xi_B + H_norm if lam_min < cfg.hess_mod_tol else 0.0
+    B = H + t * E
+    K = np.zeros((n + m, n + m))
+    K[:n, :n] = B
+    K[:n, n:] = G.T
+    K[n:, :n] = G
+    norms = dict(B=float(np.linalg.norm(B)), G=float(np.linalg.norm(G)), H=H_norm,
+                 K=float(np.linalg.norm(K)))
+    Hm = H if cfg.hessian_in_merit == "lagrangian" else Hf
+    return KKTSystem("dense", K, norms, t, Hm @ s.gl, flops + 10.0 * (n + m) ** 2)
+
+
+def reduced_min_eig(cfg, hv, G, n, H_norm, s, H=None):
+    r""":math:`\lambda_{\min}(Z^\top \nabla_x^2 L Z)`, or a lower bound when that bound
+    already passes the modification test.
+
+    A sparse Hessian ``H`` whose Gershgorin bound is :math:`\ge` ``hess_mod_tol`` needs
+    nothing more (:math:`\lambda_{\min}(Z^\top H Z) \ge \lambda_{\min}(H)`, :math:`Z`
+    orthonormal). Otherwise Lanczos on :math:`P H P + (\|H\| + 1)(I - P)`,
+    :math:`P = I - G^\top (GG^\top)^{-1} G`, warm-started at the previous iteration's
+    eigenvector; :math:`-\infty` (modify) when Lanczos fails or :math:`GG^\top` is
+    singular.
+    """
+    m = G.shape[0]
+    if m >= n:
+        return np.inf
+    if H is not None:
+        bound = gershgorin_min(H)
+        if bound >= cfg.hess_mod_tol:
+            return bound
+    if m:
+        if s.gram_solve is None:
+            try:
+                s.gram_solve = gram_solver(G)
+            except (np.linalg.LinAlgError, RuntimeError):  # G rank-deficient: no projector
+                return -np.inf  # modify (safe)
+        gram_solve = s.gram_solve
+
+        def proj(v):
+            return v - G.T @ gram_solve(G @ v)
+    else:
+        def proj(v):
+            return v
+    shift = H_norm + 1.0
+
+    def red(v):
+        v = np.asarray(v, dtype=float).ravel()
+        pv = proj(v)
+        return proj(hv(pv)) + shift * (v - pv)
+
+    lam_min, s.eigvec = extreme_eig(red, n, "SA", v0=s.eigvec)
+    return -np.inf if lam_min is None else lam_min
+
+
+def matrix_free_kkt(cfg, problem, s) -> KKTSystem:
+    """K as a LinearOperator from Hessian-vector products and the Jacobian."""
+    n, m = s.x.size, s.lam.size
+    G = s.G
+
+    def hv(v):
+        return hvp_lagrangian(problem, s, np.asarray(v, dtype=float).ravel())
+
+    H_norm, s.eigvec_H = extreme_eig(hv, n, "LM", v0=s.eigvec_H)
+    if H_norm is None:  # Lanczos failed: power iteration (a lower bound)
+        v = np.ones(n) / np.sqrt(n)
+        for _ in range(30):
+            w = hv(v)
+            H_norm = float(np.linalg.norm(w))
+            if H_norm == 0.0:
+                break
+            v = w / H_norm
+    G_norm = float(np.sqrt((G.multiply(G) if sp.issparse(G) else G * G).sum())) if m else 0.0
+    lam_min = reduced_min_eig(cfg, hv, G, n, H_norm, s)
+    t = cfg.xi_B + H_norm if lam_min < cfg.hess_mod_tol else 0.0
+
+    def kv(v):
+        v = np.asarray(v, dtype=float).ravel()
+        vx, vl = v[:n], v[n:]
+        top = hv(vx) + t * vx + (G.T @ vl if m else 0.0)
+        return np.concatenate([top, G @ vx if m else np.zeros(0)])
+
+    K = LinearOperator((n + m, n + m), matvec=kv, rmatvec=kv, dtype=float)
+    B_norm = H_norm + t
+    norms = dict(B=B_norm, G=G_norm, H=H_norm, K=B_norm + G_norm)
+    if cfg.hessian_in_merit == "lagrangian":
+        Hgl = hv(s.gl)
+    else:
+        Hgl = hvp_f(problem, s, s.x, s.g, s.gl)
+    return KKTSystem("operator", K, norms, t, Hgl,
+                     2.0 * m * m * n + 9.0 * m**3 + 10.0 * (n + m) ** 2)
+
+
+def sparse_kkt(cfg, problem, s) -> KKTSystem:
+    """Sparse K from the Hessian matrices and the Jacobian (never a dense N x N)."""
+    n, m = s.x.size, s.lam.size
+    Hf = problem.objective.hess(s.x)
+    if isinstance(Hf, LinearOperator):
+        raise ValueError("hess returned a LinearOperator: linear_algebra='sparse' needs a "
+                         "matrix (use linear_algebra='matrix-free')")
+    Hf = sp.csr_array(Hf)
+    H = Hf + sp.csr_array(problem.constraints.lagrangian_hess(s.x, s.lam)) if m else Hf
+    H = sp.csr_array(0.5 * (H + H.T))
+    G = sp.csr_array(s.G)
+    H_norm = float(sp.linalg.norm(H))
+    lam_min = reduced_min_eig(cfg, lambda v: H @ v, G, n, H_norm, s, H=H)
+    t = cfg.xi_B + H_norm if lam_min < cfg.hess_mod_tol else 0.0
+    B = sp.csr_array(H + t * sp.identity(n, format="csr")) if t else H
+    K = sp.csr_array(sp.bmat([[B, G.T], [G, None]], format="csr"))
+    norms = dict(B=float(sp.linalg.norm(B)), G=float(sp.linalg.norm(G)) if m else 0.0,
+                 H=H_norm, K=float(sp.linalg.norm(K)))
+    Hgl = (H if cfg.hessian_in_merit == "lagrangian" else Hf) @ s.gl
+    return KKTSystem("sparse", K, norms, t, Hgl, 4.0 * K.nnz)
+
+
+def build_kkt(cfg, problem, s) -> KKTSystem:
+    """The KKT system on the state's linear-algebra path (``s.path``)."""
+    if s.path == "dense":
+        return dense_kkt(cfg, problem, s)
+    if s.path == "sparse":
+        return sparse_kkt(cfg, problem, s)
+    return matrix_free_kkt(cfg, problem, s)
