@@ -12,8 +12,8 @@ from optkit.ot.problem import kernels, make_problem
 from optkit.ot.sns import SNSSolver
 
 
-def _problem(n=40, m=30, seed=0):
-    rng = np.random.default_rng(seed)
+def _problem(n=40, m=30, rng=0):
+    rng = np.random.default_rng(rng)
     a, b = rng.random(n) + 0.1, rng.random(m) + 0.1
     return a / a.sum(), b / b.sum(), rng.random((n, m))
 
@@ -58,7 +58,7 @@ def test_one_solver_instance_drives_two_runs(cls, kw):
         return run(solver, problem, maxiter=2000, x0=problem.x0, result_type=OTResult)
 
     first = solve(*_problem())
-    other = solve(*_problem(20, 25, seed=1))
+    other = solve(*_problem(20, 25, rng=1))
     again = solve(*_problem())
     assert first.success and other.success
     np.testing.assert_array_equal(first.x, again.x)

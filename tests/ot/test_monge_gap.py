@@ -51,8 +51,8 @@ def test_closed_forms_of_the_protocol():
     assert _affine_gap(WR, M2) == pytest.approx(3.75, abs=0.01)
 
 
-def _samples(n=256, seed=0):
-    rng = np.random.default_rng(seed)
+def _samples(n=256, rng=0):
+    rng = np.random.default_rng(rng)
     return rng.multivariate_normal(M1, S1, size=n)
 
 
@@ -181,15 +181,15 @@ def _gaussian(mean, cov):
     return draw
 
 
-def _fit(W0, lam, seed=0):
-    torch.manual_seed(seed)
+def _fit(W0, lam, rng=0):
+    torch.manual_seed(rng)
     model = torch.nn.Linear(2, 2)
     with torch.no_grad():
         model.weight.copy_(torch.from_numpy(W0).float())
         model.bias.zero_()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     res = fit_map(model, _gaussian(M1, S1), _gaussian(M2, S2), lam=lam, fit_reg=0.5,
-                  maxiter=1000, batch_size=128, optimizer=opt, rng=seed, average=200)
+                  maxiter=1000, batch_size=128, optimizer=opt, rng=rng, average=200)
     model = res.model
     return model.weight.detach().double().numpy(), model.bias.detach().double().numpy(), res.trace
 

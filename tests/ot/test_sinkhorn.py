@@ -14,8 +14,8 @@ from optkit.ot import cost_matrix, sinkhorn
 METHODS = ["sns", "sinkhorn"]
 
 
-def _problem(n=60, m=None, seed=0):
-    rng = np.random.default_rng(seed)
+def _problem(n=60, m=None, rng=0):
+    rng = np.random.default_rng(rng)
     m = n if m is None else m
     a = rng.random(n) + 0.1
     b = rng.random(m) + 0.1
@@ -56,7 +56,7 @@ def test_matches_pot_sinkhorn_log(method, shape, reg):
 
 
 def test_reaches_tight_tolerance_where_pot_default_stops_earlier():
-    a, b, C = _problem(150, seed=3)
+    a, b, C = _problem(150, rng=3)
     reg = 0.005
     P_pot = ot.sinkhorn(a, b, C, reg, method="sinkhorn_log")  # stopThr 1e-9 (L2), 1000 its
     pot_err = np.abs(P_pot.sum(1) - a).sum() + np.abs(P_pot.sum(0) - b).sum()
@@ -65,7 +65,7 @@ def test_reaches_tight_tolerance_where_pot_default_stops_earlier():
 
 
 def test_sns_and_sinkhorn_agree():
-    a, b, C = _problem(70, 90, seed=1)
+    a, b, C = _problem(70, 90, rng=1)
     r1 = sinkhorn(a, b, C, 0.01, method="sns", tol=1e-11)
     r2 = sinkhorn(a, b, C, 0.01, method="sinkhorn", tol=1e-11, maxiter=50000)
     assert r1.n_newton > 0 and r1.nit < r2.nit
@@ -76,7 +76,7 @@ def test_sns_and_sinkhorn_agree():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_entropic_bias_against_emd(method):
-    a, b, C = _problem(50, seed=2)
+    a, b, C = _problem(50, rng=2)
     lp = ot.emd2(a, b, C)
     for reg in (0.05, 0.01, 0.002):
         res = sinkhorn(a, b, C, reg, method=method, tol=1e-10, maxiter=100000)
@@ -104,7 +104,7 @@ def test_random_assignment_paper_count():
 
 
 def test_dual_monotone_over_sinkhorn_and_newton_steps():
-    a, b, C = _problem(80, seed=4)
+    a, b, C = _problem(80, rng=4)
     res = sinkhorn(a, b, C, 0.005, method="sinkhorn", tol=1e-10, maxiter=5000)
     d = res.trace["fun"]
     assert np.all(np.diff(d) >= -1e-13 * (1 + np.abs(d[1:])))
@@ -117,7 +117,7 @@ def test_dual_monotone_over_sinkhorn_and_newton_steps():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_invariances(method):
-    a, b, C = _problem(40, 30, seed=5)
+    a, b, C = _problem(40, 30, rng=5)
     reg = 0.02
     kw = dict(method=method, tol=1e-12, maxiter=50000)
     base = sinkhorn(a, b, C, reg, **kw)
@@ -169,7 +169,7 @@ def test_point_cloud_costs():
 
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log")  # POT's log(0)
 def test_zero_masses():
-    a, b, C = _problem(30, 25, seed=8)
+    a, b, C = _problem(30, 25, rng=8)
     a[[3, 7]] = 0
     b[[0]] = 0
     a, b = a / a.sum(), b / b.sum()
@@ -181,7 +181,7 @@ def test_zero_masses():
 
 
 def test_float32_cost_and_tiny_reg():
-    a, b, C = _problem(50, seed=9)
+    a, b, C = _problem(50, rng=9)
     C32 = C.astype(np.float32)
     res = sinkhorn(a, b, C32, 0.01, method="sinkhorn")
     assert res.success and res.plan.dtype == np.float32 and res.f.dtype == np.float64
@@ -198,7 +198,7 @@ def test_float32_cost_and_tiny_reg():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_torch_cpu_matches_numpy(method):
-    a, b, C = _problem(50, 40, seed=10)
+    a, b, C = _problem(50, 40, rng=10)
     ref = sinkhorn(a, b, C, 0.01, method=method, tol=1e-11, maxiter=20000)
     Ct = torch.from_numpy(C)
     res = sinkhorn(torch.from_numpy(a), torch.from_numpy(b), Ct, 0.01, method=method,
@@ -213,7 +213,7 @@ def test_torch_cpu_matches_numpy(method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_callback_and_stop_iteration(method):
-    a, b, C = _problem(40, seed=13)
+    a, b, C = _problem(40, rng=13)
     seen = []
     res = sinkhorn(a, b, C, 0.01, method=method, callback=lambda intermediate_result:
                    seen.append(intermediate_result))
@@ -233,7 +233,7 @@ def test_callback_and_stop_iteration(method):
 
 
 def test_inputs_not_mutated():
-    a, b, C = _problem(20, seed=11)
+    a, b, C = _problem(20, rng=11)
     copies = [v.copy() for v in (a, b, C)]
     sinkhorn(a, b, C, 0.05)
     for v, c in zip((a, b, C), copies):
@@ -241,7 +241,7 @@ def test_inputs_not_mutated():
 
 
 def test_bad_inputs():
-    a, b, C = _problem(10, 8, seed=12)
+    a, b, C = _problem(10, 8, rng=12)
     with pytest.raises(ValueError, match="a must be finite and non-negative"):
         sinkhorn(-a, b, C, 0.1)
     with pytest.raises(ValueError, match="b must be finite"):
@@ -340,7 +340,7 @@ def test_point_clouds_hard_cases(cost, eta):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("method", METHODS)
 def test_cuda_matches_numpy(method):
-    a, b, C = _problem(300, 200, seed=14)
+    a, b, C = _problem(300, 200, rng=14)
     ref = sinkhorn(a, b, C, 0.005, method=method, tol=1e-10, maxiter=20000)
     Ct = torch.from_numpy(C).cuda()
     res = sinkhorn(torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda(), Ct, 0.005,
