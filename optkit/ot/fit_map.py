@@ -34,7 +34,7 @@ class FitMapResult(OptimizeResult):
     x : Tensor
         Its trainable parameters, flattened (``torch.nn.utils.parameters_to_vector``).
     fun : float
-        The mini-batch loss :math:`L(\\theta)` of the last iteration.
+        The mini-batch loss :math:`L(\\theta)` at ``x``, on a fresh batch (before averaging).
     nit, nfev
         Gradient steps; mini-batch loss evaluations (one per step and one at the start).
     status, success, message
@@ -73,7 +73,7 @@ class _MapState:
     params: list
     gen: Any
     sums: list
-    fun: Any
+    loss: Any
     fit: Any
     gap: Any
     lam: float
@@ -87,6 +87,10 @@ class _MapState:
 
         return torch.nn.utils.parameters_to_vector(self.params).detach()
 
+    @property
+    def fun(self):
+        return self.loss.detach()
+
     def counts(self) -> dict:
         return {"n_value": self.n_loss}
 
@@ -95,7 +99,12 @@ class _MapState:
 
 
 class FitMapSolver:
-    """One Adam (or the given optimizer's) step per fresh mini-batch; configuration only."""
+    """One optimizer step per fresh mini-batch; configuration only.
+
+    The state holds the loss of the current parameters on the batch drawn last (with its
+    autograd graph): a step backpropagates it, updates the parameters and evaluates the loss
+    of the new parameters on a fresh batch, so ``fun`` is always the loss at ``x``.
+    """
 
     def __init__(self, *, lam, fit_reg, gap_reg, cost, batch_size, average, maxiter, tol):
         self.lam_of = lam if callable(lam) else (lambda _, v=lam: v)
@@ -117,26 +126,25 @@ class FitMapSolver:
     def init(self, problem: _MapProblem, x0, rng) -> _MapState:
         import torch
 
-        with torch.no_grad():
-            loss, fit, gap, lam = self._loss(problem, rng, 0)
+        loss, fit, gap, lam = self._loss(problem, rng, 0)
         sums = [torch.zeros_like(p) for p in problem.params]
-        return _MapState(problem.params, rng, sums, loss.detach(), fit.detach(), gap.detach(), lam)
+        return _MapState(problem.params, rng, sums, loss, fit.detach(), gap.detach(), lam)
 
     def step(self, problem: _MapProblem, state: _MapState) -> _MapState:
         import torch
 
-        loss, fit, gap, lam = self._loss(problem, state.gen, state.step)
         problem.optimizer.zero_grad()
-        loss.backward()
+        state.loss.backward()
         problem.optimizer.step()
-        state.fun, state.fit, state.gap, state.lam = loss.detach(), fit.detach(), gap.detach(), lam
-        state.n_loss += 1
         if state.step >= self.maxiter - self.average:
             with torch.no_grad():
                 for s, p in zip(state.sums, state.params):
                     s += p
             state.n_summed += 1
         state.step += 1
+        loss, fit, gap, lam = self._loss(problem, state.gen, state.step)
+        state.loss, state.fit, state.gap, state.lam = loss, fit.detach(), gap.detach(), lam
+        state.n_loss += 1
         return state
 
     def terminate(self, problem, state):

@@ -44,7 +44,7 @@ def torch_float64():
 
 def _reg_of(C, reg):
     if reg is None:
-        return 0.05 * float(C.detach().std() if is_torch_tensor(C) else np.std(C))
+        return 0.05 * to_float(namespace(C).std(C))
     return check_positive(reg, "reg")
 
 
@@ -104,7 +104,8 @@ def monge_gap(x, Tx, cost="sqeuclidean", reg=None, *, tol=1e-6, method="sns"):
     eps = _reg_of(C, reg)
     W, _ = _entropic_cost(C, eps, tol, method)
     diag = C.diagonal()
-    return (diag.double() if is_torch_tensor(diag) else diag).mean() - W
+    xp = namespace(diag)
+    return xp.mean(xp.astype(diag, xp.float64)) - W
 
 
 def _symmetric_entropic_cost(C, eps, tol, maxiter=1000):

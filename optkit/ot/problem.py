@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from optkit.core.backend import is_torch_tensor, namespace, to_numpy
+from optkit.core.backend import device_of, is_torch_tensor, namespace, to_numpy
 from optkit.core.validate import check_positive
 
 __all__ = ["OTProblem", "make_problem", "kernels", "check_cost", "masses", "check_reg",
@@ -52,9 +52,8 @@ def make_problem(kern, a, b, eps, tol, f0, g0, device=None) -> OTProblem:
     """An :class:`OTProblem` from host vectors; on ``device`` (torch) when given."""
     if device is None:
         return OTProblem(kern, a, b, eps, tol, (f0, g0), getattr(kern, "output", None))
-    import torch
-
-    a, b, f0, g0 = (torch.as_tensor(v, dtype=torch.float64, device=device) for v in (a, b, f0, g0))
+    xp = namespace(kern.C)
+    a, b, f0, g0 = (xp.asarray(v, dtype=xp.float64, device=device) for v in (a, b, f0, g0))
     return OTProblem(kern, a, b, eps, tol, (f0, g0))
 
 
@@ -140,35 +139,27 @@ def check_reg(reg, eta) -> float:
 
 def host_vector(v, name, size):
     """A finite float64 numpy vector of length ``size`` (warm-start potentials)."""
-    v = np.asarray(to_numpy(v) if is_torch_tensor(v) else v, dtype=np.float64)
+    v = np.asarray(to_numpy(v), dtype=np.float64)
     if v.shape != (size,) or not np.all(np.isfinite(v)):
         raise ValueError(f"{name} must be a finite vector of length {size}, got shape {v.shape}")
     return v
 
 
-def _index(mask, device):
-    import torch
-
-    return torch.from_numpy(np.flatnonzero(mask)).to(device)
+def _index(xp, mask, like):
+    return xp.asarray(np.flatnonzero(mask), device=device_of(like))
 
 
 def submatrix(C, rows, cols):
     """The block ``C[rows][:, cols]`` of boolean masks (a copy; only with zero masses)."""
-    if is_torch_tensor(C):
-        return C[_index(rows, C.device)][:, _index(cols, C.device)]
-    return C[np.ix_(rows, cols)]
+    xp = namespace(C)
+    return xp.take(xp.take(C, _index(xp, rows, C), axis=0), _index(xp, cols, C), axis=1)
 
 
 def embed(P, rows, cols, shape):
     """``P`` placed in the ``rows`` x ``cols`` block of a zero matrix of ``shape``."""
-    if is_torch_tensor(P):
-        import torch
-
-        Z = torch.zeros(shape, dtype=P.dtype, device=P.device)
-        Z[_index(rows, P.device)[:, None], _index(cols, P.device)[None, :]] = P
-        return Z
-    Z = np.zeros(shape, dtype=P.dtype)
-    Z[np.ix_(rows, cols)] = P
+    xp = namespace(P)
+    Z = xp.zeros(shape, dtype=P.dtype, device=device_of(P))
+    Z[_index(xp, rows, P)[:, None], _index(xp, cols, P)[None, :]] = P
     return Z
 
 

@@ -189,7 +189,7 @@ def _fit(W0, lam, rng=0):
         model.bias.zero_()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     res = fit_map(model, _gaussian(M1, S1), _gaussian(M2, S2), lam=lam, fit_reg=0.5,
-                  maxiter=1000, batch_size=128, optimizer=opt, rng=rng, average=200)
+                  maxiter=1000, batch_size=128, optimizer=opt, rng=torch.Generator().manual_seed(rng), average=200)
     model = res.model
     return model.weight.detach().double().numpy(), model.bias.detach().double().numpy(), res.trace
 
