@@ -88,15 +88,21 @@ def _count_host_syncs(monkeypatch):
     return counter
 
 
+_CUDA = pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA")])
+
+
+@pytest.mark.parametrize("device", ["cpu", _CUDA])
 @pytest.mark.parametrize("check_every", [1, 10])
-def test_torch_sinkhorn_syncs_with_the_host_only_at_stopping_checks(monkeypatch, check_every):
+def test_torch_sinkhorn_syncs_with_the_host_only_at_stopping_checks(monkeypatch, check_every,
+                                                                     device):
     """Spec api §4: on torch input the potentials stay on the device; ``.item()``, ``.cpu()``,
     ``.numpy()`` and ``float()`` run a bounded number of times per stopping check."""
-    a, b, C = (torch.from_numpy(v) for v in _problem(50, 40))
+    a, b, C = (torch.from_numpy(v).to(device) for v in _problem(50, 40))
     counter = _count_host_syncs(monkeypatch)
     res = sinkhorn(a, b, C, 0.005, method="sinkhorn", tol=1e-14, maxiter=300,
                    check_every=check_every)
-    assert res.nit == 300 and isinstance(res.f, torch.Tensor)
+    assert res.nit == 300 and isinstance(res.f, torch.Tensor) and res.f.device == C.device
     checks = res.nit // check_every
     assert counter["n"] <= 3 * checks + 30, counter
     if check_every == 1:
