@@ -214,8 +214,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
                   max_time=opts["max_time"], check_every=opts["check_every"], callback=callback,
                   method=method, result_type=OTResult, x0=problem.x0)
     if not res.success:
-        res.message = (f"{res.message} Marginal error {res.marginal_error:.3e} > tol "
-                       f"{tol:.1e}.")
+        rel = "<=" if res.marginal_error <= tol else ">"
+        res.message = f"{res.message} Marginal error {res.marginal_error:.3e} {rel} tol {tol:.1e}."
     f, g = res.f, res.g
     if not full:
         res.f, res.g = extend(C, to_numpy(f), to_numpy(g), rows, cols, eps)
@@ -229,7 +229,7 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
             P = kern.plan(f, g, problem.inv_eps)
         if not full:
             P = embed(P, rows, cols, (n, m))
-        return P.to(kind) if torch_in else P.astype(kind, copy=False)
+        return namespace(P).astype(P, kind, copy=False)
 
     res.set_plan(plan_fn)
     res.reg = eps

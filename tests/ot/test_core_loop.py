@@ -107,3 +107,18 @@ def test_torch_sinkhorn_syncs_with_the_host_only_at_stopping_checks(monkeypatch,
     assert counter["n"] <= 3 * checks + 30, counter
     if check_every == 1:
         assert counter["n"] >= checks  # the count sees the per-check reads
+
+
+def test_a_stopped_run_states_its_error_against_tol():
+    a, b, C = _problem()
+    done = sinkhorn(a, b, C, 0.02, method="sinkhorn", tol=1e-3).nit
+
+    def stop(intermediate_result):  # stops at the iteration that meets tol
+        if intermediate_result.nit >= done:
+            raise StopIteration
+
+    res = sinkhorn(a, b, C, 0.02, method="sinkhorn", tol=1e-3, callback=stop)
+    assert res.status == 99 and res.marginal_error <= 1e-3
+    assert "<= tol" in res.message
+    res = sinkhorn(a, b, C, 0.02, method="sinkhorn", tol=1e-12, maxiter=3)
+    assert res.status == 1 and "> tol" in res.message
