@@ -34,7 +34,7 @@ def _instance(n):
     rng = np.random.default_rng(0)
     C = rng.random((n, n))
     a = np.full(n, 1.0 / n)
-    res = sinkhorn(a, a, C, REG, method="sinkhorn", max_iter=20)
+    res = sinkhorn(a, a, C, REG, method="sinkhorn", maxiter=20)
     return a, C, res.f, res.g
 
 
@@ -58,7 +58,7 @@ def pot_sweep(C, a, f, g):
 
 def newton_step(a, C, f, g):
     """One SNS iteration budget: select + PCG + line search, via a 1-step SNS run."""
-    return sinkhorn(a, a, C, REG, init=(f, g), max_iter=1, tol=1e-300,
+    return sinkhorn(a, a, C, REG, init=(f, g), maxiter=1, tol=1e-300,
                     options={"n_init": 0, "polish": False})
 
 

@@ -6,8 +6,9 @@ class Objective(BaseObjective):
     """Balanced entropic OT. Every solver returns dual potentials ``(f, g)`` in optkit's
     convention (``P = exp((f + g - C)/reg)``); ``value`` is the L1 marginal error
     ``(|P1 - a|_1 + |P^T 1 - b|_1)/sum(a)`` re-measured here with optkit's kernels (2.0 for a
-    non-finite plan), plus the dual value, ``<C,P> - LP``, ``|D - D_ref|`` and the solver's
-    sweeps / Newton steps / CG iterations (NaN where a peer does not report them)."""
+    non-finite plan), plus the dual value, ``<C,P> - LP``, ``|D - D_ref|``, the solver's passes over C
+    (``n_value``, the oracle axis) and iterations (``nit``; NaN where a peer does not report
+    them)."""
 
     name = "ot"
     url = "https://github.com/optkit/optkit"
@@ -38,4 +39,4 @@ class Objective(BaseObjective):
 
     def get_one_result(self):
         return dict(f=np.zeros_like(self.a), g=np.zeros_like(self.b),
-                    counts=dict(n_sinkhorn=0, n_newton=0, n_cg=0))
+                    counts=dict(n_value=0, nit=0))

@@ -21,8 +21,8 @@ from optkit.ot import cost_matrix, sinkhorn
 from optkit.ot._numba_kernels import NumbaKernels
 
 
-def make(instance, n, seed=0):
-    rng = np.random.default_rng(seed)
+def make(instance, n, rng=0):
+    rng = np.random.default_rng(rng)
     if instance == "gauss-clouds":
         x, y = rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
         C = cost_matrix(x, y, "sqeuclidean")
@@ -52,7 +52,7 @@ def main():
     reg, tol, m = args.reg, args.tol, args.n
 
     def run_optkit():
-        r = sinkhorn(a, b, C, reg, tol=tol, max_iter=5000)
+        r = sinkhorn(a, b, C, reg, tol=tol, maxiter=5000)
         return r.f, r.g, f"{r.n_sinkhorn}+{r.n_newton} (cg {r.n_cg})"
 
     def run_pot():
@@ -77,7 +77,7 @@ def main():
     for name in ("ssns", "splr"):
         if name in args.peers:
             solvers[f"regot-sinkhorn_{name}"] = run_regot(f"sinkhorn_{name}")
-    sinkhorn(a, b, C, reg, max_iter=25)  # JIT warm-up
+    sinkhorn(a, b, C, reg, maxiter=25)  # JIT warm-up
     times = {k: [] for k in solvers}
     info = {}
     for _ in range(args.repeats):

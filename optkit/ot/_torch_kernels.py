@@ -1,8 +1,10 @@
 """torch kernels for entropic OT on torch tensors, CPU or CUDA (spec ``ot.md`` §4.2).
 
 The same code runs on every device: dense passes over ``C`` work on blocks of rows (float64
-temporaries of at most 64 MiB) on ``C``'s device; the O(n + m) potentials and the sparse
-Hessian block (O(|K|)) live on the host, as numpy. ``C`` is never moved or copied whole.
+temporaries of at most 64 MiB) on ``C``'s device. :class:`TorchKernels` takes and returns
+float64 tensors on ``C``'s device (log-domain Sinkhorn keeps its potentials there);
+:class:`HostKernels` takes and returns numpy vectors for the host-driven SNS, whose sparse
+Hessian block (O(|K|)) lives on the host. ``C`` is never moved or copied whole.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-__all__ = ["TorchKernels"]
+__all__ = ["TorchKernels", "HostKernels"]
 
 _BLOCK_BYTES = 64 * 2**20
 _NBINS = 2048
@@ -20,7 +22,7 @@ _SPAN = 40.0
 
 
 class TorchKernels:
-    """Kernel set for a torch cost matrix; same interface as ``NumbaKernels``."""
+    """Kernel set for a torch cost matrix: ``NumbaKernels``'s interface on device tensors."""
 
     def __init__(self, C: torch.Tensor):
         self.C = C
@@ -33,7 +35,11 @@ class TorchKernels:
         yield
 
     def _dev(self, v):
-        return torch.from_numpy(np.ascontiguousarray(v)).to(self.C.device)
+        return torch.as_tensor(v, dtype=torch.float64, device=self.C.device)
+
+    def output(self, v):
+        """A vector (numpy or tensor) as a float64 tensor on ``C``'s device."""
+        return self._dev(np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v)
 
     def _blocks(self):
         n = self.C.shape[0]
@@ -47,17 +53,17 @@ class TorchKernels:
     def row_lse(self, g, inv_eps, shift=None):
         g = self._dev(g)
         out = [torch.logsumexp((g[None, :] - Cb) * inv_eps, dim=1) for _, _, Cb in self._blocks()]
-        return torch.cat(out).cpu().numpy()
+        return torch.cat(out)
 
     def col_lse(self, f, inv_eps, shift=None):
         f = self._dev(f)
         acc = torch.full((self.C.shape[1],), -torch.inf, dtype=torch.float64, device=self.C.device)
         for lo, hi, Cb in self._blocks():
             acc = torch.logaddexp(acc, torch.logsumexp((f[lo:hi, None] - Cb) * inv_eps, dim=0))
-        return acc.cpu().numpy()
+        return acc
 
     def stats(self, f, g, inv_eps):
-        """``(P1, P^T 1, sum P, <C, P>)``."""
+        """``(P1, P^T 1, sum P, <C, P>)`` (the last two as 0-d tensors)."""
         f, g = self._dev(f), self._dev(g)
         r = []
         c = torch.zeros(self.C.shape[1], dtype=torch.float64, device=self.C.device)
@@ -68,7 +74,7 @@ class TorchKernels:
             c += P.sum(dim=0)
             cost += (P * Cb).sum()
         r = torch.cat(r)
-        return r.cpu().numpy(), c.cpu().numpy(), float(r.sum()), float(cost)
+        return r, c, r.sum(), cost
 
     def select(self, f, g, inv_eps, j0, k, row_sums):
         """CSR of ``Sigma = P/eps`` on the kept set (spec §3.3); see ``NumbaKernels.select``."""
@@ -113,3 +119,17 @@ class TorchKernels:
     def plan(self, f, g, inv_eps):
         f, g = self._dev(f), self._dev(g)
         return torch.cat([lp.exp() for _, _, lp in self._logp(f, g, inv_eps)])
+
+
+class HostKernels(TorchKernels):
+    """:class:`TorchKernels` with numpy vectors in and out (the plan stays a device tensor)."""
+
+    def row_lse(self, g, inv_eps, shift=None):
+        return super().row_lse(g, inv_eps).cpu().numpy()
+
+    def col_lse(self, f, inv_eps, shift=None):
+        return super().col_lse(f, inv_eps).cpu().numpy()
+
+    def stats(self, f, g, inv_eps):
+        r, c, total, cost = super().stats(f, g, inv_eps)
+        return r.cpu().numpy(), c.cpu().numpy(), float(total), float(cost)

@@ -1,4 +1,4 @@
-r"""The Monge gap of a map and Monge-gap-regularized map fitting (spec ``ot.md`` §5).
+r"""The Monge gap of a map (spec ``ot.md`` §5) and the entropic costs it is built from.
 
 Uscidda & Cuturi, *The Monge Gap: A Regularizer to Learn All Transport Maps*, ICML 2023
 (arXiv 2302.04953); reference implementation: OTT's ``monge_gap_from_samples``.
@@ -6,16 +6,15 @@ Uscidda & Cuturi, *The Monge Gap: A Regularizer to Learn All Transport Maps*, IC
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from optkit.core.result import Trace
-from optkit.core.validate import check_int, check_nonnegative, check_positive, is_torch_tensor
+from optkit.core.backend import is_torch_tensor, namespace, to_float
+from optkit.core.validate import check_positive
 
-from .sinkhorn import cost_matrix, sinkhorn
+from .costs import cost_matrix
+from .sinkhorn import sinkhorn
 
-__all__ = ["monge_gap", "fit_map"]
+__all__ = ["monge_gap"]
 
 
 def _dual_value(C, f, g, eps):
@@ -45,7 +44,7 @@ def torch_float64():
 
 def _reg_of(C, reg):
     if reg is None:
-        return 0.05 * float(C.detach().std() if is_torch_tensor(C) else np.std(C))
+        return 0.05 * to_float(namespace(C).std(C))
     return check_positive(reg, "reg")
 
 
@@ -105,132 +104,38 @@ def monge_gap(x, Tx, cost="sqeuclidean", reg=None, *, tol=1e-6, method="sns"):
     eps = _reg_of(C, reg)
     W, _ = _entropic_cost(C, eps, tol, method)
     diag = C.diagonal()
-    return (diag.double() if is_torch_tensor(diag) else diag).mean() - W
+    xp = namespace(diag)
+    return xp.mean(xp.astype(diag, xp.float64)) - W
 
 
-def _symmetric_entropic_cost(C, eps, tol, max_iter=1000):
+def _symmetric_entropic_cost(C, eps, tol, maxiter=1000):
     r""":math:`W_\varepsilon(\alpha, \alpha)` for a symmetric torch cost, by the symmetric
     Sinkhorn updates :math:`f \leftarrow \frac12\big(f + \varepsilon(\log a -
     \mathrm{LSE}_j((f_j - C_{ij})/\varepsilon))\big)` (Feydy et al., AISTATS 2019) until the
     marginal L1 error is ``<= tol``, then the envelope value :math:`D(f, f) + \varepsilon`,
-    differentiable in ``C``."""
+    differentiable in ``C``. A CPU cost goes to the numba kernels (zero-copy); on another
+    device the potential stays there and the error is read every 10 iterations."""
     import torch
 
     Cd = C.detach()
+    n = Cd.shape[0]
     if Cd.device.type == "cpu":
         from ._numba_kernels import NumbaKernels
 
-        kern = NumbaKernels(Cd.numpy())
+        kern, f, check_every = NumbaKernels(Cd.numpy()), np.zeros(n), 1
     else:
         from ._torch_kernels import TorchKernels
 
-        kern = TorchKernels(Cd)
-    n = Cd.shape[0]
-    log_a, inv = -np.log(n), 1.0 / eps
-    f = np.zeros(n)
+        kern, check_every = TorchKernels(Cd), 10
+        f = torch.zeros(n, dtype=torch.float64, device=Cd.device)
+    xp = namespace(f)
+    log_a, inv = -float(np.log(n)), 1.0 / eps
     with kern.threads():
-        for _ in range(max_iter):
+        for it in range(maxiter):
             L = kern.row_lse(f, inv, log_a - f * inv)
-            if float(np.abs(np.exp(f * inv + L) - 1.0 / n).sum()) <= tol:
+            if it % check_every == 0 and to_float(
+                    xp.sum(xp.abs(xp.exp(f * inv + L) - 1.0 / n))) <= tol:
                 break
             f = 0.5 * (f + eps * (log_a - L))
-    f = torch.from_numpy(f).to(Cd.device)
+    f = torch.as_tensor(f, dtype=torch.float64, device=Cd.device)
     return _dual_value(C, f, f, eps) + eps
-
-
-def _sampler(data, name, torch):
-    if callable(data):
-        return data
-    if not is_torch_tensor(data) or data.ndim != 2:
-        raise TypeError(f"{name} must be a 2-D torch tensor or a callable (size, generator)")
-
-    def draw(size, generator):
-        idx = torch.randperm(data.shape[0], generator=generator)[:size]
-        return data[idx.to(data.device)]
-
-    return draw
-
-
-def fit_map(model, source, target, lam=1.0, fit_reg=0.5, gap_reg=None, cost="sqeuclidean",
-            n_iter=1000, batch_size=128, optimizer=None, seed=0, average=0, tol=1e-6):
-    r"""Fit a map :math:`T_\theta` pushing the source to the target, Monge-gap regularized.
-
-    Minimizes, over fresh batches, (Uscidda & Cuturi, ICML 2023, §5)
-
-    .. math::
-
-        L(\theta) = S_{\varepsilon_{fit}}(T_\theta\sharp\hat\mu, \hat\nu)
-            + \lambda\,\hat M_{\hat\mu}(T_\theta),\qquad
-        S_\varepsilon(\alpha, \beta) = W_\varepsilon(\alpha, \beta) - \tfrac12
-            W_\varepsilon(\alpha, \alpha)\ [- \tfrac12 W_\varepsilon(\beta, \beta)],
-
-    the Sinkhorn divergence (the constant target term is skipped, as OTT's
-    ``static_b=True``) plus :func:`monge_gap` on the source batch; gradients by the envelope
-    theorem.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        The map, applied to a batch of source points ``(batch_size, d)``.
-    source, target : torch.Tensor (N, d) or callable
-        Samples (a random batch of rows per step) or samplers ``draw(size, generator)``.
-    lam : float or callable
-        :math:`\lambda`, or a schedule ``lam(step)``.
-    fit_reg, gap_reg : float
-        :math:`\varepsilon` of the fitting term and of the Monge gap (None: its default).
-    cost : str or callable
-        The Monge-gap cost (see :func:`monge_gap`); the fitting term uses ``"sqeuclidean"``.
-    n_iter, batch_size : int
-    optimizer : torch.optim.Optimizer, optional
-        Default ``Adam(model.parameters(), lr=1e-3)`` (OTT's default).
-    seed : int
-        Seed of the batch generator.
-    average : int
-        If > 0, the model ends with its parameters averaged over the last ``average`` steps.
-    tol : float
-        Marginal L1 tolerance of the inner OT solves.
-
-    Returns
-    -------
-    model, trace
-        The fitted model (modified in place) and a :class:`~optkit.core.Trace` with ``loss``,
-        ``fit`` and ``gap`` per step.
-    """
-    import torch
-
-    n_iter = check_int(n_iter, "n_iter", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=2)
-    average = check_int(average, "average", minimum=0)
-    fit_reg = check_positive(fit_reg, "fit_reg")
-    lam_of: Callable[[int], float] = lam if callable(lam) else (lambda _, v=lam: v)
-    if not callable(lam):
-        check_nonnegative(lam, "lam")
-    opt = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(check_int(seed, "seed"))
-    draw_x, draw_y = _sampler(source, "source", torch), _sampler(target, "target", torch)
-    params = [p for p in model.parameters() if p.requires_grad]
-    sums = [torch.zeros_like(p) for p in params]
-    trace = Trace()
-    for step in range(n_iter):
-        xb, yb = draw_x(batch_size, gen), draw_y(batch_size, gen)
-        y = model(xb)
-        w_xy, _ = _entropic_cost(cost_matrix(y, yb, "sqeuclidean"), fit_reg, tol, "sns")
-        w_xx = _symmetric_entropic_cost(cost_matrix(y, y, "sqeuclidean"), fit_reg, tol)
-        fit = w_xy - 0.5 * w_xx
-        lam_t = float(lam_of(step))
-        gap = monge_gap(xb, y, cost, gap_reg, tol=tol) if lam_t > 0 else fit.new_zeros(())
-        loss = fit + lam_t * gap
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        trace.append(nit=step, loss=float(loss.detach()), fit=float(fit.detach()),
-                     gap=float(gap.detach()), lam=lam_t)
-        if step >= n_iter - average:
-            with torch.no_grad():
-                for s, p in zip(sums, params):
-                    s += p
-    if average:
-        with torch.no_grad():
-            for s, p in zip(sums, params):
-                p.copy_(s / min(average, n_iter))
-    return model, trace

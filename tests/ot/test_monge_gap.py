@@ -51,8 +51,8 @@ def test_closed_forms_of_the_protocol():
     assert _affine_gap(WR, M2) == pytest.approx(3.75, abs=0.01)
 
 
-def _samples(n=256, seed=0):
-    rng = np.random.default_rng(seed)
+def _samples(n=256, rng=0):
+    rng = np.random.default_rng(rng)
     return rng.multivariate_normal(M1, S1, size=n)
 
 
@@ -127,7 +127,48 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="cost"):
         monge_gap(np.ones((5, 2)), np.zeros((5, 2)), cost="cosine")
     with pytest.raises(TypeError, match="source"):
-        fit_map(torch.nn.Linear(2, 2), np.zeros((5, 2)), torch.zeros(5, 2), n_iter=1)
+        fit_map(torch.nn.Linear(2, 2), np.zeros((5, 2)), torch.zeros(5, 2), maxiter=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        fit_map(torch.nn.Linear(2, 2), torch.zeros(5, 2), torch.zeros(5, 2), batch_size=1)
+    with pytest.raises(ValueError, match="cost"):
+        fit_map(torch.nn.Linear(2, 2), torch.zeros(5, 2), torch.zeros(5, 2), cost="cosine")
+    with pytest.raises(TypeError, match="rng"):
+        fit_map(torch.nn.Linear(2, 2), torch.zeros(5, 2), torch.zeros(5, 2), rng=0.5)
+    with pytest.raises(TypeError, match="n_iter"):
+        fit_map(torch.nn.Linear(2, 2), torch.zeros(5, 2), torch.zeros(5, 2), n_iter=1)
+
+
+def _small_fit(**kw):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 2)
+    src, tgt = torch.randn(64, 2, dtype=torch.float64), torch.randn(64, 2, dtype=torch.float64) + 1
+    return fit_map(model.double(), src, tgt, batch_size=16, optimizer=torch.optim.SGD(
+        model.parameters(), lr=0.1), **{"maxiter": 4, **kw})
+
+
+def test_fit_map_runs_on_the_core_loop():
+    from scipy.optimize import OptimizeResult
+
+    from optkit.ot import FitMapResult
+
+    res = _small_fit(rng=0)
+    assert isinstance(res, FitMapResult) and isinstance(res, OptimizeResult)
+    assert res.nit == 4 and res.nfev == 5 and res.status == 1 and res.success is False
+    assert list(res.trace["nit"]) == [0, 1, 2, 3, 4] and "gap" in res.trace.keys()
+    np.testing.assert_array_equal(
+        res.x, torch.nn.utils.parameters_to_vector(res.model.parameters()).detach())
+    same, other = _small_fit(rng=0), _small_fit(rng=1)
+    np.testing.assert_array_equal(res.x, same.x)
+    assert not np.array_equal(res.x.numpy(), other.x.numpy())
+    gen = torch.Generator().manual_seed(3)
+    assert _small_fit(rng=gen).nit == 4
+
+
+def test_fit_map_averages_the_last_steps():
+    seen = []
+    res = _small_fit(rng=0, average=2, callback=lambda intermediate_result: seen.append(
+        intermediate_result.x))
+    np.testing.assert_allclose(res.x, (seen[-1] + seen[-2]) / 2, rtol=1e-12)
 
 
 def _gaussian(mean, cov):
@@ -140,16 +181,17 @@ def _gaussian(mean, cov):
     return draw
 
 
-def _fit(W0, lam, seed=0):
-    torch.manual_seed(seed)
+def _fit(W0, lam, rng=0):
+    torch.manual_seed(rng)
     model = torch.nn.Linear(2, 2)
     with torch.no_grad():
         model.weight.copy_(torch.from_numpy(W0).float())
         model.bias.zero_()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model, trace = fit_map(model, _gaussian(M1, S1), _gaussian(M2, S2), lam=lam, fit_reg=0.5,
-                           n_iter=1000, batch_size=128, optimizer=opt, seed=seed, average=200)
-    return model.weight.detach().double().numpy(), model.bias.detach().double().numpy(), trace
+    res = fit_map(model, _gaussian(M1, S1), _gaussian(M2, S2), lam=lam, fit_reg=0.5,
+                  maxiter=1000, batch_size=128, optimizer=opt, rng=torch.Generator().manual_seed(rng), average=200)
+    model = res.model
+    return model.weight.detach().double().numpy(), model.bias.detach().double().numpy(), res.trace
 
 
 @pytest.mark.slow
@@ -161,7 +203,7 @@ def test_fit_map_recovers_brenier_map(start):
     assert np.linalg.norm(W - A) / np.linalg.norm(A) <= 0.05
     assert np.linalg.norm(c - M2) <= 0.1
     assert abs(W[0, 1] - W[1, 0]) <= 0.05
-    assert np.all(np.isfinite(trace["loss"]))
+    assert np.all(np.isfinite(trace["fun"]))
 
 
 @pytest.mark.slow

@@ -14,8 +14,8 @@ from optkit.ot import cost_matrix, sinkhorn
 METHODS = ["sns", "sinkhorn"]
 
 
-def _problem(n=60, m=None, seed=0):
-    rng = np.random.default_rng(seed)
+def _problem(n=60, m=None, rng=0):
+    rng = np.random.default_rng(rng)
     m = n if m is None else m
     a = rng.random(n) + 0.1
     b = rng.random(m) + 0.1
@@ -38,7 +38,7 @@ def _pot(a, b, C, reg):
 def test_matches_pot_sinkhorn_log(method, shape, reg):
     a, b, C = _problem(*shape)
     P_ref, f_ref, g_ref = _pot(a, b, C, reg)
-    res = sinkhorn(a, b, C, reg, method=method, tol=1e-11, max_iter=20000)
+    res = sinkhorn(a, b, C, reg, method=method, tol=1e-11, maxiter=20000)
     assert res.success, res.message
     assert np.abs(res.plan - P_ref).sum() <= 1e-8
     assert res.cost == pytest.approx(float((C * P_ref).sum()), rel=1e-8)
@@ -56,7 +56,7 @@ def test_matches_pot_sinkhorn_log(method, shape, reg):
 
 
 def test_reaches_tight_tolerance_where_pot_default_stops_earlier():
-    a, b, C = _problem(150, seed=3)
+    a, b, C = _problem(150, rng=3)
     reg = 0.005
     P_pot = ot.sinkhorn(a, b, C, reg, method="sinkhorn_log")  # stopThr 1e-9 (L2), 1000 its
     pot_err = np.abs(P_pot.sum(1) - a).sum() + np.abs(P_pot.sum(0) - b).sum()
@@ -65,10 +65,10 @@ def test_reaches_tight_tolerance_where_pot_default_stops_earlier():
 
 
 def test_sns_and_sinkhorn_agree():
-    a, b, C = _problem(70, 90, seed=1)
+    a, b, C = _problem(70, 90, rng=1)
     r1 = sinkhorn(a, b, C, 0.01, method="sns", tol=1e-11)
-    r2 = sinkhorn(a, b, C, 0.01, method="sinkhorn", tol=1e-11, max_iter=50000)
-    assert r1.n_newton > 0 and r1.n_iter < r2.n_iter
+    r2 = sinkhorn(a, b, C, 0.01, method="sinkhorn", tol=1e-11, maxiter=50000)
+    assert r1.n_newton > 0 and r1.nit < r2.nit
     assert np.abs(r1.plan - r2.plan).sum() <= 1e-8
     for u, v in zip(_gauge(r1.f, r1.g, a), _gauge(r2.f, r2.g, a)):
         np.testing.assert_allclose(u, v, atol=1e-8)
@@ -76,10 +76,10 @@ def test_sns_and_sinkhorn_agree():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_entropic_bias_against_emd(method):
-    a, b, C = _problem(50, seed=2)
+    a, b, C = _problem(50, rng=2)
     lp = ot.emd2(a, b, C)
     for reg in (0.05, 0.01, 0.002):
-        res = sinkhorn(a, b, C, reg, method=method, tol=1e-10, max_iter=100000)
+        res = sinkhorn(a, b, C, reg, method=method, tol=1e-10, maxiter=100000)
         assert res.success
         ha, hb = -(a * np.log(a)).sum(), -(b * np.log(b)).sum()
         assert -1e-9 <= res.cost - lp <= reg * min(ha, hb) + 1e-9
@@ -100,26 +100,26 @@ def test_random_assignment_paper_count():
     assert res.plan[rows, cols].sum() > 0.5
     # default (adaptive) settings converge in tens of iterations too
     res = sinkhorn(None, None, C, eta=1200)
-    assert res.success and res.n_iter <= 60
+    assert res.success and res.nit <= 60
 
 
 def test_dual_monotone_over_sinkhorn_and_newton_steps():
-    a, b, C = _problem(80, seed=4)
-    res = sinkhorn(a, b, C, 0.005, method="sinkhorn", tol=1e-10, max_iter=5000)
-    d = res.trace["dual"]
+    a, b, C = _problem(80, rng=4)
+    res = sinkhorn(a, b, C, 0.005, method="sinkhorn", tol=1e-10, maxiter=5000)
+    d = res.trace["fun"]
     assert np.all(np.diff(d) >= -1e-13 * (1 + np.abs(d[1:])))
     res = sinkhorn(a, b, C, 0.005, method="sns", tol=1e-12, options={"polish": False})
     kinds = [r["kind"] for r in res.trace.records]
-    d = np.array([r["dual"] for r in res.trace.records if r["kind"] == "newton"])
+    d = np.array([r["fun"] for r in res.trace.records if r["kind"] == "newton"])
     assert "newton" in kinds
     assert np.all(np.diff(d) >= -64 * np.finfo(float).eps * (1 + np.abs(d[1:])))
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_invariances(method):
-    a, b, C = _problem(40, 30, seed=5)
+    a, b, C = _problem(40, 30, rng=5)
     reg = 0.02
-    kw = dict(method=method, tol=1e-12, max_iter=50000)
+    kw = dict(method=method, tol=1e-12, maxiter=50000)
     base = sinkhorn(a, b, C, reg, **kw)
     P = base.plan
     rng = np.random.default_rng(0)
@@ -169,7 +169,7 @@ def test_point_cloud_costs():
 
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log")  # POT's log(0)
 def test_zero_masses():
-    a, b, C = _problem(30, 25, seed=8)
+    a, b, C = _problem(30, 25, rng=8)
     a[[3, 7]] = 0
     b[[0]] = 0
     a, b = a / a.sum(), b / b.sum()
@@ -181,27 +181,28 @@ def test_zero_masses():
 
 
 def test_float32_cost_and_tiny_reg():
-    a, b, C = _problem(50, seed=9)
+    a, b, C = _problem(50, rng=9)
     C32 = C.astype(np.float32)
     res = sinkhorn(a, b, C32, 0.01, method="sinkhorn")
     assert res.success and res.plan.dtype == np.float32 and res.f.dtype == np.float64
     ref = sinkhorn(a, b, C32.astype(np.float64), 0.01, tol=1e-12)
     assert np.abs(res.plan - ref.plan).sum() <= 1e-4
     # tiny reg: log domain, no NaN; non-convergence is reported, not raised
-    res = sinkhorn(a, b, C, 1e-6, method="sinkhorn", max_iter=5)
-    assert not res.success and np.isfinite(res.marginal_error) and "max_iter" in res.message
+    res = sinkhorn(a, b, C, 1e-6, method="sinkhorn", maxiter=5)
+    assert not res.success and np.isfinite(res.marginal_error) and res.status == 1
+    assert "Marginal error" in res.message
     assert np.all(np.isfinite(res.f)) and np.all(np.isfinite(res.plan))
-    res = sinkhorn(a, b, C, 1e-5, max_iter=300)
+    res = sinkhorn(a, b, C, 1e-5, maxiter=300)
     assert np.isfinite(res.marginal_error) and np.all(np.isfinite(res.f))
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_torch_cpu_matches_numpy(method):
-    a, b, C = _problem(50, 40, seed=10)
-    ref = sinkhorn(a, b, C, 0.01, method=method, tol=1e-11, max_iter=20000)
+    a, b, C = _problem(50, 40, rng=10)
+    ref = sinkhorn(a, b, C, 0.01, method=method, tol=1e-11, maxiter=20000)
     Ct = torch.from_numpy(C)
     res = sinkhorn(torch.from_numpy(a), torch.from_numpy(b), Ct, 0.01, method=method,
-                   tol=1e-11, max_iter=20000)
+                   tol=1e-11, maxiter=20000)
     assert res.success and isinstance(res.f, torch.Tensor) and isinstance(res.plan, torch.Tensor)
     assert res.plan.dtype == torch.float64 and res.f.device == Ct.device
     assert np.abs(res.plan.numpy() - ref.plan).sum() <= 1e-9
@@ -212,22 +213,27 @@ def test_torch_cpu_matches_numpy(method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_callback_and_stop_iteration(method):
-    a, b, C = _problem(40, seed=13)
+    a, b, C = _problem(40, rng=13)
     seen = []
-    res = sinkhorn(a, b, C, 0.01, method=method, callback=lambda r: seen.append(r.marginal_error))
-    assert res.success and len(seen) == len(res.trace) and seen == list(res.trace["err"])
+    res = sinkhorn(a, b, C, 0.01, method=method, callback=lambda intermediate_result:
+                   seen.append(intermediate_result))
+    assert res.success and len(seen) == len(res.trace) - 1 == res.nit
+    assert [r.fun for r in seen] == list(res.trace["fun"][1:])
+    assert [r.nit for r in seen] == list(range(1, res.nit + 1))
+    x = seen[-1].x
+    np.testing.assert_array_equal(x, np.concatenate([res.f, res.g]))
 
-    def stop(r):
-        if r.nit >= 25:
+    def stop(intermediate_result):
+        if intermediate_result.nit >= 25:
             raise StopIteration
 
     res = sinkhorn(a, b, C, 0.01, method=method, callback=stop)
     assert not res.success and res.status == 99 and "callback" in res.message
-    assert res.n_iter == 25 and res.marginal_error == pytest.approx(res.trace["err"][-1])
+    assert res.nit == 25 and res.marginal_error == pytest.approx(res.trace["err"][-1])
 
 
 def test_inputs_not_mutated():
-    a, b, C = _problem(20, seed=11)
+    a, b, C = _problem(20, rng=11)
     copies = [v.copy() for v in (a, b, C)]
     sinkhorn(a, b, C, 0.05)
     for v, c in zip((a, b, C), copies):
@@ -235,7 +241,7 @@ def test_inputs_not_mutated():
 
 
 def test_bad_inputs():
-    a, b, C = _problem(10, 8, seed=12)
+    a, b, C = _problem(10, 8, rng=12)
     with pytest.raises(ValueError, match="a must be finite and non-negative"):
         sinkhorn(-a, b, C, 0.1)
     with pytest.raises(ValueError, match="b must be finite"):
@@ -257,8 +263,8 @@ def test_bad_inputs():
             sinkhorn(a, b, C, reg)
     with pytest.raises(ValueError, match="tol"):
         sinkhorn(a, b, C, 0.1, tol=0)
-    with pytest.raises(ValueError, match="max_iter"):
-        sinkhorn(a, b, C, 0.1, max_iter=0)
+    with pytest.raises(ValueError, match="maxiter"):
+        sinkhorn(a, b, C, 0.1, maxiter=0)
     with pytest.raises(ValueError, match="method"):
         sinkhorn(a, b, C, 0.1, method="newton")
     with pytest.raises(TypeError, match="reg"):
@@ -273,8 +279,18 @@ def test_bad_inputs():
         sinkhorn(None, None, torch.from_numpy(C).half(), 0.1)
     with pytest.raises(TypeError, match="numpy arrays or both torch"):
         sinkhorn(torch.from_numpy(a), b, C, 0.1)
-    with pytest.raises(TypeError, match="options"):
+    with pytest.raises(TypeError, match="kapa"):
         sinkhorn(a, b, C, 0.1, options={"kapa": 3})
+    with pytest.raises(TypeError, match="maxiter"):  # an argument, not an SNS option
+        sinkhorn(a, b, C, 0.1, options={"maxiter": 3})
+    with pytest.raises(ValueError, match="n_init"):   # SNS options do not apply to Sinkhorn
+        sinkhorn(a, b, C, 0.1, method="sinkhorn", options={"n_init": 3})
+    with pytest.raises(ValueError, match="cost"):     # cost= applies to point clouds only
+        sinkhorn(a, b, C, 0.1, cost="l1")
+    with pytest.raises(ValueError, match="check_every"):
+        sinkhorn(a, b, C, 0.1, check_every=0)
+    with pytest.raises(TypeError, match="n_iter"):
+        sinkhorn(a, b, C, 0.1, n_iter=3)
     with pytest.raises(ValueError, match="kappa"):
         sinkhorn(a, b, C, 0.1, options={"kappa": 1})
     with pytest.raises(TypeError, match="polish"):
@@ -299,11 +315,11 @@ def test_random_assignment_against_slow_sinkhorn():
     rng = np.random.default_rng(1)
     C = rng.random((300, 300))
     res = sinkhorn(None, None, C, eta=1200, tol=1e-12)
-    assert res.success and res.n_iter <= 80
-    slow = sinkhorn(None, None, C, eta=1200, method="sinkhorn", max_iter=20000)
+    assert res.success and res.nit <= 80
+    slow = sinkhorn(None, None, C, eta=1200, method="sinkhorn", maxiter=20000)
     assert not slow.success and slow.marginal_error > 1e-7
     fixed = sinkhorn(None, None, C, eta=1200, method="sinkhorn", tol=1e-11, init=(res.f, res.g))
-    assert fixed.success and fixed.n_iter == 1
+    assert fixed.success and fixed.nit == 1
     assert np.abs(fixed.plan - res.plan).sum() <= 1e-10
 
 
@@ -316,7 +332,7 @@ def test_point_clouds_hard_cases(cost, eta):
     x, y = rng.random((500, 2)), rng.random((500, 2))
     C = cost_matrix(x, y, cost)
     C /= C.max()
-    res = sinkhorn(None, None, C, eta=eta, tol=1e-12, max_iter=3000)
+    res = sinkhorn(None, None, C, eta=eta, tol=1e-12, maxiter=3000)
     assert res.success, res.message
 
 
@@ -324,10 +340,10 @@ def test_point_clouds_hard_cases(cost, eta):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("method", METHODS)
 def test_cuda_matches_numpy(method):
-    a, b, C = _problem(300, 200, seed=14)
-    ref = sinkhorn(a, b, C, 0.005, method=method, tol=1e-10, max_iter=20000)
+    a, b, C = _problem(300, 200, rng=14)
+    ref = sinkhorn(a, b, C, 0.005, method=method, tol=1e-10, maxiter=20000)
     Ct = torch.from_numpy(C).cuda()
     res = sinkhorn(torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda(), Ct, 0.005,
-                   method=method, tol=1e-10, max_iter=20000)
+                   method=method, tol=1e-10, maxiter=20000)
     assert res.success and res.f.device == Ct.device and res.plan.device == Ct.device
     assert np.abs(res.plan.cpu().numpy() - ref.plan).sum() <= 1e-8

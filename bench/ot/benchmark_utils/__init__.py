@@ -15,5 +15,5 @@ def instance(C, eta, a=None, b=None):
     a = np.full(n, 1.0 / n) if a is None else a
     b = np.full(m, 1.0 / m) if b is None else b
     lp = ot.emd2(a, b, C, numItermax=10**8)
-    ref = sinkhorn(a, b, C, eta=eta, tol=1e-12, max_iter=5000)
+    ref = sinkhorn(a, b, C, eta=eta, tol=1e-12, maxiter=5000)
     return dict(a=a, b=b, C=C, reg=1.0 / eta, lp=float(lp), dual_ref=ref.dual)

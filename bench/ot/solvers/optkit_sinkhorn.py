@@ -5,7 +5,7 @@ from optkit.ot import sinkhorn
 
 class Solver(BaseSolver):
     """optkit.ot.sinkhorn (log domain; method "sns" or "sinkhorn"), one benchopt callback per
-    checked sweep or Newton step."""
+    sweep or Newton step; ``n_value`` counts passes over C (the result's ``nfev``)."""
 
     name = "optkit"
     sampling_strategy = "callback"
@@ -16,21 +16,22 @@ class Solver(BaseSolver):
         self.a, self.b, self.C, self.reg = a, b, C, reg
 
     def warm_up(self):
-        sinkhorn(self.a, self.b, self.C, self.reg, method=self.method, max_iter=25)
+        sinkhorn(self.a, self.b, self.C, self.reg, method=self.method, maxiter=25)
 
     def run(self, callback):
-        self.result = dict(f=0 * self.a, g=0 * self.b, counts=dict(n_sinkhorn=0, n_newton=0, n_cg=0))
+        self.result = dict(f=0 * self.a, g=0 * self.b, counts=dict(n_value=0, nit=0))
         if not callback():
             return
+        n = self.a.size
 
-        def step(r):
-            self.result = dict(f=r.f, g=r.g, counts=dict(n_sinkhorn=r.n_sinkhorn,
-                                                         n_newton=r.n_newton, n_cg=r.n_cg))
+        def step(intermediate_result):
+            r = intermediate_result
+            self.result = dict(f=r.x[:n], g=r.x[n:], counts=dict(n_value=r.nfev, nit=r.nit))
             if not callback():
                 raise StopIteration
 
         sinkhorn(self.a, self.b, self.C, self.reg, method=self.method, tol=1e-15,
-                 max_iter=10**6, callback=step)
+                 maxiter=10**6, callback=step)
 
     def get_result(self):
         return self.result

@@ -1,0 +1,68 @@
+"""The result of :func:`optkit.ot.sinkhorn`: an :class:`~scipy.optimize.OptimizeResult`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from optkit.core.result import OptimizeResult
+
+__all__ = ["OTResult"]
+
+
+class OTResult(OptimizeResult):
+    r"""Result of :func:`~optkit.ot.sinkhorn` (a :class:`scipy.optimize.OptimizeResult`).
+
+    Attributes
+    ----------
+    x : ndarray or Tensor (n + m,), float64
+        The dual potentials ``(f, g)`` concatenated (a torch tensor on ``C``'s device for
+        torch input): the iterate of the dual ascent, and the smallest object that
+        determines the plan.
+    fun : float
+        :math:`D(f, g)`, the entropic dual at ``x``; equals the primal optimum
+        :math:`\min_P \langle C,P\rangle + \varepsilon\sum P(\log P - 1)` at convergence.
+    f, g : ndarray or Tensor (float64)
+        The potentials (soft c-transforms on zero-mass entries).
+    plan : ndarray or Tensor
+        :math:`P_{ij} = e^{(f_i + g_j - C_{ij})/\varepsilon}`, formed on first read, in ``C``'s
+        dtype (and device).
+    cost : float
+        :math:`\langle C, P\rangle`.
+    dual : float
+        :math:`D(f, g)` (the same as ``fun``).
+    ent_reg_cost : float
+        :math:`\langle C, P\rangle - \varepsilon H(P)`, :math:`H = -\sum P\log P` (OTT's
+        ``ent_reg_cost``); equals ``dual + reg * sum(a)`` at exact marginals.
+    marginal_error : float
+        :math:`(\|P1 - a\|_1 + \|P^\top 1 - b\|_1)/\sum a` at ``x``.
+    nit, n_sinkhorn, n_newton, n_cg : int
+        Iterations (Sinkhorn sweeps + Newton steps, as the SNS paper counts them); sweeps;
+        Newton steps; CG iterations.
+    nfev : int
+        Passes over the cost matrix (a sweep is two, a line-search trial one).
+    success, status, message
+        ``optkit.core.STATUS``: 0 converged (``marginal_error <= tol``), 1 ``maxiter``,
+        6 ``maxfev``, 9 ``max_time``, 3 non-finite dual, 99 stopped by the callback.
+    trace : optkit.core.Trace
+        One record per checked iteration: ``nit``, ``fun`` (the dual), ``err``, ``kind``
+        (``"sinkhorn"``, ``"newton"``, ``"rejected"``), ``time``, ``n_value`` (passes), and
+        for Newton steps ``alpha``, ``kappa``, ``nnz``, ``n_cg``.
+    reg : float
+        :math:`\varepsilon`.
+    execution_time : float
+        Seconds.
+    """
+
+    @cached_property
+    def plan(self):
+        return self.__dict__["_plan_fn"]()
+
+    def set_plan(self, plan_fn) -> None:
+        """Attach the function that forms the plan on first read of :attr:`plan`."""
+        self.__dict__["_plan_fn"] = plan_fn
+
+    def __repr__(self) -> str:
+        return (f"OTResult(success={self.success}, status={self.status}, fun={self.fun:.6g}, "
+                f"cost={self.cost:.6g}, marginal_error={self.marginal_error:.2e}, "
+                f"nit={self.nit} ({self.n_sinkhorn} sweeps + {self.n_newton} Newton), "
+                f"nfev={self.nfev}, message={self.message!r})")
