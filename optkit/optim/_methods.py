@@ -41,6 +41,7 @@ register(torch_optimizer_method(
     },
     test_options={"maxiter": 200, "lr": 1e-2},
     optimizer_test_kwargs={"lr": 1e-2},
+    converge_options={"lr": 1e-3, "maxiter": 5000},
 ))
 
 register(torch_optimizer_method(
@@ -60,6 +61,7 @@ register(torch_optimizer_method(
     },
     test_options={"maxiter": 200, "lr": 1e-2},
     optimizer_test_kwargs={"lr": 1e-2},
+    converge_options={"lr": 0.05, "maxiter": 10000},
 ))
 
 register(torch_optimizer_method(
@@ -78,6 +80,7 @@ register(torch_optimizer_method(
     },
     test_options={"maxiter": 200, "lr": 1e-3, "momentum": 0.9},
     optimizer_test_kwargs={"lr": 1e-2, "momentum": 0.9},
+    converge_options=None,  # ⊥Grad removes the radial part of g: not a minimizer
 ))
 
 register(torch_optimizer_method(
@@ -98,4 +101,5 @@ register(torch_optimizer_method(
     },
     test_options={"maxiter": 200, "lr": 1e-2},
     optimizer_test_kwargs={"lr": 1e-2},
+    converge_options=None,  # ⊥Grad removes the radial part of g: not a minimizer
 ))

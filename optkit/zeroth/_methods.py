@@ -41,4 +41,5 @@ register(MethodInfo(
                        check=_clip),
     },
     test_options={"maxiter": 200, "lr": 1e-3},
+    converge_options={"maxiter": 3000, "lr": 0.05},
 ))
