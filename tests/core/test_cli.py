@@ -94,7 +94,7 @@ def test_list_run_plot_and_errors(bench_dir):
     res = runner.invoke(main, ["bench", "list", "smooth"])
     assert res.exit_code == 0 and "optkit-gd" in res.output and "rosenbrock" in res.output
     res = runner.invoke(main, ["bench", "run", "nope"])
-    assert res.exit_code != 0 and "unknown benchmark suite 'nope'" in str(res.exception)
+    assert res.exit_code == 2 and "unknown benchmark suite 'nope'" in res.output
     res = runner.invoke(main, ["bench", "run", "smooth", "-s", "optkit-gd", "-d", "quadratic[n=10,cond=100.0]",
                                "-n", "4", "--timeout", "20"])
     assert res.exit_code == 0, res.output
