@@ -16,7 +16,7 @@ PEERS_HINT = "pip install 'optkit[peers]'"
 def _console():
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=150)
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _check_suite(ctx, param, suite):
@@ -186,6 +186,7 @@ def _missing_peers(suite: str, selectors=()) -> dict[str, str]:
 def run_quick(plot: bool = True, output=None) -> int:
     """The quick suite: every suite's small case, one summary table. Returns the exit code."""
     import pandas as pd
+    from rich.markup import escape
 
     from optkit._bench import api, report
 
@@ -228,7 +229,7 @@ def run_quick(plot: bool = True, output=None) -> int:
             captions.append(report.ratio_caption(suite, sel["ratio"]))
         rows += suite_rows
         for (dataset, solver), status in statuses.items():
-            console.print(f"  {suite} | {dataset} | {solver}: {status}")
+            console.print(escape(f"  {suite} | {dataset} | {solver}: {status}"))
         got = {r["solver"].split("[")[0] for r in suite_rows}
         for s in keep:
             if _base_name(s).startswith("optkit") and _base_name(s) not in got:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]
+GRID = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 SOLVERS = {"optkit-lion": "kappa=sign,weight_decay=0.1", "torch-adamw": "weight_decay=0.01"}
 
 

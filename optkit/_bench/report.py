@@ -71,41 +71,63 @@ def summary_rows(df, suite: str, statuses: dict | None = None) -> list[dict]:
     return rows
 
 
-def _time_to_target(grp, column: str, target: float) -> float:
-    """Median over repetitions of the first sampled time at which ``column <= target``."""
+def _time_to_target(grp, column: str, target: float, feasible=None) -> float:
+    """Median over repetitions of the first sampled time at which ``column <= target``
+    (and, with ``feasible = (column, tol)``, that column ``<= tol`` too)."""
     hits = []
     for _, rep in grp.groupby("idx_rep"):
         rep = rep.sort_values("time")
-        reached = rep[rep[column] <= target]
-        hits.append(float(reached["time"].iloc[0]) if len(reached) else np.inf)
+        ok = rep[column] <= target
+        if feasible is not None:
+            ok &= rep[feasible[0]] <= feasible[1]
+        hits.append(float(rep.loc[ok, "time"].iloc[0]) if ok.any() else np.inf)
     return float(np.median(hits))
+
+
+def _target(grp, column: str, ratio: dict, feasible) -> float:
+    """The absolute target of a ``ratio`` spec on one dataset's results."""
+    if ratio.get("target") is not None:
+        return float(ratio["target"])
+    finals = final_points(grp)
+    if feasible is not None:
+        finals = finals[finals[feasible[0]] <= feasible[1]]
+    best = float(finals[column].min()) if len(finals) else np.nan
+    return best + float(ratio["target_rel"]) * max(1.0, abs(best))
 
 
 def peer_ratios(df, ratio: dict) -> dict[tuple[str, str], float]:
     """(dataset, solver) -> the solver's score divided by the best peer's score on that dataset.
 
     ``ratio`` (a suite's ``quick.yml`` entry) names a result ``column`` (``objective_<column>``,
-    lower is better) and optionally a ``target``:
+    lower is better) and how it is scored:
 
-    - with ``target``: the score is the time to reach ``column <= target`` (first sampled
-      point, median over repetitions; infinite if never reached). Below 1 means faster to
-      the same accuracy than the fastest peer.
-    - without: the score is the final ``column`` (floored at 1e-16 so that exact zeros
-      compare). Below 1 means a better final value than the best peer at the same budget.
+    - ``target``: the time to reach ``column <= target`` (first sampled point, median over
+      repetitions; infinite if never reached). Below 1: faster to that accuracy than the
+      fastest peer.
+    - ``target_rel``: the same, with the target ``best + target_rel * max(1, |best|)``, where
+      ``best`` is the lowest final ``column`` of any solver (for problems without a known
+      optimum); ``feasible: {column: c, tol: t}`` also requires ``objective_c <= t``, both
+      for ``best`` and for reaching the target.
+    - neither: the final ``column`` (floored at 1e-16 so that exact zeros compare). Below 1:
+      a better final value than the best peer at the same budget.
 
     The ratio is NaN when no peer ran, ``inf`` when the solver never reached the target,
     and 0 when it did and no peer did.
     """
     column = "objective_" + ratio["column"]
-    target = ratio.get("target")
+    timed = ratio.get("target") is not None or ratio.get("target_rel") is not None
+    feasible = ratio.get("feasible")
+    if feasible is not None:
+        feasible = ("objective_" + feasible["column"], float(feasible["tol"]))
     out = {}
     for dataset, grp in df.groupby("dataset_name"):
         if column not in grp:
             continue
+        target = _target(grp, column, ratio, feasible) if timed else None
         scores = {}
         for solver, sgrp in grp.groupby("solver_name"):
-            if target is not None:
-                scores[solver] = _time_to_target(sgrp, column, float(target))
+            if timed:
+                scores[solver] = _time_to_target(sgrp, column, target, feasible)
             else:
                 finals = final_points(sgrp)
                 scores[solver] = max(float(finals[column].median()), 1e-16)
@@ -124,11 +146,18 @@ def peer_ratios(df, ratio: dict) -> dict[tuple[str, str], float]:
 def ratio_caption(suite: str, ratio: dict) -> str:
     """One line saying what the ratio column of ``suite`` divides."""
     column = ratio["column"]
+    feasible = ratio.get("feasible")
+    also = f" with {feasible['column']} <= {feasible['tol']:g}" if feasible else ""
     if ratio.get("target") is not None:
-        return (f"{suite}: time to reach {column} <= {ratio['target']:g}, divided by the fastest "
-                "peer's time (< 1: faster than every peer; inf: target not reached)")
-    return (f"{suite}: final {column} divided by the best peer's at the same budget "
-            "(< 1: better than every peer)")
+        goal = f"{column} <= {ratio['target']:g}{also}"
+    elif ratio.get("target_rel") is not None:
+        goal = (f"{column} within {ratio['target_rel']:g} (relative) of the best final "
+                f"{column} of any solver{also}")
+    else:
+        return (f"{suite}: final {column} divided by the best peer's at the same budget "
+                "(< 1: better than every peer)")
+    return (f"{suite}: time to reach {goal}, divided by the fastest peer's time "
+            "(< 1: faster than every peer; 'not reached': the target was not reached)")
 
 
 def plot_results(df, out_stem: Path, *, png: bool = True, html: bool = True) -> list[Path]:

@@ -136,3 +136,17 @@ def test_wheel_ships_every_suite_and_finds_them_outside_the_checkout(tmp_path):
                          capture_output=True, text=True, timeout=120, check=True).stdout.split("\n")
     assert out[0].startswith(str(target)) and out[1] == str(target / "optkit" / "benchmarks")
     assert "ot" in out[2] and "completion" in out[2]
+
+
+def test_peer_ratio_relative_target_needs_feasibility():
+    df = _curves()
+    df["objective_violation"] = 0.0
+    # optkit-a's end point is infeasible: the best feasible final value is 1e-7 (peer-c)
+    df.loc[(df.solver_name == "optkit-a") & (df.stop_val == 2), "objective_violation"] = 1.0
+    ratios = report.peer_ratios(df, {"column": "value", "target_rel": 1e-9,
+                                     "feasible": {"column": "violation", "tol": 1e-8}})
+    assert ratios[("d", "optkit-a")] == np.inf  # never feasible at 1e-7 + 1e-9
+    assert ratios[("d", "peer-c")] == pytest.approx(1.0)
+    caption = report.ratio_caption("s", {"column": "value", "target_rel": 1e-9,
+                                         "feasible": {"column": "violation", "tol": 1e-8}})
+    assert "within 1e-09 (relative)" in caption and "violation <= 1e-08" in caption
