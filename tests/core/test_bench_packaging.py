@@ -150,3 +150,17 @@ def test_peer_ratio_relative_target_needs_feasibility():
     caption = report.ratio_caption("s", {"column": "value", "target_rel": 1e-9,
                                          "feasible": {"column": "violation", "tol": 1e-8}})
     assert "within 1e-09 (relative)" in caption and "violation <= 1e-08" in caption
+
+
+def test_a_suite_needing_a_missing_peer_is_a_skip_not_a_crash():
+    from optkit.cli import SuiteNeedsPeer, _load
+
+    def needs(module):
+        def load(suite):
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+        return load
+
+    with pytest.raises(SuiteNeedsPeer, match="suite 'ot' needs the module 'ot'.*optkit\\[peers\\]"):
+        _load("ot", needs("ot"))
+    with pytest.raises(ModuleNotFoundError):  # optkit's own import errors are bugs: they propagate
+        _load("ot", needs("optkit.ot._missing"))
