@@ -24,8 +24,8 @@ from pathlib import Path
 import yaml
 
 __all__ = ["bench_root", "output_root", "suite_path", "list_suites", "SolverStatus",
-           "solver_statuses", "run_suite", "run_suite_logged", "SuiteRun", "parse_statuses", "read_results", "quick_config", "BENCH_DIR_ENV",
-           "DEFAULT_OUTPUT_DIR"]
+           "solver_statuses", "run_suite", "run_suite_logged", "SuiteRun", "parse_statuses",
+           "read_results", "quick_config", "BENCH_DIR_ENV", "DEFAULT_OUTPUT_DIR"]
 
 BENCH_DIR_ENV = "OPTKIT_BENCH_DIR"
 DEFAULT_OUTPUT_DIR = "optkit-bench-outputs"
