@@ -101,6 +101,10 @@ def test_list_run_plot_and_errors(bench_dir):
                                "-n", "4", "--timeout", "20"])
     assert res.exit_code == 0, res.output
     assert "optkit-gd" in res.output
+    # 4 sampled points end gd's curve: benchopt's progress line and the table say the same
+    progress = [line for line in res.output.splitlines() if "|--optkit-gd:" in line]
+    row = [line for line in res.output.splitlines() if "│ optkit-gd" in line]
+    assert "done (not enough run)" in progress[-1] and "done (not enough run)" in row[0]
     assert list((bench_dir.parent / "optkit-bench-outputs" / "smooth").glob("*.png"))
     assert not (bench_dir / "smooth" / "outputs").exists()
     res = runner.invoke(main, ["bench", "plot", "smooth", "--no-html"])
