@@ -133,5 +133,5 @@ def _plot_html(panels, path: Path) -> Path:
             fig.update_yaxes(title_text=metric.removeprefix("objective_"), row=row, col=c,
                              type="log" if metric == "objective_suboptimality" else "linear")
     fig.update_layout(height=320 * len(panels), width=1100)
-    fig.write_html(path, include_plotlyjs="cdn")
+    fig.write_html(path, include_plotlyjs="directory")  # plotly.min.js beside it: works offline
     return path

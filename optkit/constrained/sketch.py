@@ -13,20 +13,20 @@ sketch-and-project framework of Gower and Richtárik [1]_:
 
 The sketch :math:`S` is drawn afresh each step:
 
-=================== ==================================================================
-``sketch``          :math:`S`
-=================== ==================================================================
-``"rk"``            :math:`e_i` (randomized Kaczmarz [2]_; for :func:`lstsq`, randomized
-                    coordinate descent [3]_); ``sampling="uniform"`` or ``"rownorm"``
-                    (probability :math:`\propto \|a_i\|^2`, the rows of :math:`A`, or the
-                    columns for :func:`lstsq`)
-``"block-rk"``      ``block_size`` distinct unit vectors, uniformly at random
-``"gaussian"``      one standard Gaussian vector
-``"block-gaussian"``an :math:`N \times` ``block_size`` standard Gaussian matrix
-``"direct"``        baseline: ``numpy.linalg.solve`` (SuperLU ``splu`` for sparse ``A``) /
-                    ``numpy.linalg.lstsq`` (one step)
-``"minres"``        baseline for symmetric :math:`A` (:func:`solve` only): scipy's MINRES
-=================== ==================================================================
+==================== ==================================================================
+``sketch``           :math:`S`
+==================== ==================================================================
+``"rk"``             :math:`e_i` (randomized Kaczmarz [2]_; for :func:`lstsq`, randomized
+                     coordinate descent [3]_); ``sampling="uniform"`` or ``"rownorm"``
+                     (probability :math:`\propto \|a_i\|^2`, the rows of :math:`A`, or the
+                     columns for :func:`lstsq`)
+``"block-rk"``       ``block_size`` distinct unit vectors, uniformly at random
+``"gaussian"``       one standard Gaussian vector
+``"block-gaussian"`` an :math:`N \times` ``block_size`` standard Gaussian matrix
+``"direct"``         baseline: ``numpy.linalg.solve`` (SuperLU ``splu`` for sparse ``A``) /
+                     ``numpy.linalg.lstsq`` (one step)
+``"minres"``         baseline for symmetric :math:`A` (:func:`solve` only): scipy's MINRES
+==================== ==================================================================
 
 The single-vector sketches of dense arrays and sparse (CSR) matrices run in numba kernels
 (compiled on first use; a sparse Kaczmarz step costs :math:`O(\mathrm{nnz}(a_i))`); block
