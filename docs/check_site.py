@@ -5,7 +5,7 @@ Usage (after ``sphinx-build -b html docs docs/_build/html``)::
     python docs/check_site.py [--site docs/_build/html] [--out docs/_build/screenshots]
 
 Serves the site on a free localhost port, opens the index, one API page and the benchmark
-page in Debian's ``chromium`` (through ``chromedriver`` and selenium), saves a full-page
+page (and the OT guide, for its math) in Debian's ``chromium`` (through ``chromedriver`` and selenium), saves a full-page
 screenshot of each, and exits 1 if a page logged a JavaScript console error (any frame:
 the benchmark page embeds the plotly figure), if the page has no body text, or if the
 benchmark page's plotly figure did not render. The browser runs with no network access
@@ -28,6 +28,7 @@ PAGES = {
     "index": "index.html",
     "api_sinkhorn": "api/generated/optkit.ot.sinkhorn.html",
     "benchmarks": "benchmarks.html",
+    "guide_ot": "guide/ot.html",
 }
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
