@@ -4,12 +4,12 @@ Usage (after ``sphinx-build -b html docs docs/_build/html``)::
 
     python docs/check_site.py [--site docs/_build/html] [--out docs/_build/screenshots]
 
-Serves the site on a free localhost port, opens the index, one API page and the benchmark
-page (and the OT guide, for its math) in Debian's ``chromium`` (through ``chromedriver`` and selenium), saves a full-page
-screenshot of each, and exits 1 if a page logged a JavaScript console error (any frame:
+Serves the site on a free localhost port, opens the index, one API page, the benchmark
+page and the OT guide (for its math) in Debian's ``chromium`` (through ``chromedriver`` and
+selenium), saves a full-page screenshot of each, and exits 1 if a page logged a JavaScript console error (any frame:
 the benchmark page embeds the plotly figure), if the page has no body text, or if the
-benchmark page's plotly figure did not render. The browser runs with no network access
-beyond localhost that matters: plotly.js must come from the site itself.
+benchmark page's plotly figure did not render. Every script (plotly.js, MathJax) must come
+from the site itself: a CDN that cannot be reached offline shows up as a console error.
 """
 
 from __future__ import annotations
