@@ -49,7 +49,7 @@ for name, lr in [("MeZO lr = 20/D (default)", None), ("MeZO lr = 60/D", 60 / D)]
     opt = optkit.zeroth.MeZO(model.parameters(), lr=lr, eps=1e-3, rng=0)
     losses = []
     with torch.no_grad():
-        for _ in range(1500):
+        for _ in range(1000):
             losses.append(float(opt.step(functools.partial(loss_of, model))))
     curves[name] = losses
     print(f"{name:26s} loss {losses[0]:.3f} -> {losses[-1]:.3f}, forwards {opt.zo_stats['n_forward']}")
@@ -57,7 +57,7 @@ for name, lr in [("MeZO lr = 20/D (default)", None), ("MeZO lr = 60/D", 60 / D)]
 model = make_model()
 sgd = torch.optim.SGD(model.parameters(), lr=0.5)
 losses = []
-for _ in range(1500):
+for _ in range(1000):
     sgd.zero_grad()
     loss = loss_of(model)
     loss.backward()
