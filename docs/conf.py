@@ -53,7 +53,6 @@ exclude_patterns = ["_build", "_generated", "dev", "**.ipynb_checkpoints", "auto
 # -- API reference ------------------------------------------------------------------------
 autosummary_generate = True
 autosummary_imported_members = True
-autodoc_default_options = {"members": False, "inherited-members": False}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

@@ -34,7 +34,7 @@ hs7 = hs.BY_NAME["HS7"]
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for sketch in ("rk", "direct"):
     res = optkit.constrained.al_newton(hs7.problem(), sketch=sketch, rng=0, tol=1e-10)
-    ax.semilogy(res.trace["nit"], res.trace["kkt_residual"], marker=".", label=f"sketch={sketch!r}")
+    ax.semilogy(res.trace["nit"], res.trace["kkt"], marker=".", label=f"sketch={sketch!r}")
 ax.set(xlabel="Newton iteration", ylabel="KKT residual", title="HS7")
 ax.legend()
 fig.tight_layout()

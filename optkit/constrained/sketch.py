@@ -391,7 +391,8 @@ def lstsq(A, b, *, sketch="rk", sampling="uniform", block_size=1, x0=None, tol=1
         x \leftarrow x - S\,(AS)^\dagger (Ax - b),
 
     which for ``sketch="rk"`` is randomized coordinate descent
-    :math:`x_j \leftarrow x_j - a_j^\top (Ax - b)/\|a_j\|^2` [3]_ (``sampling="rownorm"``
+    :math:`x_j \leftarrow x_j - a_j^\top (Ax - b)/\|a_j\|^2` (Leventhal & Lewis,
+    Math. Oper. Res. 35(3), 2010; ``sampling="rownorm"``
     samples column :math:`j` with probability :math:`\propto \|a_j\|^2`). With full
     column rank the iterates converge to ``numpy.linalg.lstsq``'s solution.
 
