@@ -119,8 +119,33 @@ html_show_sourcelink = False
 html_css_files = ["custom.css"]
 
 
+def _data_comment(app, what, name, obj, options, lines):
+    """The ``#:`` comment of a data object re-exported by a package (``optkit.core.STATUS``).
+
+    autodoc reads ``#:`` comments from the module named in the directive, the package here,
+    so the comment at the definition in a submodule (``optkit.core.result``) is looked up; it
+    replaces the docstring of the value's type (``tuple``, ``dict``) that autodoc shows otherwise.
+    """
+    if what != "data":
+        return
+    from sphinx.pycode import ModuleAnalyzer
+
+    package, _, attr = name.rpartition(".")
+    for modname, module in list(sys.modules.items()):
+        if not modname.startswith(package + ".") or getattr(module, attr, None) is not obj:
+            continue
+        try:
+            comments = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        except Exception:  # a module without readable source (compiled, frozen)
+            continue
+        if ("", attr) in comments:
+            lines[:] = list(comments[("", attr)])
+            return
+
+
 def setup(app):
     """Render the benchmark page's table and figures from the committed bench results."""
     import bench_page
 
+    app.connect("autodoc-process-docstring", _data_comment)
     bench_page.render(DOCS / "_generated")
