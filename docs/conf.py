@@ -97,7 +97,6 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "image_scrapers": ("matplotlib",),
     "matplotlib_animations": False,
-    "reference_url": {"optkit": None},
     "show_memory": False,
     "write_computation_times": False,
 }
