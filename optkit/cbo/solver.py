@@ -151,8 +151,8 @@ class CBO:
 
     Notes
     -----
-    Success rates and evaluation counts against peers: ``optkit bench run cbo`` and
-    ``bench/cbo/budget.py``.
+    Success rates and evaluation counts against the peers (CBXpy, CMA-ES, scipy's
+    differential evolution and dual annealing): ``optkit bench run cbo``.
 
     References
     ----------

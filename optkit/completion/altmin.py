@@ -1,17 +1,6 @@
 r"""Low-rank matrix completion by (robust) alternating minimization: the public facades.
 
-References
-----------
-.. [JNS13] P. Jain, P. Netrapalli, S. Sanghavi, "Low-rank matrix completion using
-   alternating minimization", STOC 2013 (arXiv:1212.0467), Algorithm 2 (AltMinComplete).
-.. [GSYZ24] Y. Gu, Z. Song, J. Yin, L. Zhang, "Low Rank Matrix Completion via Robust
-   Alternating Minimization in Nearly Linear Time", ICLR 2024 (arXiv:2302.11068).
-.. [ZWSP08] Y. Zhou, D. Wilkinson, R. Schreiber, R. Pan, "Large-scale parallel
-   collaborative filtering for the Netflix prize", AAIM 2008 (ALS-WR).
-.. [TPT11] G. Takács, I. Pilászy, D. Tikk, "Applications of the conjugate gradient
-   method for implicit feedback collaborative filtering", RecSys 2011.
-.. [RT08] V. Rokhlin, M. Tygert, "A fast randomized algorithm for overdetermined linear
-   least-squares regression", PNAS 2008 (sketch-and-precondition).
+The papers are cited in :func:`altmin`.
 """
 
 from __future__ import annotations
@@ -166,6 +155,19 @@ def altmin(observed, rank, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg
         ``success``, ``status``, ``message``, ``execution_time``, ``trace`` (per iteration
         from 0: ``fun``, ``time``, ``n_value`` (= passes), ``rmse``, ``rel_residual``,
         ``rel_change``, ``val_rmse`` and solver stats) and ``predict``.
+
+    References
+    ----------
+    .. [JNS13] P. Jain, P. Netrapalli, S. Sanghavi, "Low-rank matrix completion using
+       alternating minimization", STOC 2013 (arXiv:1212.0467), Algorithm 2 (AltMinComplete).
+    .. [GSYZ24] Y. Gu, Z. Song, J. Yin, L. Zhang, "Low Rank Matrix Completion via Robust
+       Alternating Minimization in Nearly Linear Time", ICLR 2024 (arXiv:2302.11068).
+    .. [ZWSP08] Y. Zhou, D. Wilkinson, R. Schreiber, R. Pan, "Large-scale parallel
+       collaborative filtering for the Netflix prize", AAIM 2008 (ALS-WR).
+    .. [TPT11] G. Takács, I. Pilászy, D. Tikk, "Applications of the conjugate gradient
+       method for implicit feedback collaborative filtering", RecSys 2011.
+    .. [RT08] V. Rokhlin, M. Tygert, "A fast randomized algorithm for overdetermined linear
+       least-squares regression", PNAS 2008 (sketch-and-precondition).
     """
     given = dict(solver=solver, maxiter=maxiter, tol=tol, reg=reg, reg_scaling=reg_scaling,
                  center=center, biases=biases, init=init, clip_mu=clip_mu,

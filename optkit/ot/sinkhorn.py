@@ -1,6 +1,6 @@
 r"""Entropic optimal transport in the log domain: Sinkhorn and Sinkhorn–Newton–Sparse.
 
-Convention (spec ``ot.md`` §1): with masses :math:`a \in \mathbb{R}^n_+`,
+Convention (Peyré & Cuturi, *Computational Optimal Transport*, 2019, §4.1): with masses :math:`a \in \mathbb{R}^n_+`,
 :math:`b \in \mathbb{R}^m_+` of equal totals, a cost :math:`C` and ``reg`` :math:`= \varepsilon
 = 1/\eta_{\mathrm{SNS}}`,
 
@@ -62,7 +62,7 @@ def _sns(default, doc, check):
     return Option(default, doc, check=check, applies=("method", ("sns",)))
 
 
-#: SNS settings, given as ``options=`` (spec ``ot.md`` §3.5).
+#: SNS settings, given as ``options=`` (Tang et al., ICLR 2024, Algorithm 1).
 SNS_OPTIONS = {
     "n_init": _sns(20, "int\n    Sinkhorn sweeps before the first Newton step.", _count),
     "kappa": _sns(10.0, "float >= 2\n    Initial kept entries per row of the sparsified "
