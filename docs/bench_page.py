@@ -1,7 +1,8 @@
 """The benchmark page's data: refresh it from ``optkit bench`` output, render it for Sphinx.
 
 ``python docs/bench_page.py [RESULTS.parquet]`` copies the curves of a quick run (by default
-the newest ``bench/outputs/quick_*.parquet`` that ``optkit bench`` wrote) into the committed
+the newest ``optkit-bench-outputs/quick_*.parquet`` that ``optkit bench`` wrote in the
+repository root) into the committed
 ``docs/bench/quick_results.csv``: only the columns the summary table and the convergence
 plots read, so the file stays small and reviewable. The documentation build then calls
 :func:`render`, which turns that file into the summary table (``optkit.bench``'s own
@@ -19,8 +20,8 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 RESULTS = DOCS / "bench" / "quick_results.csv"
 KEEP_COLUMNS = ("suite", "dataset_name", "solver_name", "idx_rep", "stop_val", "time",
-                "objective_value", "objective_suboptimality", "objective_n_value",
-                "objective_n_grad", "objective_n_hvp", "objective_n_samples",
+                "objective_value", "objective_suboptimality", "objective_constr_violation",
+                "objective_n_value", "objective_n_grad", "objective_n_hvp", "objective_n_samples",
                 "objective_n_forward", "run_date", "system-cpus", "system-processor",
                 "env-OMP_NUM_THREADS", "version-numpy", "version-scipy")
 
@@ -30,10 +31,10 @@ def refresh(parquet: Path | None = None) -> Path:
     import pandas as pd
 
     if parquet is None:
-        found = sorted((DOCS.parent / "bench" / "outputs").glob("quick_*.parquet"),
+        found = sorted((DOCS.parent / "optkit-bench-outputs").glob("quick_*.parquet"),
                        key=lambda p: p.stat().st_mtime)
         if not found:
-            raise SystemExit("no bench/outputs/quick_*.parquet: run `optkit bench` first")
+            raise SystemExit("no optkit-bench-outputs/quick_*.parquet: run `optkit bench` first")
         parquet = found[-1]
     df = pd.read_parquet(parquet)
     df[[c for c in KEEP_COLUMNS if c in df]].to_csv(RESULTS, index=False, float_format="%.6g")
@@ -60,13 +61,19 @@ def render(out_dir: Path) -> None:
     ``static/bench/quick.html`` (with ``plotly.min.js`` beside it) under ``out_dir``."""
     import pandas as pd
 
-    from optkit._bench import report
+    from optkit._bench import api, report
 
     df = pd.read_csv(RESULTS)
     out_dir.mkdir(parents=True, exist_ok=True)
+    quick = api.quick_config()["suites"]
     rows = []
     for suite, part in df.groupby("suite", sort=False):
-        rows += report.summary_rows(part, suite)
+        suite_rows = report.summary_rows(part, suite)
+        if "ratio" in quick.get(suite, {}):
+            ratios = report.peer_ratios(part, quick[suite]["ratio"])
+            for r in suite_rows:
+                r["ratio"] = ratios.get((r["dataset"], r["solver"]), float("nan"))
+        rows += suite_rows
     (out_dir / "quick_table.rst").write_text(_table_rst(rows))
     first = df.iloc[0]
     threads = first["env-OMP_NUM_THREADS"]
