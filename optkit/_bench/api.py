@@ -85,11 +85,21 @@ def run_suite(suite: str, *, solvers=None, datasets=None, objectives=None, max_r
               quiet: bool = False) -> Path:
     """Run one suite through ``benchopt.run_benchmark``; return the parquet's path.
 
+    Every finished run is recorded in benchopt's cache (``bench/<suite>/__cache__``), so a
+    run that is interrupted keeps what it had finished. ``cache=True`` reads it: runs found
+    there are not redone. Without it every selected solver is forced (benchopt's
+    ``forced_solvers``): recomputed and recorded again, so a stale entry (the cache is keyed
+    on the suite, not on optkit's code) is never read.
+
     Raises ``RuntimeError`` (from benchopt) when a run failed.
     """
     from benchopt import run_benchmark
 
-    benchmark = _benchmark(suite, seed=seed, no_cache=not cache)
+    benchmark = _benchmark(suite, seed=seed, no_cache=False)
+    if not cache:
+        with contextlib.redirect_stdout(io.StringIO()):
+            forced = list(solvers or []) or [cls.name for cls in benchmark.get_solvers()]
+        solvers = []
     sink = io.StringIO()
     ctx = contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext()
     try:
@@ -99,7 +109,8 @@ def run_suite(suite: str, *, solvers=None, datasets=None, objectives=None, max_r
                 objective_filters=list(objectives or []) or None, max_runs=max_runs,
                 n_repetitions=n_repetitions, timeout=timeout, n_jobs=n_jobs,
                 parallel_config=parallel_config, plot_result=False, display=False, html=False,
-                show_progress=show_progress, no_cache=not cache,
+                show_progress=show_progress, no_cache=False,
+                forced_solvers=[] if cache else forced,
                 output_file=output_name or "None",
             )
     except RuntimeError as exc:
