@@ -35,7 +35,7 @@ class CompletionProblem:
     obs: Observed
     arrays: Arrays
     validation: tuple | None = None
-    x0: Any = None  # the solver builds its own start (SVD or random)
+    x0: Any = None  # a warm start [U; V], or None: the solver builds its start
 
 
 class Side:
@@ -286,13 +286,18 @@ class AltMin:
         else:
             parts = [obs]
         mu = float(obs.vals.mean()) if self.center == "global" else 0.0
-        U, V = _initial_factors(parts[0], self.rank, mu, self.start, self.clip_mu, rng,
-                                obs.vals.dtype)
         m, n = obs.shape
-        U[np.bincount(obs.rows, minlength=m) == 0] = 0
-        V[np.bincount(obs.cols, minlength=n) == 0] = 0
-        bu = arrays.zeros(m) if self.biases else None
-        bv = arrays.zeros(n) if self.biases else None
+        if x0 is not None:  # a warm start: the stacked factors [U; V] (+ the bias column)
+            x0 = arrays.asarray(x0)
+            U, V = x0[:m, :self.rank], x0[m:, :self.rank]
+            bu, bv = (x0[:m, self.rank], x0[m:, self.rank]) if self.biases else (None, None)
+        else:
+            U, V = _initial_factors(parts[0], self.rank, mu, self.start, self.clip_mu, rng,
+                                    obs.vals.dtype)
+            U[np.bincount(obs.rows, minlength=m) == 0] = 0
+            V[np.bincount(obs.cols, minlength=n) == 0] = 0
+            bu = arrays.zeros(m) if self.biases else None
+            bv = arrays.zeros(n) if self.biases else None
         return AltMinState(arrays=arrays, U=arrays.asarray(U), V=arrays.asarray(V), bu=bu, bv=bv,
                            mu=mu, rng=rng, parts=parts, labels=labels,
                            evaluator=_Evaluator(arrays, obs, problem.validation, cfg.reg,
