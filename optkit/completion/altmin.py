@@ -153,7 +153,9 @@ def altmin(observed, rank, x0=None, *, solver="exact", maxiter=30, tol=1e-6, reg
     validation : scipy.sparse matrix or tuple (rows, cols, vals[, shape]), optional
         Held-out entries: their RMSE is traced.
     parallel : dask.distributed.Client, optional
-        Solve the blocks of each half-step on the cluster (same result as serial).
+        Solve the blocks of each half-step on the cluster (same result as serial). A
+        half-step that loses a worker is run again (same result); three losses in a row
+        raise ``RuntimeError``.
     rng : None, int or numpy.random.Generator
         Randomness of the SVD start vector (or the random init), the sample split and the
         sketches (through :func:`optkit.core.rng.check_rng`); same ``rng``, same result.
