@@ -103,7 +103,8 @@ def list_cmd(suite):
               help="Parallel backend (dask: a dask.distributed cluster).")
 @click.option("--dask-address", default=None, help="Scheduler address (default: a local cluster).")
 @click.option("--rng", default=None, type=int, help="Global benchmark seed (benchopt's seed).")
-@click.option("--cache", is_flag=True, help="Reuse benchopt's cache (keyed on the suite, not on optkit's code).")
+@click.option("--cache", is_flag=True, help="Reuse the runs in benchopt's cache (every finished run is "
+              "recorded there, also by an interrupted run; keyed on the suite, not on optkit's code).")
 @click.option("--no-plot", is_flag=True)
 @click.option("--output", type=click.Path(file_okay=False), default=None, help=OUTPUT_HELP)
 @click.pass_context
@@ -123,11 +124,16 @@ def run_cmd(ctx, suite, solvers, datasets, objectives, max_runs, n_repetitions, 
     elif parallel == "loky":
         parallel_config = {"backend": "loky"}
     skipped = _missing_peers(suite, solvers)
-    run = api.run_suite_logged(
-        suite, solvers=[s for s in solvers if _base_name(s) not in skipped] or None,
-        datasets=datasets, objectives=objectives, max_runs=max_runs, n_repetitions=n_repetitions,
-        timeout=timeout, n_jobs=n_jobs, parallel_config=parallel_config, seed=rng, cache=cache,
-        output_dir=output)
+    try:
+        run = api.run_suite_logged(
+            suite, solvers=[s for s in solvers if _base_name(s) not in skipped] or None,
+            datasets=datasets, objectives=objectives, max_runs=max_runs,
+            n_repetitions=n_repetitions, timeout=timeout, n_jobs=n_jobs,
+            parallel_config=parallel_config, seed=rng, cache=cache, output_dir=output)
+    except (KeyboardInterrupt, SystemExit):  # benchopt exits 1 on a solver run it interrupted
+        _console().print(f"interrupted: the finished runs of {suite!r} are kept in benchopt's "
+                         f"cache; rerun with --cache to resume without redoing them")
+        sys.exit(130)
     out = run.path
     df = api.read_results(out)
     df["suite"] = suite

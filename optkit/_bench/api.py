@@ -198,8 +198,12 @@ def run_suite_logged(suite: str, *, solvers=None, datasets=None, objectives=None
     """Run one suite through ``benchopt.run_benchmark``.
 
     The parquet is written to ``output_root(output_dir)/<suite>/benchopt_run_<time>.parquet``
-    (an explicit path, so benchopt leaves the suite folder untouched); with ``cache``,
-    benchopt's cache goes under the same folder unless ``$BENCHOPT_CACHE`` is set.
+    (an explicit path, so benchopt leaves the suite folder untouched). Every finished run
+    is recorded in benchopt's cache (``output_root(output_dir)/cache`` unless
+    ``$BENCHOPT_CACHE`` is set), so a run that is interrupted keeps what it had finished.
+    ``cache=True`` reads it: runs found there are not redone. Without it every selected
+    solver is forced (benchopt's ``forced_solvers``): recomputed and recorded again, so a
+    stale entry (the cache is keyed on the suite, not on optkit's code) is never read.
     benchopt's console output is kept (and, unless ``quiet``, shown live) so that the
     per-solver statuses can be read back. Raises ``RuntimeError`` when a run failed.
     """
@@ -208,9 +212,12 @@ def run_suite_logged(suite: str, *, solvers=None, datasets=None, objectives=None
     folder = output_root(output_dir) / suite
     folder.mkdir(exist_ok=True)
     output_file = folder / f"benchopt_run_{datetime.now():%Y-%m-%d_%Hh%Mm%S.%f}.parquet"
-    if cache:
-        os.environ.setdefault("BENCHOPT_CACHE", str(output_root(output_dir) / "cache"))
-    benchmark = _benchmark(suite, seed=seed, no_cache=not cache)
+    os.environ.setdefault("BENCHOPT_CACHE", str(output_root(output_dir) / "cache"))
+    benchmark = _benchmark(suite, seed=seed, no_cache=False)
+    if not cache:
+        with contextlib.redirect_stdout(io.StringIO()):
+            forced = list(solvers or []) or [cls.name for cls in benchmark.get_solvers()]
+        solvers = []
     sink = io.StringIO()
     stream = sink if quiet else _Tee(sys.stdout, sink)
     try:
@@ -220,7 +227,8 @@ def run_suite_logged(suite: str, *, solvers=None, datasets=None, objectives=None
                 objective_filters=list(objectives or []) or None, max_runs=max_runs,
                 n_repetitions=n_repetitions, timeout=timeout, n_jobs=n_jobs,
                 parallel_config=parallel_config, plot_result=False, display=False, html=False,
-                show_progress=show_progress, no_cache=not cache,
+                show_progress=show_progress, no_cache=False,
+                forced_solvers=[] if cache else forced,
                 output_file=str(output_file),
             )
     except RuntimeError as exc:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from scipy.optimize import OptimizeResult
 
 from optkit.core.backend import namespace, to_numpy
 from optkit.core.registry import Option, budget_options, resolve_options
@@ -136,8 +137,15 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     check_every : int
         Read the marginal error on the host (stopping test, trace) every ``check_every``
         iterations; with torch tensors on a GPU a larger value saves synchronizations.
-    init : (f, g), optional
-        Warm start potentials (default zeros).
+    init : (f, g) or a previous OTResult, optional
+        Warm start potentials (default zeros); a result is read through its ``f`` and ``g``.
+        Resuming an interrupted run (``StopIteration`` from ``callback``, ``maxiter``,
+        ``max_time``) from its result: ``method="sinkhorn"`` repeats the uninterrupted
+        run's sweeps exactly (its state is the potentials); ``"sns"`` restarts its
+        ``n_init`` Sinkhorn sweeps and its sparsity adaptation, so it reaches the same
+        solution (same plan; potentials up to the constant shift :math:`(f + c, g - c)`)
+        by other iterates. A callback saves a checkpoint from ``intermediate_result.x``
+        (``f = x[:n]``, ``g = x[n:]``).
     x, y : arrays (n, d), (m, d), optional
         Point clouds instead of ``C``.
     cost : str or callable, optional
@@ -191,6 +199,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     f32 = str(C.dtype) in ("float32", "torch.float32")
     tol = opts["tol"] if opts["tol"] is not None else (1e-5 if f32 and method == "sinkhorn"
                                                         else 1e-9)
+    if isinstance(init, OptimizeResult):
+        init = (init.f, init.g)
     if init is None:
         f0, g0 = np.zeros(n), np.zeros(m)
     else:
