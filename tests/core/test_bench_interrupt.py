@@ -43,6 +43,13 @@ class Objective(BaseObjective):
         return dict(x=0.0)
 '''
 
+QUICK = """
+max_runs: 1
+n_repetitions: 1
+timeout: 10
+suites: [tiny]
+"""
+
 DATASET = '''
 from benchopt import BaseDataset
 
@@ -87,13 +94,13 @@ class Solver(BaseSolver):
 @pytest.fixture()
 def suite_env(tmp_path):
     root = tmp_path / "bench"
-    for rel, text in (("tiny/objective.py", OBJECTIVE), ("tiny/datasets/one.py", DATASET),
+    for rel, text in (("quick.yml", QUICK), ("tiny/objective.py", OBJECTIVE), ("tiny/datasets/one.py", DATASET),
                       ("tiny/solvers/logged.py", SOLVER)):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(textwrap.dedent(text))
     log = tmp_path / "runs.log"
     env = dict(os.environ, OPTKIT_BENCH_DIR=str(root), TINY_LOG=str(log), MPLBACKEND="Agg")
-    return env, log
+    return env, log, tmp_path
 
 
 def _lines(log, what):
@@ -102,15 +109,16 @@ def _lines(log, what):
     return [int(line.split()[1]) for line in log.read_text().splitlines() if line.startswith(what)]
 
 
-def _bench(env, *flags, timeout=180):
+def _bench(env, cwd, *flags, timeout=180):
     return subprocess.run([sys.executable, "-m", "optkit.cli", "bench", "run", "tiny", "--no-plot",
-                           *flags], env=env, capture_output=True, text=True, timeout=timeout)
+                           *flags], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def test_sigint_keeps_the_finished_runs_and_cache_resumes(suite_env):
-    env, log = suite_env
+    env, log, cwd = suite_env  # results and benchopt's cache go to cwd/optkit-bench-outputs
     proc = subprocess.Popen([sys.executable, "-m", "optkit.cli", "bench", "run", "tiny",
-                             "--no-plot"], env=env, stdout=subprocess.PIPE,
+                             "--no-plot"], env=env, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while not _lines(log, "done") and time.monotonic() < deadline and proc.poll() is None:
@@ -126,13 +134,13 @@ def test_sigint_keeps_the_finished_runs_and_cache_resumes(suite_env):
     assert 1 <= len(finished) < N_RUNS  # the fault landed mid-suite
 
     log.unlink()
-    resumed = _bench(env, "--cache")
+    resumed = _bench(env, cwd, "--cache")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     recomputed = _lines(log, "done")
     assert sorted(recomputed + finished) == list(range(N_RUNS))  # nothing redone, nothing lost
     assert not set(recomputed) & set(finished)
 
     log.unlink()
-    fresh = _bench(env)  # without --cache every run is computed again
+    fresh = _bench(env, cwd)  # without --cache every run is computed again
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     assert sorted(_lines(log, "done")) == list(range(N_RUNS))
