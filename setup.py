@@ -15,5 +15,6 @@ bench_packages = [BENCH] + [f"{BENCH}.{name}"
 setup(
     packages=find_packages(include=["optkit", "optkit.*"]) + bench_packages,
     package_dir={BENCH: "bench"},
-    package_data={name: ["*.yml", "*.toml"] for name in bench_packages},
+    # (all package data here: a [tool.setuptools.package-data] table would replace this one)
+    package_data={"optkit": ["py.typed"], **{name: ["*.yml", "*.toml"] for name in bench_packages}},
 )
