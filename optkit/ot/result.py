@@ -57,6 +57,10 @@ class OTResult(OptimizeResult):
     def plan(self):
         return self.__dict__["_plan_fn"]()
 
+    def form_plan(self):
+        """The plan, formed anew and not kept (one pass over ``C``; for gradients)."""
+        return self.__dict__["_plan_fn"]()
+
     def set_plan(self, plan_fn) -> None:
         """Attach the function that forms the plan on first read of :attr:`plan`."""
         self.__dict__["_plan_fn"] = plan_fn
