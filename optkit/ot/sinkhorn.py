@@ -333,8 +333,10 @@ def _finish(res, tol, warn) -> None:
     rel = "<=" if res.marginal_error <= tol else ">"
     res.message = f"{res.message} Marginal error {res.marginal_error:.3e} {rel} tol {tol:.1e}."
     if warn and res.status != STATUS["callback"]:
-        warnings.warn(f"sinkhorn did not converge: {res.message} Increase maxiter (POT's "
-                      "numItermax) or reg, or use method='sns'.", UserWarning, stacklevel=3)
+        hint = " or use method='sns'" if res.method == "sinkhorn" else ""
+        warnings.warn(f"sinkhorn did not converge: {res.message} Increase the budget (maxiter, "
+                      f"POT's numItermax; maxfev; max_time) or reg{hint}.", UserWarning,
+                      stacklevel=3)
 
 
 def _mass_tensor(v, size, like):
