@@ -7,6 +7,7 @@ Example (single-threaded: on a shared, oversubscribed CPU torch's and numba's th
 small passes 10-50x slower and the timings meaningless)::
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python bench/ot/grad.py --n 500 --reg 0.1 --tol 1e-6
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python bench/ot/grad.py --kkt
 
 ``--peers pot,geomloss`` (default) selects the peers; POT's autodiff keeps every iteration's
 n x m temporaries (about 2 * 8 n^2 bytes per iteration), so keep n <= 1000 with it.
@@ -105,6 +106,31 @@ def envelope_backward_vs_sweep(x, y, reg, repeats):
     return statistics.median(back[1:]), statistics.median(fwd[1:])
 
 
+def kkt_table(n_reg):
+    """CG iterations and time of the implicit backward's adjoint solve (loss sum(P * W)) with
+    the SNS sparsified-Hessian preconditioner against the Jacobi one, on ½|x-y|² scaled to max 1."""
+    from optkit.ot.autograd import KKTAdjoint, gauge_fixed
+
+    print(f"{'n':>6s} {'reg':>7s} {'precond':>8s} {'CG its':>7s} {'time [s]':>9s} {'rel res':>8s}")
+    for n, reg in n_reg:
+        x, y = clouds(n)
+        C = cost_matrix(x, y, "half_sqeuclidean")
+        C = C / C.max()
+        res = sinkhorn(None, None, C, reg, tol=1e-12, maxiter=5000)
+        f, g = gauge_fixed(res.f, res.g)
+        W = torch.rand(n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+        P = KKTAdjoint(C, f, g, reg, 0).plan()
+        uf, ug = (W * P).sum(1) / reg, (W * P).sum(0) / reg
+        KKTAdjoint(C, f, g, reg, 0).solve(uf, ug)  # warm-up (numba JIT of the select pass)
+        for kind in ("sns", "jacobi"):
+            adjoint = KKTAdjoint(C, f, g, reg, 0, preconditioner=kind)
+            t = time.perf_counter()
+            adjoint.solve(uf, ug)
+            elapsed = time.perf_counter() - t
+            print(f"{n:6d} {reg:7.0e} {kind:>8s} {adjoint.n_cg:7d} {elapsed:9.3f} "
+                  f"{adjoint.residual:8.1e}")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=500)
@@ -112,7 +138,12 @@ def main():
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--peers", default="pot,geomloss")
+    p.add_argument("--kkt", action="store_true",
+                   help="only the adjoint-solve table (SNS vs Jacobi preconditioner)")
     args = p.parse_args()
+    if args.kkt:
+        kkt_table([(500, 0.1), (500, 0.01), (500, 0.002), (1000, 0.001), (2000, 0.001)])
+        return
     x, y = clouds(args.n)
     reg, tol = args.reg, args.tol
     runs = {

@@ -140,6 +140,9 @@ class KKTAdjoint:
         :math:`\varepsilon`.
     j0 : int
         The column whose :math:`\lambda_g` is fixed to 0 (``argmax b``).
+    preconditioner : {"sns", "jacobi"}
+        The sparse LU of the SNS sparsified Hessian :math:`H_s` (default), or the diagonal of
+        :math:`H` (for comparison: ``bench/ot/grad.py --kkt``).
 
     Attributes
     ----------
@@ -147,8 +150,9 @@ class KKTAdjoint:
         CG iterations of the last solve; ``residual`` its relative residual.
     """
 
-    def __init__(self, C, f, g, eps, j0):
+    def __init__(self, C, f, g, eps, j0, preconditioner="sns"):
         self.C, self.f, self.g, self.eps, self.j0 = C, f, g, float(eps), int(j0)
+        self.preconditioner = preconditioner
         self.n_cg, self.residual = 0, math.nan
 
     def plan(self):
@@ -203,8 +207,11 @@ class KKTAdjoint:
         if not bool(rhs.abs().max() > 0):
             zero_g = torch.zeros(m, dtype=torch.float64, device=P.device)
             return torch.zeros_like(uf), zero_g, P
-        cg = pcg(matvec, rhs, precond=self._preconditioner(P, r, c), rtol=_KKT_RTOL,
-                 maxiter=_KKT_MAXITER)
+        if self.preconditioner == "sns":
+            precond = self._preconditioner(P, r, c)
+        else:
+            precond = torch.cat([r, c[keep]]) * inv
+        cg = pcg(matvec, rhs, precond=precond, rtol=_KKT_RTOL, maxiter=_KKT_MAXITER)
         self.n_cg = cg.nit
         self.residual = cg.residual / float(torch.linalg.vector_norm(rhs))
         if not cg.converged:

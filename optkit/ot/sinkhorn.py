@@ -200,7 +200,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     """
     method = "sinkhorn" if method == "sinkhorn_log" else method
     maxiter = _one_of(maxiter, "maxiter", numItermax, "numItermax")
-    if _one_of(tol, "tol", stopThr, "stopThr") is not None and stopThr is not None:
+    _one_of(tol, "tol", stopThr, "stopThr")
+    if stopThr is not None:
         stopThr = check_nonnegative(stopThr, "stopThr")  # POT's 0: run the whole budget
     check_in(grad, "grad", GRADS)
     check_bool(warn, "warn")
