@@ -164,7 +164,8 @@ def entropic_ot(C, a=None, b=None, *, reg, tol=1e-6, method="sns", maxiter=1000,
     On torch input the value is a 0-d float64 tensor that carries the envelope gradient
     :math:`(P^*, f^*, g^*)` with respect to ``(C, a, b)`` when they require it and ``grad``
     is ``"envelope"``; the solve itself runs without a graph (numba kernels on a zero-copy
-    view for CPU tensors, torch kernels on another device). numpy input gives a float.
+    view for CPU tensors; torch kernels on another device, where the host reads the stopping
+    test every 10 iterations). numpy input gives a float.
     """
     if not is_torch_tensor(C):
         if symmetric:
@@ -188,7 +189,8 @@ def entropic_ot(C, a=None, b=None, *, reg, tol=1e-6, method="sns", maxiter=1000,
                                  check_every=1 if on_host else 10)
     else:
         res = sinkhorn(solver_masses(a), solver_masses(b), Cs, reg, method=method, tol=tol,
-                       maxiter=maxiter, warn=warn, grad="detach" if not on_host else "envelope")
+                       maxiter=maxiter, warn=warn, check_every=1 if on_host else 10,
+                       grad="envelope" if on_host else "detach")
     value = torch.tensor(res.dual, dtype=torch.float64, device=C.device)
     tracked = grad == "envelope" and torch.is_grad_enabled() and any(
         getattr(t, "requires_grad", False) for t in (C, a, b))
