@@ -69,8 +69,8 @@ class _Counts:
 class RunView:
     """One run's view of a :class:`~optkit.bilevel.BilevelProblem`: counted levels.
 
-    Built afresh for every run by :func:`optkit.bilevel.solve`, so the counts (and the
-    latest iterate, which the callback reports besides ``x``) belong to that run only.
+    Built afresh for every run by :func:`optkit.bilevel.solve`, so the counts belong to
+    that run only.
     """
 
     def __init__(self, problem):
@@ -80,11 +80,6 @@ class RunView:
         self.proj_x, self.proj_y = problem.proj_x, problem.proj_y
         self.lipschitz = problem.lipschitz
         self.psi = problem.psi
-        self.latest: State | None = None
-
-    def observe(self, state: State) -> State:
-        self.latest = state
-        return state
 
 
 @dataclass
@@ -172,10 +167,10 @@ class BilevelSolver:
 
     # protocol ------------------------------------------------------------------------
     def init(self, p, x0, rng):
-        return p.observe(self.start(p, x0, rng))
+        return self.start(p, x0, rng)
 
     def step(self, p, state: State) -> State:
-        return p.observe(self.advance(p, state))
+        return self.advance(p, state)
 
     def terminate(self, p, state: State):
         if state.failure is not None:
@@ -199,6 +194,10 @@ class BilevelSolver:
         if state.psi is not None:
             out["psi"] = state.psi
         return out
+
+    def callback_fields(self, p, state: State) -> dict:
+        """The callback sees what the result reports: y, z, the per-level counts, sigma."""
+        return self.result(p, state)
 
     # helpers ---------------------------------------------------------------------------
     def batch(self, level, size, rng):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ..core.registry import RNG_OPTION, Option, budget_options, resolve_options
 from ..core.rng import check_rng
-from ..core.solver import copy_x, run, wrap_callback
+from ..core.solver import run
 from ..core.validate import (
     check_bool,
     check_in,
@@ -290,24 +290,6 @@ def solve(problem: BilevelProblem, method: str = "penalty", *, callback: Callabl
         solver = _penalty_solver(problem, method, opts, set(options))
     else:
         solver = _joint_solver(problem, method, opts)
-    view = RunView(problem)
-    return run(solver, view, maxiter=opts["maxiter"], rng=check_rng(opts.get("rng")),
-               callback=_with_iterate(callback, view), method=method, maxfev=opts["maxfev"],
+    return run(solver, RunView(problem), maxiter=opts["maxiter"], rng=check_rng(opts.get("rng")),
+               callback=callback, method=method, maxfev=opts["maxfev"],
                max_time=opts["max_time"], disp=opts["disp"], result_type=BilevelResult)
-
-
-def _with_iterate(callback, view: RunView):
-    """The user's callback, its ``intermediate_result`` completed with y, z and the counts."""
-    if callback is None:
-        return None
-    user = wrap_callback(callback)
-
-    def cb(intermediate_result):
-        state = view.latest
-        intermediate_result.update(y=copy_x(state.y), z=copy_x(state.z),
-                                   **view.objective.snapshot())
-        if state.sigma is not None:
-            intermediate_result.update(sigma=state.sigma, psi_sigma=state.psi_sigma)
-        user(intermediate_result)
-
-    return cb

@@ -8,6 +8,8 @@ variant carry ``applies``, so passing them with the other variant raises ``Value
 
 from concurrent.futures import Executor
 
+from scipy.optimize import OptimizeResult
+
 from optkit.core.registry import MethodInfo, Option, register
 from optkit.core.validate import (
     check_bool,
@@ -58,6 +60,15 @@ def check_workers(workers, name="workers"):
     if isinstance(workers, int) and workers < 1:
         raise ValueError(f"{name} must be a positive int, got {workers!r}")
     return workers
+
+
+def _check_warm_start(value, name):
+    """The swarm of a warm start: a result's ``swarm`` field, or that dict itself."""
+    swarm = value.get("swarm") if isinstance(value, OptimizeResult) else value
+    if not isinstance(swarm, dict) or "X" not in swarm:
+        raise TypeError(f"{name} must be a CBO result or its 'swarm' dict, got "
+                        f"{type(value).__name__}")
+    return swarm
 
 
 CBO_OPTIONS = {
@@ -124,6 +135,11 @@ CBO_OPTIONS = {
                       check=check_workers),
     "chunksize": Option(None, "int or None\n    Points per task when workers is an int or an "
                               "Executor. None: 1.", check=optional(_int_at_least(1))),
+    "warm_start": Option(None, "OptimizeResult, dict or None\n    Resume from a previous run's "
+                               "result or its `swarm` (also in a callback's "
+                               "intermediate_result); pass that run's Generator as rng to "
+                               "repeat the uninterrupted run exactly.",
+                         check=optional(_check_warm_start)),
 }
 
 register(MethodInfo(

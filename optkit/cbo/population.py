@@ -11,11 +11,48 @@ evaluator never changes a run.
 from __future__ import annotations
 
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 
 from optkit.core.oracle import Counted, FunctionOracle, dask_map
 
-__all__ = ["population_evaluator", "takes_chunksize"]
+__all__ = ["population_evaluator", "takes_chunksize", "OwnedPool"]
+
+#: Attempts of one batch on a process pool started by the run (each after the first on a
+#: fresh pool).
+POOL_ATTEMPTS = 3
+
+
+class OwnedPool:
+    """The process pool of an int ``workers``: started and shut down by the run.
+
+    A worker process that dies (killed, out of memory) breaks a ``ProcessPoolExecutor`` for
+    good (``BrokenProcessPool``). This pool then starts a fresh one and evaluates the whole
+    batch again, at most ``POOL_ATTEMPTS`` times; a batch's values depend only on its points
+    (the randomness stays in the calling process), so the run goes on unchanged. After that
+    a ``RuntimeError`` names the cause. (A user's ``Executor`` is not restarted: its
+    ``BrokenProcessPool`` reaches the caller.)
+    """
+
+    def __init__(self, size: int, chunksize: int):
+        self.size, self.chunksize = size, chunksize
+        self.pool = ProcessPoolExecutor(max_workers=size)
+
+    def map(self, fn, xs):
+        xs = list(xs)
+        for attempt in range(1, POOL_ATTEMPTS + 1):
+            try:
+                return list(self.pool.map(fn, xs, chunksize=self.chunksize))
+            except BrokenProcessPool as exc:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                if attempt == POOL_ATTEMPTS:
+                    raise RuntimeError(
+                        f"CBO workers={self.size}: a process of the pool died during "
+                        f"{POOL_ATTEMPTS} evaluations of the same batch in a row ({exc})") from exc
+                self.pool = ProcessPoolExecutor(max_workers=self.size)
+
+    def shutdown(self):
+        self.pool.shutdown()
 
 
 def _is_dask_client(workers) -> bool:
@@ -30,8 +67,8 @@ def takes_chunksize(workers) -> bool:
 def _mapper(workers, chunksize):
     """A ``map``-like callable from ``workers``, and the pool to shut down afterwards (or None)."""
     if isinstance(workers, int):
-        pool = ProcessPoolExecutor(max_workers=workers)
-        return partial(pool.map, chunksize=chunksize), pool
+        pool = OwnedPool(workers, chunksize)
+        return pool.map, pool
     if isinstance(workers, Executor):
         return partial(workers.map, chunksize=chunksize), None
     if _is_dask_client(workers):

@@ -24,7 +24,7 @@ from .dynamics import default_sigma, em_move
 from .hopping import HOP_DECAY, hopping_move, hopping_particles
 from .population import population_evaluator, takes_chunksize
 from .state import RUNNING as _RUNNING
-from .state import Draws, SwarmState
+from .state import SWARM_ARRAYS, Draws, SwarmState, snapshot
 
 __all__ = ["CBO", "WINDOW"]
 
@@ -143,6 +143,24 @@ class CBO:
         a ``dask.distributed.Client`` through ``client.map`` + ``gather``.
     chunksize : int or None, default None
         Points per task when ``workers`` is an int or an ``Executor`` (None: 1).
+    warm_start : OptimizeResult or dict or None, default None
+        Resume from a previous run: its result, or the ``swarm`` field of its result or of a
+        callback's ``intermediate_result`` (copies, on the particles' device, of the
+        particles, energies, bests, consensus, α, σ, stopping counters and batch
+        permutation). The swarm replaces the
+        initialization (nothing drawn, nothing evaluated); ``x0`` only fixes the dimension
+        and the array library. With the same options and the interrupted run's own
+        ``Generator`` as ``rng`` (or one restored to its state), the resumed run
+        repeats the uninterrupted run's steps exactly; with another ``rng`` it continues
+        from the same swarm with other random numbers. The shape must match
+        ``(n_runs, n_particles, d)`` (``ValueError`` naming ``warm_start``).
+
+        A callback saves a checkpoint (the copy of the swarm is made only when a callback
+        is given)::
+
+            def checkpoint(intermediate_result):
+                with open("cbo.pkl", "wb") as fh:
+                    pickle.dump(intermediate_result.swarm, fh)
 
     Every option is checked by the option table of method ``"cbo"``; an option that does not
     apply (a ``"cbo"``-only option with hopping, ``alpha`` with the ``"ess"`` schedule,
@@ -151,8 +169,8 @@ class CBO:
 
     Notes
     -----
-    Success rates and evaluation counts against peers: ``optkit bench run cbo`` and
-    ``bench/cbo/budget.py``.
+    Success rates and evaluation counts against the peers (CBXpy, CMA-ES, scipy's
+    differential evolution and dual annealing): ``optkit bench run cbo``.
 
     References
     ----------
@@ -175,7 +193,8 @@ class CBO:
                  spread: float | None = None, batch_size: int | None = None,
                  batch_partial: bool | None = None, f_target: float | None = None,
                  xtol: float = 1e-6, patience: int = 500, ftol: float = 1e-12,
-                 vectorized: bool = False, workers: Any = None, chunksize: int | None = None):
+                 vectorized: bool = False, workers: Any = None, chunksize: int | None = None,
+                 warm_start: Any = None):
         given = {k: v for k, v in locals().items() if k not in ("self", "__class__")
                  and v is not None}
         o = resolve_options(CBO_OPTIONS, given, owner="CBO")
@@ -222,6 +241,7 @@ class CBO:
         self.xtol, self.patience, self.ftol = o["xtol"], o["patience"], o["ftol"]
         self.vectorized, self.workers = o["vectorized"], o["workers"]
         self.chunksize = 1 if o["chunksize"] is None else o["chunksize"]
+        self.warm_start = o["warm_start"]
 
     # ------------------------------------------------------------------ helpers
     def _bounds(self, problem, x0):
@@ -321,6 +341,8 @@ class CBO:
             raise ValueError(f"batch_size must be <= n_particles ({N}), got {self.batch_size}")
         lb, ub = self._bounds(problem, x0)
         draws = Draws(rng, x0)
+        if self.warm_start is not None:
+            return self._resume(problem, x0, N, lb, ub, draws)
         U = draws.uniform((M, N, d))
         X = x0 + self.spread * (2 * U - 1)
         if lb is not None:
@@ -365,6 +387,40 @@ class CBO:
         if self.alpha_schedule == "ess":
             self._update_alpha(state)
         return state
+
+    def _resume(self, problem, x0, N, lb, ub, draws):
+        """The state of a warm start: the ``warm_start`` swarm on ``x0``'s library and device."""
+        xp, dev = namespace(x0), device_of(x0)
+        swarm = self.warm_start
+        shape = tuple(np.shape(swarm["X"]))
+        if shape != (self.n_runs, N, x0.shape[0]):
+            raise ValueError(f"warm_start holds swarms of shape {shape}; this run has (n_runs, "
+                             f"n_particles, d) = {(self.n_runs, N, x0.shape[0])}")
+        if (swarm["batch"] is None) != (self.batch_size is None):
+            raise ValueError("warm_start comes from a run with another batch_size setting")
+        arrays = {name: None if swarm[name] is None else xp.asarray(swarm[name], device=dev)
+                  for name in SWARM_ARRAYS}
+        arrays["X"] = xp.astype(arrays["X"], x0.dtype)
+        arrays["best_x"] = xp.astype(arrays["best_x"], x0.dtype)
+        arrays["v"] = xp.astype(arrays["v"], x0.dtype)
+        run_status = np.array(swarm["run_status"], copy=True)
+        running = run_status == _RUNNING
+        evaluate, pool = population_evaluator(problem.objective, self.vectorized, self.workers,
+                                              self.chunksize)
+        state = SwarmState(
+            **arrays, running=xp.asarray(running, device=dev),
+            rows=slice(None) if running.all() else xp.asarray(np.flatnonzero(running),
+                                                              device=dev),
+            run_status=run_status, n_particles=N, sigma=float(swarm["sigma"]), draws=draws,
+            evaluate=evaluate, pool=pool, perm_pos=int(swarm["perm_pos"]))
+        if lb is not None:
+            state.lb = xp.asarray(lb, dtype=x0.dtype, device=dev)
+            state.ub = xp.asarray(ub, dtype=x0.dtype, device=dev)
+        return state
+
+    def callback_fields(self, problem, state):
+        """The callback's ``intermediate_result.swarm``: what ``warm_start`` resumes from."""
+        return {"swarm": snapshot(state)}
 
     def step(self, problem, state):
         xp = namespace(state.X)
@@ -463,4 +519,5 @@ class CBO:
             "alpha": to_numpy(state.alpha),
             "n_nonfinite": int(to_numpy(state.n_nonfinite)),
             "n_projected": int(to_numpy(state.n_projected)),
+            "swarm": snapshot(state),
         }

@@ -10,7 +10,13 @@ import numpy as np
 from optkit.core.backend import is_torch_tensor, namespace, to_numpy
 from optkit.core.rng import check_rng, check_torch_rng
 
-__all__ = ["Draws", "SwarmState", "RUNNING"]
+__all__ = ["Draws", "SwarmState", "RUNNING", "SWARM_ARRAYS", "snapshot"]
+
+#: The device arrays of a :class:`SwarmState` that a warm start restores (with ``run_status``,
+#: ``sigma`` and ``perm_pos``); ``batch`` and ``perm`` are None without batching.
+SWARM_ARRAYS = ("X", "energies", "alpha", "best_x", "best_f", "v", "spread", "movement",
+                "n_conv", "stall", "ref_f", "diverged", "n_nonfinite", "n_projected", "batch",
+                "perm")
 
 #: ``run_status`` of a swarm that is still running (the others hold a STATUS code)
 RUNNING = -1
@@ -102,3 +108,16 @@ class SwarmState:
                 "spread": float(host[0]), "movement": float(host[1]),
                 "n_active": int(np.sum(self.run_status == RUNNING)),
                 "n_nonfinite": int(host[2]), "n_projected": int(host[3])}
+
+
+def snapshot(state: SwarmState) -> dict:
+    """Copies (on the particles' device: no host transfer) of everything a run needs to go
+    on from ``state`` (the ``swarm`` of a result): :data:`SWARM_ARRAYS`, ``run_status``,
+    ``sigma`` and ``perm_pos``. The random generator is not in it: pass the run's own
+    ``Generator`` again to continue its stream."""
+    xp = namespace(state.X)
+    out = {name: None if getattr(state, name) is None
+           else xp.asarray(getattr(state, name), copy=True) for name in SWARM_ARRAYS}
+    out.update(run_status=state.run_status.copy(), sigma=float(state.sigma),
+               perm_pos=int(state.perm_pos))
+    return out

@@ -10,6 +10,7 @@ the run loop reads them.
 
 from __future__ import annotations
 
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ class CompletionProblem:
     obs: Observed
     arrays: Arrays
     validation: tuple | None = None
-    x0: Any = None  # the solver builds its own start (SVD or random)
+    x0: Any = None  # a warm start [U; V], or None: the solver builds its start
 
 
 class Side:
@@ -58,21 +59,59 @@ class Side:
 def run_half_step(arrays: Arrays, cfg: HalfStepConfig, client, side: Side, factor, offset, mu,
                   x0, entropy: int):
     """New factor for every group of ``side`` and the raw solver stats, in this process or on
-    a dask ``client`` (the blocks are scattered once, the fixed factor once per half-step)."""
+    a dask ``client`` (see :func:`_on_cluster`)."""
     factor_t = factor.T
     slices = [None if x0 is None else x0[b.g0:b.g1] for b in side.blocks]
     if client is None:
         out = [solve_block(arrays, b, factor_t, offset, mu, x, cfg, entropy)
                for b, x in zip(side.blocks, slices)]
     else:
-        if side.remote is None:
-            side.remote = client.scatter(side.blocks, hash=False)
-        [shared] = client.scatter([(factor_t, offset)], broadcast=True, hash=False)
-        futures = [client.submit(_remote_block, arrays, b, shared, mu, x, cfg, entropy,
-                                 pure=False)
-                   for b, x in zip(side.remote, slices)]
-        out = client.gather(futures)
+        out = _on_cluster(client, arrays, cfg, side, (factor_t, offset), mu, slices, entropy)
     return arrays.xp.concat([x for x, _ in out], axis=0), merge_stats([st for _, st in out])
+
+
+#: Attempts of one half-step on a dask cluster that loses workers (each attempt after the
+#: first scatters the blocks again).
+CLUSTER_ATTEMPTS = 3
+
+
+def _on_cluster(client, arrays, cfg, side: Side, shared, mu, slices, entropy):
+    """The blocks of one half-step solved on a dask cluster, surviving lost workers.
+
+    The blocks are scattered once per run and the fixed factor once per half-step, each to
+    one worker (dask copies it to the others on demand). Scattered data is not recomputable:
+    a worker that dies takes its share with it, and dask cancels the tasks that needed it
+    (``FuturesCancelledError``) or the scatter fails (``CommClosedError``). The half-step is
+    then run again from the client's copy of the blocks, at most ``CLUSTER_ATTEMPTS`` times;
+    a block is a pure function of its inputs (its sketch seed included), so a repeated
+    half-step gives the same factor. After that a ``RuntimeError`` names the cause. Tasks
+    that die with their worker are retried by dask itself (``distributed.scheduler.
+    allowed-failures``; past it, ``KilledWorker``, re-raised as the ``RuntimeError``).
+
+    No ``broadcast=True`` scatter and no ``client.replicate``: the scheduler's replication
+    loop keeps retrying a worker that died during it and never returns, which hung
+    ``altmin(parallel=client)`` when a worker was killed mid-run.
+    """
+    from distributed import KilledWorker
+    from distributed.comm import CommClosedError
+
+    lost = (CancelledError, CommClosedError, KilledWorker, OSError)
+    for attempt in range(1, CLUSTER_ATTEMPTS + 1):
+        try:
+            if side.remote is None:
+                side.remote = client.scatter(side.blocks, hash=False)
+            [remote_shared] = client.scatter([shared], hash=False)
+            futures = [client.submit(_remote_block, arrays, b, remote_shared, mu, x, cfg, entropy,
+                                     pure=False)
+                       for b, x in zip(side.remote, slices)]
+            return client.gather(futures)
+        except lost as exc:
+            side.remote = None  # scatter the blocks again on the next attempt
+            if attempt == CLUSTER_ATTEMPTS:
+                raise RuntimeError(
+                    f"altmin(parallel=client): the dask cluster lost workers during a half-step "
+                    f"{CLUSTER_ATTEMPTS} times in a row (last error: {type(exc).__name__}: "
+                    f"{exc}); check the cluster's workers") from exc
 
 
 def _remote_block(arrays, block, shared, mu, x0, cfg, entropy):
@@ -247,13 +286,18 @@ class AltMin:
         else:
             parts = [obs]
         mu = float(obs.vals.mean()) if self.center == "global" else 0.0
-        U, V = _initial_factors(parts[0], self.rank, mu, self.start, self.clip_mu, rng,
-                                obs.vals.dtype)
         m, n = obs.shape
-        U[np.bincount(obs.rows, minlength=m) == 0] = 0
-        V[np.bincount(obs.cols, minlength=n) == 0] = 0
-        bu = arrays.zeros(m) if self.biases else None
-        bv = arrays.zeros(n) if self.biases else None
+        if x0 is not None:  # a warm start: the stacked factors [U; V] (+ the bias column)
+            x0 = arrays.asarray(x0)
+            U, V = x0[:m, :self.rank], x0[m:, :self.rank]
+            bu, bv = (x0[:m, self.rank], x0[m:, self.rank]) if self.biases else (None, None)
+        else:
+            U, V = _initial_factors(parts[0], self.rank, mu, self.start, self.clip_mu, rng,
+                                    obs.vals.dtype)
+            U[np.bincount(obs.rows, minlength=m) == 0] = 0
+            V[np.bincount(obs.cols, minlength=n) == 0] = 0
+            bu = arrays.zeros(m) if self.biases else None
+            bv = arrays.zeros(n) if self.biases else None
         return AltMinState(arrays=arrays, U=arrays.asarray(U), V=arrays.asarray(V), bu=bu, bv=bv,
                            mu=mu, rng=rng, parts=parts, labels=labels,
                            evaluator=_Evaluator(arrays, obs, problem.validation, cfg.reg,

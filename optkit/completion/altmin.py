@@ -1,22 +1,12 @@
 r"""Low-rank matrix completion by (robust) alternating minimization: the public facades.
 
-References
-----------
-.. [JNS13] P. Jain, P. Netrapalli, S. Sanghavi, "Low-rank matrix completion using
-   alternating minimization", STOC 2013 (arXiv:1212.0467), Algorithm 2 (AltMinComplete).
-.. [GSYZ24] Y. Gu, Z. Song, J. Yin, L. Zhang, "Low Rank Matrix Completion via Robust
-   Alternating Minimization in Nearly Linear Time", ICLR 2024 (arXiv:2302.11068).
-.. [ZWSP08] Y. Zhou, D. Wilkinson, R. Schreiber, R. Pan, "Large-scale parallel
-   collaborative filtering for the Netflix prize", AAIM 2008 (ALS-WR).
-.. [TPT11] G. Takács, I. Pilászy, D. Tikk, "Applications of the conjugate gradient
-   method for implicit feedback collaborative filtering", RecSys 2011.
-.. [RT08] V. Rokhlin, M. Tygert, "A fast randomized algorithm for overdetermined linear
-   least-squares regression", PNAS 2008 (sketch-and-precondition).
+The papers are cited in :func:`altmin`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import OptimizeResult
 
 from optkit.core.backend import is_torch_tensor, namespace
 from optkit.core.registry import RNG_OPTION, Option
@@ -50,7 +40,7 @@ def _arrays(proto, dtype) -> Arrays:
     return Arrays(xp.astype(proto[:0], getattr(xp, dtype)))
 
 
-def altmin(observed, rank, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg_scaling="none",
+def altmin(observed, rank, x0=None, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg_scaling="none",
            center="none", biases=False, init="svd", clip_mu=None, split_samples=False,
            sketch=None, sketch_size=None, eps0=None, cg_steps=None, cg_jacobi=None,
            jitter=1e-10, verify=None, validation=None, parallel=None, rng=None, callback=None,
@@ -91,6 +81,22 @@ def altmin(observed, rank, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg
         Torch tensors as ``vals`` select the torch backend on their device (``exact``, ``cg``).
     rank : int
         Target rank k, ``1 <= k < min(m, n)``.
+    x0 : array (m + n, k) or (m + n, k + 1), or a previous result, optional
+        Warm start: the stacked factors ``[U; V]`` (with the bias column when ``biases``),
+        e.g. the ``x`` of an interrupted run or of a callback's ``intermediate_result``; a
+        result is read through its ``x``. Replaces ``init`` (no SVD, nothing drawn from
+        ``rng``), so a run resumed from the result of an interrupted one repeats the
+        uninterrupted run's iterations: exactly for ``"exact"`` and ``"cg"``, and for
+        ``"sketch"`` when both runs get the same ``numpy.random.Generator`` (its state
+        carries on). Not with ``split_samples`` (the split is drawn at the start). A
+        callback saves a checkpoint to resume from::
+
+            def checkpoint(intermediate_result):
+                np.save("altmin_x.npy", intermediate_result.x)
+
+            altmin(observed, k, callback=checkpoint, rng=gen)      # interrupted at nit
+            res = altmin(observed, k, x0=np.load("altmin_x.npy"), rng=gen,
+                         maxiter=30 - nit)                         # resumed
     solver : {"exact", "sketch", "cg"}
     maxiter : int
         Budget T of outer iterations (each two half-steps); spent, ``success=False``
@@ -136,7 +142,9 @@ def altmin(observed, rank, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg
     validation : scipy.sparse matrix or tuple (rows, cols, vals[, shape]), optional
         Held-out entries: their RMSE is traced.
     parallel : dask.distributed.Client, optional
-        Solve the blocks of each half-step on the cluster (same result as serial).
+        Solve the blocks of each half-step on the cluster (same result as serial). A
+        half-step that loses a worker is run again (same result); three losses in a row
+        raise ``RuntimeError``.
     rng : None, int or numpy.random.Generator
         Randomness of the SVD start vector (or the random init), the sample split and the
         sketches (through :func:`optkit.core.rng.check_rng`); same ``rng``, same result.
@@ -152,7 +160,6 @@ def altmin(observed, rank, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg
         Budget of passes over the observed entries (``nfev``); spent, status 6.
     max_time : float, optional
         Wall-time budget in seconds; spent, status 9.
-
     Options that apply to one solver only (``sketch``, ``sketch_size``, ``eps0``, ``verify``;
     ``cg_steps``, ``cg_jacobi``) raise ``ValueError`` with another solver; ``None`` means
     "not given" for every option.
@@ -166,6 +173,19 @@ def altmin(observed, rank, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg
         ``success``, ``status``, ``message``, ``execution_time``, ``trace`` (per iteration
         from 0: ``fun``, ``time``, ``n_value`` (= passes), ``rmse``, ``rel_residual``,
         ``rel_change``, ``val_rmse`` and solver stats) and ``predict``.
+
+    References
+    ----------
+    .. [JNS13] P. Jain, P. Netrapalli, S. Sanghavi, "Low-rank matrix completion using
+       alternating minimization", STOC 2013 (arXiv:1212.0467), Algorithm 2 (AltMinComplete).
+    .. [GSYZ24] Y. Gu, Z. Song, J. Yin, L. Zhang, "Low Rank Matrix Completion via Robust
+       Alternating Minimization in Nearly Linear Time", ICLR 2024 (arXiv:2302.11068).
+    .. [ZWSP08] Y. Zhou, D. Wilkinson, R. Schreiber, R. Pan, "Large-scale parallel
+       collaborative filtering for the Netflix prize", AAIM 2008 (ALS-WR).
+    .. [TPT11] G. Takács, I. Pilászy, D. Tikk, "Applications of the conjugate gradient
+       method for implicit feedback collaborative filtering", RecSys 2011.
+    .. [RT08] V. Rokhlin, M. Tygert, "A fast randomized algorithm for overdetermined linear
+       least-squares regression", PNAS 2008 (sketch-and-precondition).
     """
     given = dict(solver=solver, maxiter=maxiter, tol=tol, reg=reg, reg_scaling=reg_scaling,
                  center=center, biases=biases, init=init, clip_mu=clip_mu,
@@ -177,6 +197,7 @@ def altmin(observed, rank, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg
     opts = resolve(given, rank)
     rng = check_rng(opts["rng"])
     problem = _problem(observed, rank, opts)
+    problem.x0 = _warm_start(x0, problem, rank + bool(opts["biases"]), opts["split_samples"])
     solver_ = AltMin(rank=rank, half_step=opts["half_step"], tol=opts["tol"],
                      center=opts["center"], biases=opts["biases"], start=opts["init"],
                      clip_mu=opts["clip_mu"],
@@ -186,6 +207,25 @@ def altmin(observed, rank, *, solver="exact", maxiter=30, tol=1e-6, reg=0.0, reg
         return run(solver_, problem, maxiter=opts["maxiter"], rng=rng, callback=opts["callback"],
                    method="altmin", maxfev=opts["maxfev"], max_time=opts["max_time"],
                    result_type=CompletionResult)
+
+
+def _warm_start(x0, problem: CompletionProblem, width: int, split_samples: bool):
+    """The validated warm start: ``x0`` (or a result's ``x``) as an (m + n, width) array."""
+    if x0 is None:
+        return None
+    if split_samples:
+        raise ValueError("x0 does not apply with split_samples=True (the sample split is "
+                         "drawn at the start of a run)")
+    if isinstance(x0, OptimizeResult):
+        x0 = x0.x
+    m, n = problem.obs.shape
+    if getattr(x0, "ndim", None) != 2 or tuple(x0.shape) != (m + n, width):
+        raise ValueError(f"x0 must be the stacked factors [U; V] of shape ({m + n}, {width}), "
+                         f"got shape {getattr(x0, 'shape', type(x0).__name__)}")
+    x0 = problem.arrays.asarray(x0)
+    if not bool(problem.arrays.xp.all(problem.arrays.xp.isfinite(x0))):
+        raise ValueError("x0 must be finite")
+    return x0
 
 
 def _problem(observed, rank: int, opts: dict) -> CompletionProblem:

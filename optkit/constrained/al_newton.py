@@ -438,6 +438,8 @@ class ALNewton:
             "constr_njev": cons.njev - s.base[1],
             "constr_nhev": cons.nhev - s.base[2],
             "penalty": (s.mu, s.nu),
+            "resume": {"lam0": s.lam.copy(), "mu0": s.mu, "nu0": s.nu, "delta0": s.delta,
+                       "kappa": s.kappa},
             "n_inner": s.n_inner,
             "n_direct_fallback": s.n_direct_fallback,
             "inner_flops": s.inner_flops,
@@ -475,7 +477,13 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
         ``constr_nfev``/``constr_njev``/``constr_nhev``, ``penalty`` ``(mu, nu)``,
         ``n_inner`` (sketch steps), ``n_direct_fallback`` (sketch passes finished by an LU
         solve, ``inner_fallback="direct"``; 0 in a pure sketch run), ``inner_flops``,
-        ``setup_flops`` and the ``trace``.
+        ``setup_flops``, the ``trace`` and ``resume``: the options that continue the run
+        (``lam0`` the multipliers, ``mu0``, ``nu0`` the penalties, ``delta0`` and ``kappa``
+        the current step parameters). ``al_newton(problem with x0=res.x, **res.resume,
+        rng=gen)`` with the interrupted run's ``Generator`` repeats the uninterrupted run's
+        iterations exactly; a callback checkpoints ``intermediate_result.x`` and the
+        trace's last ``mu``, ``nu``, ``delta``, ``kappa`` (the multipliers are in the result
+        only).
 
     Notes
     -----

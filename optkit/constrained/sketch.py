@@ -13,20 +13,20 @@ sketch-and-project framework of Gower and Richtárik [1]_:
 
 The sketch :math:`S` is drawn afresh each step:
 
-=================== ==================================================================
-``sketch``          :math:`S`
-=================== ==================================================================
-``"rk"``            :math:`e_i` (randomized Kaczmarz [2]_; for :func:`lstsq`, randomized
-                    coordinate descent [3]_); ``sampling="uniform"`` or ``"rownorm"``
-                    (probability :math:`\propto \|a_i\|^2`, the rows of :math:`A`, or the
-                    columns for :func:`lstsq`)
-``"block-rk"``      ``block_size`` distinct unit vectors, uniformly at random
-``"gaussian"``      one standard Gaussian vector
-``"block-gaussian"``an :math:`N \times` ``block_size`` standard Gaussian matrix
-``"direct"``        baseline: ``numpy.linalg.solve`` (SuperLU ``splu`` for sparse ``A``) /
-                    ``numpy.linalg.lstsq`` (one step)
-``"minres"``        baseline for symmetric :math:`A` (:func:`solve` only): scipy's MINRES
-=================== ==================================================================
+==================== ==================================================================
+``sketch``           :math:`S`
+==================== ==================================================================
+``"rk"``             :math:`e_i` (randomized Kaczmarz [2]_; for :func:`lstsq`, randomized
+                     coordinate descent [3]_); ``sampling="uniform"`` or ``"rownorm"``
+                     (probability :math:`\propto \|a_i\|^2`, the rows of :math:`A`, or the
+                     columns for :func:`lstsq`)
+``"block-rk"``       ``block_size`` distinct unit vectors, uniformly at random
+``"gaussian"``       one standard Gaussian vector
+``"block-gaussian"`` an :math:`N \times` ``block_size`` standard Gaussian matrix
+``"direct"``         baseline: ``numpy.linalg.solve`` (SuperLU ``splu`` for sparse ``A``) /
+                     ``numpy.linalg.lstsq`` (one step)
+``"minres"``         baseline for symmetric :math:`A` (:func:`solve` only): scipy's MINRES
+==================== ==================================================================
 
 The single-vector sketches of dense arrays and sparse (CSR) matrices run in numba kernels
 (compiled on first use; a sparse Kaczmarz step costs :math:`O(\mathrm{nnz}(a_i))`); block
@@ -391,7 +391,8 @@ def lstsq(A, b, *, sketch="rk", sampling="uniform", block_size=1, x0=None, tol=1
         x \leftarrow x - S\,(AS)^\dagger (Ax - b),
 
     which for ``sketch="rk"`` is randomized coordinate descent
-    :math:`x_j \leftarrow x_j - a_j^\top (Ax - b)/\|a_j\|^2` [3]_ (``sampling="rownorm"``
+    :math:`x_j \leftarrow x_j - a_j^\top (Ax - b)/\|a_j\|^2` (Leventhal & Lewis,
+    Math. Oper. Res. 35(3), 2010; ``sampling="rownorm"``
     samples column :math:`j` with probability :math:`\propto \|a_j\|^2`). With full
     column rank the iterates converge to ``numpy.linalg.lstsq``'s solution.
 

@@ -62,11 +62,24 @@ def _copy(x):
     return x.detach().clone() if is_torch_tensor(x) else np.array(x, copy=True)
 
 
+class _Bound:
+    """``fn`` called on a copy of ``x`` (it may modify it, as scipy allows) with ``args``
+    appended; a class rather than a closure so that a process pool can pickle it."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, tuple(args)
+
+    def __call__(self, x, *rest):
+        return self.fn(_copy(x), *rest, *self.args)
+
+
 def _bind(fn, args):
-    """``fn`` called on a copy of ``x`` (it may modify it, as scipy allows) with ``args`` appended."""
+    """``fn`` as a :class:`_Bound` call (``None`` stays ``None``)."""
     if fn is None:
         return None
-    return lambda x, *rest: fn(_copy(x), *rest, *args)
+    return _Bound(fn, args)
 
 
 @dataclass

@@ -32,7 +32,9 @@ class Solver(Protocol):
     A state may also define ``counts() -> dict`` (oracle counts under the keys
     ``n_value`` -- the method's main oracle, reported as ``nfev`` --, ``n_grad``,
     ``n_hvp``, ...) when the problem has no :class:`~optkit.core.Counted` objective, and
-    ``trace_extra() -> dict`` for method-specific trace columns.
+    ``trace_extra() -> dict`` for method-specific trace columns. A solver may define
+    ``callback_fields(problem, state) -> dict``: fields the callback's
+    ``intermediate_result`` carries besides ``x``, ``fun``, ``nit`` and the counts.
     """
 
     def init(self, problem, x0, rng: np.random.Generator) -> Any: ...
@@ -97,6 +99,7 @@ def run(solver: Solver, problem, *, maxiter: int, rng: np.random.Generator | Non
     ``x0`` defaults to ``problem.x0``.
     """
     cb = wrap_callback(callback)
+    fields = getattr(solver, "callback_fields", None)
     t0 = time.perf_counter()
     trace = Trace()
     state = solver.init(problem, problem.x0 if x0 is None else x0, rng)
@@ -139,7 +142,8 @@ def run(solver: Solver, problem, *, maxiter: int, rng: np.random.Generator | Non
         elif cb is not None:
             try:
                 cb(OptimizeResult(x=copy_x(state.x), fun=fun, nit=nit,
-                                  **_named_counts(_counts(problem, state))))
+                                  **_named_counts(_counts(problem, state)),
+                                  **(fields(problem, state) if fields is not None else {})))
             except StopIteration:
                 status = STATUS["callback"]
     message = message or MESSAGES[status]

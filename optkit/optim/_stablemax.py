@@ -9,7 +9,7 @@ Stability", ICLR 2025, arXiv 2501.04697: Def. 3 (Softmax Collapse), Def. 4 (Stab
     \operatorname{StableMax}(z)_i = \frac{s(z_i)}{\sum_j s(z_j)}
     = \operatorname{softmax}(\operatorname{symlog}(z))_i,
 
-with symlog(x) = sign(x)·log1p(|x|) (since log s(x) = symlog(x)); so the fused, stable
+with symlog(x) = sign(x)·log1p(abs(x)) (since log s(x) = symlog(x)); so the fused, stable
 softmax kernels do the work.
 """
 
@@ -24,7 +24,7 @@ __all__ = ["log_stablemax", "softmax_collapse_fraction", "stablemax",
 
 
 def symlog(x: Tensor) -> Tensor:
-    r"""sign(x)·log1p(|x|) = log s(x), with the true derivative 1/(1 + |x|) everywhere.
+    r"""sign(x)·log1p(abs(x)) = log s(x), with the true derivative 1/(1 + abs(x)) everywhere.
 
     Each branch's argument is clamped at 0, so autograd gives 1 at x = 0 (the plain
     ``sign(x) * log1p(abs(x))`` gives 0 there and stalls a zero-initialised head) and no

@@ -58,14 +58,14 @@ class Lion(Optimizer):
     ==================  ==============================================  ===================================
     ``"sign"``          sign(c)                                         min f s.t. ‖x‖∞ ≤ 1/λ
     ``"l2"``            c/‖c‖₂                                          min f s.t. ‖x‖₂ ≤ 1/λ
-    ``"lp"`` (p)        sign(c)|c|^{p−1}/‖c‖_p^{p−1}                    min f s.t. ‖x‖_q ≤ 1/λ, 1/p+1/q=1
-    ``"linf"``          sign(c_i*) e_i*, i* first argmax |c_i|          min f s.t. ‖x‖₁ ≤ 1/λ
+    ``"lp"`` (p)        sign(c)·abs(c)^{p−1}/‖c‖_p^{p−1}                min f s.t. ‖x‖_q ≤ 1/λ, 1/p+1/q=1
+    ``"linf"``          sign(c_i*) e_i*, i* first argmax abs(c_i)       min f s.t. ‖x‖₁ ≤ 1/λ
     ``"sorted"`` (w)    w_rank(i) sign(c_i) (sorted ℓ1 / OWL norm)      λx in the dual OWL ball
     ``"quadratic"``     c                                               min f + (λ/2)‖x‖²
     ``"huber"`` (e)     clip(c/e, −1, 1)                                min f + (eλ/2)‖x‖² s.t. ‖x‖∞ ≤ 1/λ
     ``"tanh"`` (e)      tanh(c/e)                                       box + entropy penalty
     ``"relativistic"``  c/√(c² + e²)                                    box + e(1 − √(1 − λ²x²))/λ penalty
-    ``"softsign"`` (e)  c/(|c| + e)                                     box + barrier-like penalty
+    ``"softsign"`` (e)  c/(abs(c) + e)                                  box + barrier-like penalty
     ``"nuclear"``       U Vᵀ, the polar factor of c = U Σ Vᵀ            min f s.t. ‖X‖_op ≤ 1/λ (Muon-like)
     ==================  ==============================================  ===================================
 

@@ -1,4 +1,4 @@
-"""numba CPU kernels for entropic OT in the log domain (spec ``ot.md`` §4.1).
+"""numba CPU kernels for entropic OT in the log domain.
 
 Every kernel forms ``log P_ij = (f_i + g_j - C_ij) / eps`` on the fly from the cost ``C``
 (row-major, float32 or float64) and float64 potentials; none stores ``exp(-C/eps)``, ``P``
@@ -318,7 +318,7 @@ class NumbaKernels:
         return plan_stats(self.C, f, g, inv_eps)
 
     def select(self, f, g, inv_eps, j0, k, row_sums):
-        """CSR ``(indptr, indices, data)`` of ``Sigma = P/eps`` on the kept set (spec §3.3).
+        """CSR ``(indptr, indices, data)`` of ``Sigma = P/eps`` on the kept set (SNS sparsification).
 
         ``log max_i (P1)_i`` bounds every ``log P_ij`` from above, so the histogram of
         ``log P`` over ``[top - 40, top]`` and the row/column maxima take one pass."""

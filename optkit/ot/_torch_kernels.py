@@ -1,4 +1,4 @@
-"""torch kernels for entropic OT on torch tensors, CPU or CUDA (spec ``ot.md`` §4.2).
+"""torch kernels for entropic OT on torch tensors, CPU or CUDA.
 
 The same code runs on every device: dense passes over ``C`` work on blocks of rows (float64
 temporaries of at most 64 MiB) on ``C``'s device. :class:`TorchKernels` takes and returns
@@ -77,7 +77,7 @@ class TorchKernels:
         return r, c, r.sum(), cost
 
     def select(self, f, g, inv_eps, j0, k, row_sums):
-        """CSR of ``Sigma = P/eps`` on the kept set (spec §3.3); see ``NumbaKernels.select``."""
+        """CSR of ``Sigma = P/eps`` on the kept set (SNS sparsification); see ``NumbaKernels.select``."""
         lo_v = float(np.log(row_sums.max())) - _SPAN
         width = _SPAN / _NBINS
         fd, gd = self._dev(f), self._dev(g)

@@ -1,4 +1,4 @@
-r"""Gradients of entropic OT through :func:`optkit.ot.sinkhorn` (spec ``ot.md`` §8.1).
+r"""Gradients of entropic OT through :func:`optkit.ot.sinkhorn`.
 
 The problem of :mod:`optkit.ot.sinkhorn` has the optimality conditions
 :math:`F(f, g; C, a, b) = (P1 - a, P^\top 1 - b) = -\nabla D = 0` with
@@ -35,10 +35,10 @@ gauge-fixed by :math:`\sum_i f_i = \sum_j g_j` (:math:`\nu^\top z = 0`), so
 \frac{\nu^\top u}{\nu^\top \nu}\nu` matters; :math:`H\lambda = \Pi u` is consistent (the
 rows of :math:`H` satisfy :math:`\nu^\top H = 0` exactly when its diagonal is built from the
 same :math:`P`) and is solved in the reduced variables :math:`\lambda_{g, j_0} = 0`,
-:math:`j_0 = \arg\max_j b_j`, where :math:`H` is positive definite (spec §3.2). The dropped
+:math:`j_0 = \arg\max_j b_j`, where :math:`H` is positive definite (:mod:`optkit.ot.sns`). The dropped
 equation is the sum of the others. The solve is CG with :math:`H` applied densely and the
 SNS sparsified Hessian :math:`H_s` (exact diagonal, :math:`P/\varepsilon` on the kept set
-of spec §3.3) as preconditioner, factorized once by a sparse LU (SuperLU, as
+of :mod:`optkit.ot.sns`) as preconditioner, factorized once by a sparse LU (SuperLU, as
 ``scipy.sparse.linalg.splu``).
 
 **Masses.** :math:`\sum a = \sum b` ties the masses, so only perturbations that keep each
@@ -160,7 +160,7 @@ class KKTAdjoint:
         return ((self.f[:, None] + self.g[None, :] - self.C.double()) / self.eps).exp()
 
     def _preconditioner(self, P, r, c):
-        r"""Sparse LU of the reduced SNS Hessian :math:`H_s` (spec §3.2–3.3) on the host."""
+        r"""Sparse LU of the reduced SNS Hessian :math:`H_s` (:mod:`optkit.ot.sns`) on the host."""
         import scipy.sparse as sp
         from scipy.sparse.linalg import splu
 

@@ -1,4 +1,4 @@
-r"""POT's call shapes over :func:`optkit.ot.sinkhorn` (spec ``ot.md`` §8.5).
+r"""POT's call shapes over :func:`optkit.ot.sinkhorn`.
 
 A POT user changes one import: ``from optkit.ot.compat import sinkhorn, sinkhorn2`` take POT's
 ``ot.sinkhorn`` / ``ot.sinkhorn2`` arguments (``a``, ``b``, ``M``, ``reg``, ``method``,

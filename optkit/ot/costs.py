@@ -11,6 +11,8 @@ from optkit.core.validate import check_in
 
 __all__ = ["COSTS", "cost_matrix"]
 
+#: The named costs of :func:`cost_matrix`: :math:`\|x - y\|_2^2`, :math:`\frac12\|x - y\|_2^2`,
+#: :math:`\|x - y\|_2` and :math:`\|x - y\|_1`.
 COSTS = ("sqeuclidean", "half_sqeuclidean", "euclidean", "l1")
 
 

@@ -1,4 +1,4 @@
-r"""The debiased Sinkhorn divergence between point clouds (spec ``ot.md`` §8.2).
+r"""The debiased Sinkhorn divergence between point clouds.
 
 Genevay, Peyré, Cuturi, *Learning Generative Models with Sinkhorn Divergences*, AISTATS 2018;
 Feydy, Séjourné, Vialard, Amari, Trouvé, Peyré, *Interpolating between Optimal Transport and

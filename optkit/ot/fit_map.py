@@ -1,4 +1,4 @@
-r"""Monge-gap-regularized fitting of a transport map on :func:`optkit.core.run` (spec ``ot.md`` §5).
+r"""Monge-gap-regularized fitting of a transport map on :func:`optkit.core.run`.
 
 Uscidda & Cuturi, *The Monge Gap: A Regularizer to Learn All Transport Maps*, ICML 2023,
 §5: stochastic gradient steps on a Sinkhorn-divergence fitting term plus the Monge gap, one

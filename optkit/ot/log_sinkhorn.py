@@ -1,4 +1,4 @@
-r"""Log-domain Sinkhorn as a core solver (spec ``ot.md`` §2).
+r"""Log-domain Sinkhorn as a core solver.
 
 Cuturi, *Sinkhorn Distances*, NeurIPS 2013; Peyré & Cuturi, *Computational Optimal
 Transport*, §4.4 (log-domain stabilization). One iteration is one sweep of exact block

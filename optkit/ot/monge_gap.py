@@ -1,4 +1,4 @@
-r"""The Monge gap of a map (spec ``ot.md`` §5) and the entropic costs it is built from.
+r"""The Monge gap of a map and the entropic costs it is built from.
 
 Uscidda & Cuturi, *The Monge Gap: A Regularizer to Learn All Transport Maps*, ICML 2023
 (arXiv 2302.04953); reference implementation: OTT's ``monge_gap_from_samples``.

@@ -54,7 +54,7 @@ class OTResult(OptimizeResult):
 
     Notes
     -----
-    On torch input that requires gradients (``sinkhorn(..., grad=...)``, spec ``ot.md`` §8.1),
+    On torch input that requires gradients (``sinkhorn(..., grad=...)``, :mod:`optkit.ot.autograd`),
     ``cost``, ``dual`` and ``ent_reg_cost`` are 0-d float64 tensors on ``C``'s device:
     ``"envelope"`` makes ``dual`` and ``ent_reg_cost`` differentiable (``cost`` and ``plan``
     carry no gradient); ``"implicit"`` and ``"autodiff"`` make ``f``, ``g``, ``plan``, ``cost``,

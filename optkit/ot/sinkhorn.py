@@ -1,6 +1,6 @@
 r"""Entropic optimal transport in the log domain: Sinkhorn and Sinkhorn–Newton–Sparse.
 
-Convention (spec ``ot.md`` §1): with masses :math:`a \in \mathbb{R}^n_+`,
+Convention (Peyré & Cuturi, *Computational Optimal Transport*, 2019, §4.1): with masses :math:`a \in \mathbb{R}^n_+`,
 :math:`b \in \mathbb{R}^m_+` of equal totals, a cost :math:`C` and ``reg`` :math:`= \varepsilon
 = 1/\eta_{\mathrm{SNS}}`,
 
@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from scipy.optimize import OptimizeResult
 
 from optkit.core.backend import namespace, to_numpy
 from optkit.core.registry import Option, budget_options, resolve_options
@@ -56,7 +57,7 @@ __all__ = ["OTResult", "sinkhorn", "cost_matrix", "COSTS", "GRADS", "OPTIONS", "
 
 METHODS = ("sns", "sinkhorn")
 
-#: The gradient modes (spec ``ot.md`` §8.1; :mod:`optkit.ot.autograd`).
+#: The gradient modes (:mod:`optkit.ot.autograd`).
 GRADS = ("envelope", "implicit", "autodiff", "detach")
 
 
@@ -74,7 +75,7 @@ def _sns(default, doc, check):
     return Option(default, doc, check=check, applies=("method", ("sns",)))
 
 
-#: SNS settings, given as ``options=`` (spec ``ot.md`` §3.5).
+#: SNS settings, given as ``options=`` (Tang et al., ICLR 2024, Algorithm 1).
 SNS_OPTIONS = {
     "n_init": _sns(20, "int\n    Sinkhorn sweeps before the first Newton step.", _count),
     "kappa": _sns(10.0, "float >= 2\n    Initial kept entries per row of the sparsified "
@@ -151,8 +152,15 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     check_every : int
         Read the marginal error on the host (stopping test, trace) every ``check_every``
         iterations; with torch tensors on a GPU a larger value saves synchronizations.
-    init : (f, g), optional
-        Warm start potentials (default zeros).
+    init : (f, g) or a previous OTResult, optional
+        Warm start potentials (default zeros); a result is read through its ``f`` and ``g``.
+        Resuming an interrupted run (``StopIteration`` from ``callback``, ``maxiter``,
+        ``max_time``) from its result: ``method="sinkhorn"`` repeats the uninterrupted
+        run's sweeps exactly (its state is the potentials); ``"sns"`` restarts its
+        ``n_init`` Sinkhorn sweeps and its sparsity adaptation, so it reaches the same
+        solution (same plan; potentials up to the constant shift :math:`(f + c, g - c)`)
+        by other iterates. A callback saves a checkpoint from ``intermediate_result.x``
+        (``f = x[:n]``, ``g = x[n:]``).
     x, y : arrays (n, d), (m, d), optional
         Point clouds instead of ``C``.
     cost : str or callable, optional
@@ -163,7 +171,7 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         (10: kept entries per row, adapted in [2, ceil(m/4)]), ``adaptive`` (True),
         ``polish`` (True), ``n_fallback`` (20), ``max_stalls`` (20).
     grad : {"envelope", "implicit", "autodiff", "detach"}
-        How gradients flow when torch input requires them (spec ``ot.md`` §8.1, module
+        How gradients flow when torch input requires them (module
         :mod:`optkit.ot.autograd`; ``ValueError`` for another value on numpy input). Points
         ``x``, ``y`` reach them through :func:`cost_matrix`.
 
@@ -248,6 +256,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     else:
         tol = opts["tol"] if opts["tol"] is not None else (1e-5 if f32 and method == "sinkhorn"
                                                             else 1e-9)
+    if isinstance(init, OptimizeResult):
+        init = (init.f, init.g)
     if init is None:
         f0, g0 = np.zeros(n), np.zeros(m)
     else:

@@ -1,9 +1,9 @@
-r"""Sinkhorn–Newton–Sparse (SNS) for entropic OT (spec ``ot.md`` §3).
+r"""Sinkhorn–Newton–Sparse (SNS) for entropic OT.
 
 Tang, Shavlovsky, Rahmanian, Tardini, Thekumparampil, Xiao, Ying, *Accelerating Sinkhorn
 Algorithm with Sparse Newton Iterations*, ICLR 2024 (arXiv 2401.12253), Algorithm 1, with the
-reduced variables, Levenberg shift and Schur complement of RegOT (yixuan/regot-python) and the
-safeguards of the spec.
+reduced variables, Levenberg shift and Schur complement of RegOT (yixuan/regot-python), and
+Sinkhorn fallback sweeps when a Newton step is rejected or progress stalls (:class:`SNSSolver`).
 
 Newton step on the concave dual :math:`D(f, g)` (module :mod:`optkit.ot.sinkhorn`):
 
@@ -142,7 +142,7 @@ class SNSState:
 
 
 class SNSSolver:
-    r"""Sinkhorn–Newton–Sparse (spec §3.5) as a core solver.
+    r"""Sinkhorn–Newton–Sparse (Tang et al., ICLR 2024, Algorithm 1) as a core solver.
 
     ::
 

@@ -163,6 +163,11 @@ class MeZO(torch.optim.Optimizer):
         the closure on its own, equally sized, shard of the batch; the base seed is
         broadcast from rank 0 once, and each step all-reduces the 2n (or n + 1) loss
         scalars only, so every rank computes the same :math:`d` and the same update.
+        A rank that dies or stops answering makes the all-reduce raise ``RuntimeError`` on
+        the others (a dead peer at once, a hung one after the process group's ``timeout``:
+        set it with ``torch.distributed.init_process_group(..., timeout=timedelta(...))``;
+        the default is 30 min for gloo); the step then leaves the parameters and the step
+        counter as they were before it, so the run can be checkpointed and resumed.
 
     Attributes
     ----------
@@ -465,7 +470,12 @@ class MeZO(torch.optim.Optimizer):
         if closure is None or not callable(closure):
             raise TypeError("MeZO.step needs a closure that evaluates the loss")
         losses, pending = self._evaluate_directions(closure, fuse=True)
-        losses = self._reduce(losses)
+        try:
+            losses = self._reduce(losses)
+        except BaseException:  # a lost rank, a timeout: leave the parameters as before the step
+            if pending:
+                self._perturb(pending, self.n_directions - 1)
+            raise
         if not all(math.isfinite(v) for v in losses):
             if pending:
                 self._perturb(pending, self.n_directions - 1)

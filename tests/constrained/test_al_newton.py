@@ -413,3 +413,26 @@ def test_pure_sketch_runs_use_no_lu_fallback():
     # the reference settings of test_reference_outer_iterations_rk need LU on HS6 unless
     # inner_fallback="none": the pure-sketch claim there is not vacuous
     assert solve_hs(BY_NAME["HS6"], tol=1e-4).n_direct_fallback > 0
+
+
+# ---------------------------------------------------------------- warm start
+@pytest.mark.parametrize("sketch", ["direct", "rk"])
+def test_a_run_resumed_from_its_result_repeats_the_uninterrupted_run(sketch):
+    """x0 = res.x and the result's ``resume`` options (multipliers, penalties, step
+    parameters), with the interrupted run's Generator (the sketches draw from it)."""
+    p = BY_NAME["HS26"]
+    full = al_newton(p.problem(), tol=1e-10, rng=np.random.default_rng(0), sketch=sketch)
+
+    def stop(intermediate_result):
+        if intermediate_result.nit == 11:
+            raise StopIteration
+
+    gen = np.random.default_rng(0)
+    part = al_newton(p.problem(), tol=1e-10, rng=gen, sketch=sketch, callback=stop)
+    assert part.status == 99 and full.nit > 11
+    problem = p.problem()
+    problem.x0 = part.x.copy()
+    res = al_newton(problem, tol=1e-10, rng=gen, sketch=sketch, **part.resume)
+    assert res.success and res.nit == full.nit - 11
+    np.testing.assert_array_equal(res.x, full.x)
+    np.testing.assert_array_equal(res.multipliers, full.multipliers)

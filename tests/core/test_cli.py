@@ -36,6 +36,7 @@ def bench_dir(tmp_path, monkeypatch):
         'dataset: ["quadratic[n=10,cond=100.0]"]\nsolver: ["optkit-gd", "scipy-cg", "pot-peer"]\n')
     (root / "quick.yml").write_text("max_runs: 6\nn_repetitions: 1\ntimeout: 20\nsuites: [smooth]\n")
     monkeypatch.setenv("OPTKIT_BENCH_DIR", str(root))
+    monkeypatch.chdir(tmp_path)  # results go to ./optkit-bench-outputs, never into the suites
     return root
 
 
@@ -58,12 +59,13 @@ def _blocking_env(tmp_path, bench_dir):
 def test_quick_with_peers_blocked_exits_zero_and_notes_the_skip(tmp_path, bench_dir):
     env = _blocking_env(tmp_path, bench_dir)
     out = subprocess.run([sys.executable, "-m", "optkit.cli", "bench", "--no-plot"], env=env,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Skipped" in out.stdout and "pot-peer" in out.stdout and "optkit[peers]" in out.stdout
     import pandas as pd
 
-    (parquet,) = (bench_dir / "outputs").glob("quick_*.parquet")
+    (parquet,) = (tmp_path / "optkit-bench-outputs").glob("quick_*.parquet")
+    assert not list(bench_dir.rglob("*.parquet"))  # nothing written next to the suites
     solvers = set(pd.read_parquet(parquet)["solver_name"])
     assert {"optkit-gd", "scipy-cg"} <= solvers and "pot-peer" not in solvers
 
@@ -99,7 +101,12 @@ def test_list_run_plot_and_errors(bench_dir):
                                "-n", "4", "--timeout", "20"])
     assert res.exit_code == 0, res.output
     assert "optkit-gd" in res.output
-    assert list((bench_dir / "smooth" / "outputs").glob("*.png"))
+    # 4 sampled points end gd's curve: benchopt's progress line and the table say the same
+    progress = [line for line in res.output.splitlines() if "|--optkit-gd:" in line]
+    row = [line for line in res.output.splitlines() if "│ optkit-gd" in line]
+    assert "done (not enough run)" in progress[-1] and "done (not enough run)" in row[0]
+    assert list((bench_dir.parent / "optkit-bench-outputs" / "smooth").glob("*.png"))
+    assert not (bench_dir / "smooth" / "outputs").exists()
     res = runner.invoke(main, ["bench", "plot", "smooth", "--no-html"])
     assert res.exit_code == 0 and ".png" in res.output
 

@@ -47,7 +47,11 @@ class BilevelSolver(BaseSolver):
 
         def cb(intermediate_result):
             r = intermediate_result
-            self.result = dict(x=r.x, y=r.y, z=r.z, counts={k: r[k] for k in COUNT_KEYS})
+            # the run loop reports the main counts under scipy's names (nfev, njev, nhev),
+            # the per-level counts and n_samples under their own
+            main = {"n_value": r.nfev, "n_grad": r.njev, "n_hvp": r.nhev}
+            self.result = dict(x=r.x, y=r.y, z=r.z,
+                               counts={k: main[k] if k in main else r[k] for k in COUNT_KEYS})
             if not callback():
                 raise StopIteration
 

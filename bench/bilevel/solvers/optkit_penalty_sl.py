@@ -10,6 +10,8 @@ class Solver(BilevelSolver):
     name = "optkit-penalty-sl"
     key = "penalty-sl"
     parameters = {"sigma": [1e-1, 1e-2]}
+    # benchopt test: the sigma the test datasets' step sizes are tuned for (see sigma_grid)
+    test_config = {"sigma": 1e-2}
 
     def solve(self, problem, **kwargs):
         if "batch_size" in kwargs:  # rng is an option of mini-batch runs only

@@ -8,7 +8,7 @@ class Dataset(BaseDataset):
 
     name = "digits-shift"
     parameters = {"pretrain_epochs": [60]}
-    test_parameters = {"pretrain_epochs": [5]}
+    test_parameters = {"pretrain_epochs": [1]}
 
     def get_data(self):
         data = load_data()

@@ -1,0 +1,96 @@
+"""Faults on CBO's parallel evaluators: a worker process killed in the middle of a run.
+
+A CBO step's values depend only on its points (all randomness stays in the calling
+process), so a lost evaluation can be redone without changing the run: the tests kill a
+real worker (SIGKILL) mid-run and compare with the serial run, bit for bit.
+"""
+
+import multiprocessing
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import optkit
+from optkit.cbo import population
+
+OPTS = dict(maxiter=25, rng=0, n_particles=16)
+
+
+def slow_sphere(x):
+    """The sphere, slowed down so that the kill lands while points are being evaluated."""
+    time.sleep(0.002)
+    return float(np.sum(x * x))
+
+
+def _dead(pid, within=10.0):
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _pool_killer(at_iteration):
+    """A callback that SIGKILLs one process of the run's own pool after ``at_iteration``."""
+    before = {p.pid for p in multiprocessing.active_children()}
+    killed = []
+
+    def callback(intermediate_result):
+        if intermediate_result.nit == at_iteration and not killed:
+            pool_pids = [p.pid for p in multiprocessing.active_children() if p.pid not in before]
+            os.kill(pool_pids[0], signal.SIGKILL)
+            killed.append(pool_pids[0])
+
+    return callback, killed
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_pool_process_changes_nothing():
+    serial = optkit.minimize(slow_sphere, np.ones(2), method="cbo", options=OPTS)
+    callback, killed = _pool_killer(5)
+    res = optkit.minimize(slow_sphere, np.ones(2), method="cbo", options=dict(OPTS, workers=2),
+                          callback=callback)
+    assert killed and _dead(killed[0]), "the fault was not injected"
+    assert res.nit == serial.nit == OPTS["maxiter"]
+    assert np.array_equal(res.x, serial.x) and res.fun == serial.fun
+    assert res.nfev == serial.nfev  # the redone batch is not charged twice
+
+
+@pytest.mark.timeout(120)
+def test_a_pool_that_keeps_breaking_raises(monkeypatch):
+    monkeypatch.setattr(population, "POOL_ATTEMPTS", 1)
+    callback, killed = _pool_killer(3)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="a process of the pool died"):
+        optkit.minimize(slow_sphere, np.ones(2), method="cbo", options=dict(OPTS, workers=2),
+                        callback=callback)
+    assert killed and time.monotonic() - start < 60
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_killed_dask_worker_changes_nothing():
+    distributed = pytest.importorskip("dask.distributed")
+    serial = optkit.minimize(slow_sphere, np.ones(2), method="cbo", options=OPTS)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        victim = min(client.run(os.getpid).values())
+        killed = []
+
+        def callback(intermediate_result):
+            if intermediate_result.nit == 5 and not killed:
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
+
+        res = optkit.minimize(slow_sphere, np.ones(2), method="cbo",
+                              options=dict(OPTS, workers=client), callback=callback)
+    assert killed and _dead(victim), "the fault was not injected"
+    assert res.nit == serial.nit
+    assert np.array_equal(res.x, serial.x) and res.fun == serial.fun
