@@ -19,7 +19,7 @@ from optkit.core.solver import run
 from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive, optional
 
 from .costs import COSTS, cost_matrix
-from .monge_gap import _entropic_cost, _symmetric_entropic_cost, monge_gap
+from .monge_gap import entropic_cost, monge_gap
 
 __all__ = ["FitMapResult", "fit_map", "OPTIONS"]
 
@@ -115,8 +115,9 @@ class FitMapSolver:
         r""":math:`S_{\varepsilon_{fit}}(T\sharp\hat\mu, \hat\nu) + \lambda\hat M(T)` on a batch."""
         xb, yb = problem.draw_x(self.batch_size, gen), problem.draw_y(self.batch_size, gen)
         y = problem.model(xb)
-        w_xy, _ = _entropic_cost(cost_matrix(y, yb, "sqeuclidean"), self.fit_reg, self.tol, "sns")
-        w_xx = _symmetric_entropic_cost(cost_matrix(y, y, "sqeuclidean"), self.fit_reg, self.tol)
+        w_xy = entropic_cost(cost_matrix(y, yb, "sqeuclidean"), self.fit_reg, self.tol)
+        w_xx = entropic_cost(cost_matrix(y, y, "sqeuclidean"), self.fit_reg, self.tol,
+                             symmetric=True)
         fit = w_xy - 0.5 * w_xx
         lam = float(self.lam_of(step))
         gap = monge_gap(xb, y, self.cost, self.gap_reg, tol=self.tol) if lam > 0 else \

@@ -6,40 +6,13 @@ Uscidda & Cuturi, *The Monge Gap: A Regularizer to Learn All Transport Maps*, IC
 
 from __future__ import annotations
 
-import numpy as np
-
-from optkit.core.backend import is_torch_tensor, namespace, to_float
+from optkit.core.backend import namespace, to_float
 from optkit.core.validate import check_positive
 
 from .costs import cost_matrix
-from .sinkhorn import sinkhorn
+from .divergence import entropic_ot
 
-__all__ = ["monge_gap"]
-
-
-def _dual_value(C, f, g, eps):
-    r""":math:`D(f, g) = \frac1n\sum f + \frac1m\sum g - \varepsilon\sum e^{(f_i+g_j-C_{ij})/\varepsilon}`
-    (uniform masses). For a torch ``C`` that requires gradients, autograd sees
-    :math:`\partial D/\partial C = P` (the envelope gradient) through
-    :math:`\langle P, C\rangle` with ``P`` detached, never through the exponential."""
-    n, m = C.shape
-    if is_torch_tensor(C):
-        import torch
-
-        with torch.no_grad():
-            P = ((f[:, None] + g[None, :] - C.double()) / eps).exp()
-            value = f.sum() / n + g.sum() / m - eps * P.sum()
-        if not C.requires_grad:
-            return value
-        cp = (P.to(C.dtype) * C).sum()
-        return value + (cp - cp.detach())  # value D, gradient dD/dC = P
-    return float(f.mean() + g.mean()) - eps * float(np.exp((f[:, None] + g[None, :] - C) / eps).sum())
-
-
-def torch_float64():
-    import torch
-
-    return torch.float64
+__all__ = ["monge_gap", "entropic_cost"]
 
 
 def _reg_of(C, reg):
@@ -48,21 +21,14 @@ def _reg_of(C, reg):
     return check_positive(reg, "reg")
 
 
-def _entropic_cost(C, eps, tol, method):
-    """:math:`W_\\varepsilon = D(f^*, g^*) + \\varepsilon` (OTT's ``ent_reg_cost``) with the
-    envelope-theorem gradient :math:`\\partial W/\\partial C = P^*` when ``C`` is a torch
-    tensor that requires gradients. Returns ``(W, OTResult)``."""
-    if not is_torch_tensor(C):
-        res = sinkhorn(None, None, C, eps, method=method, tol=tol)
-        return _dual_value(C, res.f, res.g, eps) + eps, res
-    Cd = C.detach()
-    if Cd.device.type == "cpu":  # zero-copy to the numba kernels, faster than torch's here
-        res = sinkhorn(None, None, Cd.numpy(), eps, method=method, tol=tol)
-        f, g = (Cd.new_tensor(v, dtype=torch_float64()) for v in (res.f, res.g))
-    else:
-        res = sinkhorn(None, None, Cd, eps, method=method, tol=tol)
-        f, g = res.f, res.g
-    return _dual_value(C, f, g, eps) + eps, res
+def entropic_cost(C, eps, tol, method="sns", symmetric=False):
+    r""":math:`W_\varepsilon = \mathrm{OT}_\varepsilon + \varepsilon` (OTT's ``ent_reg_cost``
+    with uniform masses) from :func:`~optkit.ot.divergence.entropic_ot`: on a torch ``C`` that
+    requires gradients it carries the envelope gradient :math:`\partial W/\partial C = P^*`
+    (no graph through the solver, :class:`~optkit.ot.autograd.EnvelopeValue`). ``symmetric``:
+    :math:`W_\varepsilon(\alpha, \alpha)` of a symmetric cost by the averaged symmetric
+    update."""
+    return entropic_ot(C, reg=eps, tol=tol, method=method, symmetric=symmetric) + eps
 
 
 def monge_gap(x, Tx, cost="sqeuclidean", reg=None, *, tol=1e-6, method="sns"):
@@ -87,7 +53,7 @@ def monge_gap(x, Tx, cost="sqeuclidean", reg=None, *, tol=1e-6, method="sns"):
         Reference points and their images (numpy, or torch: then the result is a 0-d tensor
         differentiable in ``x`` and ``Tx`` by the envelope theorem, :math:`\nabla_{y_j}
         W_\varepsilon = \sum_i P^*_{ij}\nabla_y c(x_i, y_j)`, with no backpropagation
-        through the solver; autograd holds the n x n cost and plan).
+        through the solver; the backward forms the plan once from the potentials).
     cost : {"sqeuclidean", "half_sqeuclidean", "euclidean", "l1"} or callable
         ``"sqeuclidean"`` is :math:`\|x - y\|^2` with no 1/2 (OTT's ``SqEuclidean``).
     reg : float, optional
@@ -102,40 +68,8 @@ def monge_gap(x, Tx, cost="sqeuclidean", reg=None, *, tol=1e-6, method="sns"):
         raise ValueError(f"x must be 2-D with at least 2 points, got shape {tuple(x.shape)}")
     C = cost_matrix(x, Tx, cost)
     eps = _reg_of(C, reg)
-    W, _ = _entropic_cost(C, eps, tol, method)
+    W = entropic_cost(C, eps, tol, method)
     diag = C.diagonal()
     xp = namespace(diag)
     return xp.mean(xp.astype(diag, xp.float64)) - W
 
-
-def _symmetric_entropic_cost(C, eps, tol, maxiter=1000):
-    r""":math:`W_\varepsilon(\alpha, \alpha)` for a symmetric torch cost, by the symmetric
-    Sinkhorn updates :math:`f \leftarrow \frac12\big(f + \varepsilon(\log a -
-    \mathrm{LSE}_j((f_j - C_{ij})/\varepsilon))\big)` (Feydy et al., AISTATS 2019) until the
-    marginal L1 error is ``<= tol``, then the envelope value :math:`D(f, f) + \varepsilon`,
-    differentiable in ``C``. A CPU cost goes to the numba kernels (zero-copy); on another
-    device the potential stays there and the error is read every 10 iterations."""
-    import torch
-
-    Cd = C.detach()
-    n = Cd.shape[0]
-    if Cd.device.type == "cpu":
-        from ._numba_kernels import NumbaKernels
-
-        kern, f, check_every = NumbaKernels(Cd.numpy()), np.zeros(n), 1
-    else:
-        from ._torch_kernels import TorchKernels
-
-        kern, check_every = TorchKernels(Cd), 10
-        f = torch.zeros(n, dtype=torch.float64, device=Cd.device)
-    xp = namespace(f)
-    log_a, inv = -float(np.log(n)), 1.0 / eps
-    with kern.threads():
-        for it in range(maxiter):
-            L = kern.row_lse(f, inv, log_a - f * inv)
-            if it % check_every == 0 and to_float(
-                    xp.sum(xp.abs(xp.exp(f * inv + L) - 1.0 / n))) <= tol:
-                break
-            f = 0.5 * (f + eps * (log_a - L))
-    f = torch.as_tensor(f, dtype=torch.float64, device=Cd.device)
-    return _dual_value(C, f, f, eps) + eps

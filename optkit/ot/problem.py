@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from optkit.core.backend import device_of, is_torch_tensor, namespace, to_numpy
+from optkit.core.backend import device_of, is_torch_tensor, namespace, to_float, to_numpy
 from optkit.core.validate import check_positive
 
 __all__ = ["OTProblem", "make_problem", "kernels", "check_cost", "masses", "check_reg",
@@ -197,6 +197,6 @@ def final_fields(problem: OTProblem, f, g) -> dict:
     xp = problem.xp
     stats = problem.kern.stats(f, g, problem.inv_eps)
     err, dual = err_and_dual(problem, f, g, stats)
-    dual = float(dual)
-    return {"fun": dual, "dual": dual, "cost": float(stats[3]), "marginal_error": float(err),
-            "ent_reg_cost": float(xp.sum(stats[0] * f) + xp.sum(stats[1] * g))}
+    dual = to_float(dual)
+    return {"fun": dual, "dual": dual, "cost": to_float(stats[3]), "marginal_error": to_float(err),
+            "ent_reg_cost": to_float(xp.sum(stats[0] * f) + xp.sum(stats[1] * g))}

@@ -26,11 +26,11 @@ class OTResult(OptimizeResult):
     plan : ndarray or Tensor
         :math:`P_{ij} = e^{(f_i + g_j - C_{ij})/\varepsilon}`, formed on first read, in ``C``'s
         dtype (and device).
-    cost : float
+    cost : float or Tensor
         :math:`\langle C, P\rangle`.
-    dual : float
-        :math:`D(f, g)` (the same as ``fun``).
-    ent_reg_cost : float
+    dual : float or Tensor
+        :math:`D(f, g)` (the same value as ``fun``, which stays a float).
+    ent_reg_cost : float or Tensor
         :math:`\langle C, P\rangle - \varepsilon H(P)`, :math:`H = -\sum P\log P` (OTT's
         ``ent_reg_cost``); equals ``dual + reg * sum(a)`` at exact marginals.
     marginal_error : float
@@ -51,10 +51,22 @@ class OTResult(OptimizeResult):
         :math:`\varepsilon`.
     execution_time : float
         Seconds.
+
+    Notes
+    -----
+    On torch input that requires gradients (``sinkhorn(..., grad=...)``, :mod:`optkit.ot.autograd`),
+    ``cost``, ``dual`` and ``ent_reg_cost`` are 0-d float64 tensors on ``C``'s device:
+    ``"envelope"`` makes ``dual`` and ``ent_reg_cost`` differentiable (``cost`` and ``plan``
+    carry no gradient); ``"implicit"`` and ``"autodiff"`` make ``f``, ``g``, ``plan``, ``cost``,
+    ``dual`` and ``ent_reg_cost`` differentiable. Otherwise they are floats.
     """
 
     @cached_property
     def plan(self):
+        return self.__dict__["_plan_fn"]()
+
+    def form_plan(self):
+        """The plan, formed anew and not kept (one pass over ``C``; for gradients)."""
         return self.__dict__["_plan_fn"]()
 
     def set_plan(self, plan_fn) -> None:

@@ -20,6 +20,7 @@ with the plan :math:`P_{ij} = e^{(f_i + g_j - C_{ij})/\varepsilon}`. ``reg`` is 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -27,8 +28,16 @@ from scipy.optimize import OptimizeResult
 
 from optkit.core.backend import namespace, to_numpy
 from optkit.core.registry import Option, budget_options, resolve_options
+from optkit.core.result import STATUS
 from optkit.core.solver import run
-from optkit.core.validate import check_bool, check_in, check_int, check_positive, optional
+from optkit.core.validate import (
+    check_bool,
+    check_in,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    optional,
+)
 
 from .costs import COSTS, cost_matrix
 from .problem import (
@@ -44,9 +53,12 @@ from .problem import (
 )
 from .result import OTResult
 
-__all__ = ["OTResult", "sinkhorn", "cost_matrix", "COSTS", "OPTIONS", "SNS_OPTIONS"]
+__all__ = ["OTResult", "sinkhorn", "cost_matrix", "COSTS", "GRADS", "OPTIONS", "SNS_OPTIONS"]
 
 METHODS = ("sns", "sinkhorn")
+
+#: The gradient modes (:mod:`optkit.ot.autograd`).
+GRADS = ("envelope", "implicit", "autodiff", "detach")
 
 
 def _kappa(value, name):
@@ -93,9 +105,10 @@ OPTIONS = {
 }
 
 
-def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxiter=1000,
+def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxiter=None,
              maxfev=None, max_time=None, check_every=1, init=None, x=None, y=None, cost=None,
-             options=None, callback: Callable | None = None) -> OTResult:
+             grad="envelope", options=None, callback: Callable | None = None, numItermax=None,
+             stopThr=None, warn=True) -> OTResult:
     r"""Balanced entropic optimal transport, log domain, by Sinkhorn or Sinkhorn–Newton–Sparse.
 
     Solves :math:`\max_{f,g} \langle a,f\rangle + \langle b,g\rangle - \varepsilon\sum_{ij}
@@ -115,7 +128,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     Parameters
     ----------
     a, b : array (n,), (m,) or None
-        Non-negative masses with equal totals (any common total); None means uniform 1/n.
+        Non-negative masses with equal totals (any common total); None, or an empty sequence
+        (POT's ``a=[]``), means uniform 1/n.
         Zero entries are allowed: their rows/columns are dropped (zero in the plan) and their
         potentials are the soft c-transforms, e.g. :math:`f_i = -\varepsilon\,
         \mathrm{LSE}_j((g_j - C_{ij})/\varepsilon)`.
@@ -125,11 +139,12 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     reg : float
         :math:`\varepsilon > 0` (POT's ``reg``, OTT's ``epsilon``). Exactly one of ``reg``
         and ``eta`` (:math:`= 1/\varepsilon`, the SNS paper's :math:`\eta`).
-    method : {"sns", "sinkhorn"}
+    method : {"sns", "sinkhorn", "sinkhorn_log"}
+        ``"sinkhorn_log"`` (POT's name) is ``"sinkhorn"``, which is always log-domain.
     tol : float, optional
         Target L1 marginal error; default 1e-9 (1e-5 for Sinkhorn on a float32 cost).
-    maxiter : int
-        Budget of Sinkhorn sweeps + Newton steps (status 1 when spent).
+    maxiter : int, optional
+        Budget of Sinkhorn sweeps + Newton steps (status 1 when spent); default 1000.
     maxfev : int, optional
         Budget of passes over ``C`` (a sweep is two, a line-search trial one; status 6).
     max_time : float, optional
@@ -155,25 +170,59 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         SNS settings (``ValueError`` with ``method="sinkhorn"``): ``n_init`` (20), ``kappa``
         (10: kept entries per row, adapted in [2, ceil(m/4)]), ``adaptive`` (True),
         ``polish`` (True), ``n_fallback`` (20), ``max_stalls`` (20).
+    grad : {"envelope", "implicit", "autodiff", "detach"}
+        How gradients flow when torch input requires them (module
+        :mod:`optkit.ot.autograd`; ``ValueError`` for another value on numpy input). Points
+        ``x``, ``y`` reach them through :func:`cost_matrix`.
+
+        - ``"envelope"`` (default): ``dual`` and ``ent_reg_cost`` are 0-d tensors with the
+          envelope gradient :math:`(\partial_C, \partial_a, \partial_b) = (P^*, f^*, g^*)`
+          (exact for the optimal value at convergence); the backward is one pass over ``C``.
+          ``cost`` (a 0-d tensor) and ``plan`` carry no gradient, as POT's ``grad="envelope"``.
+        - ``"implicit"``: ``f``, ``g`` (gauge-fixed, :math:`\sum f = \sum g`), ``plan``,
+          ``cost``, ``dual``, ``ent_reg_cost`` are differentiable: the gradient of any loss
+          of them solves the KKT system of the dual by CG preconditioned with the SNS
+          sparsified Hessian (positive masses only).
+        - ``"autodiff"``: autograd through the unrolled log-domain sweeps (``method=
+          "sinkhorn"``, positive masses; memory grows with the sweeps); the same fields.
+        - ``"detach"``: no gradient.
+
+        Gradients with respect to ``a`` and ``b`` are centred (mass-preserving), as POT's.
     callback : callable, optional
         ``callback(intermediate_result)`` after every iteration with an ``OptimizeResult``
         holding ``x`` (the potentials ``(f, g)`` concatenated), ``fun`` (the dual), ``nit``
         and ``nfev``; raising ``StopIteration`` ends the run (status 99, as scipy).
+    numItermax, stopThr : optional
+        POT's names for ``maxiter`` and ``tol`` (``TypeError`` when both names are given);
+        ``stopThr=0`` (allowed, as POT) runs the whole budget. ``stopThr`` bounds the L1 marginal error, which is at least POT's L2 column error
+        (for unit masses), so the test is never looser than POT's.
+    warn : bool
+        Issue a ``UserWarning`` when the run did not converge (as POT); the result says so
+        anyway (``success=False``).
 
     Returns
     -------
     OTResult
-        Non-convergence is not an exception: ``success=False`` with the error in ``message``.
+        Non-convergence is not an exception: ``success=False`` with the error in ``message``
+        (and a ``UserWarning`` unless ``warn=False`` or the callback stopped the run).
     """
+    method = "sinkhorn" if method == "sinkhorn_log" else method
+    maxiter = _one_of(maxiter, "maxiter", numItermax, "numItermax")
+    _one_of(tol, "tol", stopThr, "stopThr")
+    if stopThr is not None:
+        stopThr = check_nonnegative(stopThr, "stopThr")  # POT's 0: run the whole budget
+    check_in(grad, "grad", GRADS)
+    check_bool(warn, "warn")
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"options must be a dict, got {type(options).__name__}")
     options = dict(options or {})
     clash = sorted(set(options) - set(SNS_OPTIONS))
     if clash:  # raises TypeError naming them
         resolve_options(SNS_OPTIONS, {k: options[k] for k in clash}, owner="sinkhorn(options=...)")
-    given = {"method": method, "tol": tol, "maxiter": maxiter, "maxfev": maxfev,
-             "max_time": max_time, "check_every": check_every,
-             "input": "C" if C is not None else "points", **options}
+    given = {"method": method, "tol": tol, "maxfev": maxfev, "max_time": max_time,
+             "check_every": check_every, "input": "C" if C is not None else "points", **options}
+    if maxiter is not None:
+        given["maxiter"] = maxiter
     if cost is not None:
         given["cost"] = cost
     opts = resolve_options(OPTIONS, given, owner="sinkhorn")
@@ -184,11 +233,16 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         C = cost_matrix(x, y, opts["cost"])
     elif x is not None or y is not None:
         raise TypeError("give either C or the point clouds x, y, not both")
+    C_in = C
     C, torch_in = check_cost(C)
+    if not torch_in and grad != "envelope":
+        raise ValueError(f"grad={grad!r} applies to torch input only (numpy input has no "
+                         "gradient); leave grad at its default")
     n, m = C.shape
     device = C.device if torch_in else None
-    a = masses(a, "a", n, torch_in, device)
-    b = masses(b, "b", m, torch_in, device)
+    a_in, b_in = (None if _empty(v) else v for v in (a, b))
+    a = masses(a_in, "a", n, torch_in, device)
+    b = masses(b_in, "b", m, torch_in, device)
     if a.shape[0] != n or b.shape[0] != m:
         raise ValueError(f"C has shape {(n, m)} but (len(a), len(b)) = {(a.shape[0], b.shape[0])}")
     sa, sb = float(a.sum()), float(b.sum())
@@ -197,8 +251,11 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
                          f"sum(b)={sb!r}")
     method = opts["method"]
     f32 = str(C.dtype) in ("float32", "torch.float32")
-    tol = opts["tol"] if opts["tol"] is not None else (1e-5 if f32 and method == "sinkhorn"
-                                                        else 1e-9)
+    if stopThr is not None:
+        tol = stopThr
+    else:
+        tol = opts["tol"] if opts["tol"] is not None else (1e-5 if f32 and method == "sinkhorn"
+                                                            else 1e-9)
     if isinstance(init, OptimizeResult):
         init = (init.f, init.g)
     if init is None:
@@ -207,6 +264,22 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         f0, g0 = (host_vector(v, name, k) for v, name, k in zip(init, ("init[0]", "init[1]"), (n, m)))
     rows, cols = a > 0, b > 0
     full = bool(rows.all() and cols.all())
+    tracked = torch_in and grad != "detach" and _needs_grad(C_in, a_in, b_in)
+    if tracked and grad in ("implicit", "autodiff"):
+        if not full:
+            raise ValueError(f"grad={grad!r} needs positive masses a and b (a zero mass sits on "
+                             "the boundary where the plan is not differentiable); use "
+                             "grad='envelope'")
+        if grad == "autodiff" and method != "sinkhorn":
+            raise ValueError("grad='autodiff' unrolls log-domain Sinkhorn sweeps: use "
+                             f"method='sinkhorn' (got method={method!r})")
+    run_options = {"maxiter": opts["maxiter"], "maxfev": opts["maxfev"],
+                   "max_time": opts["max_time"], "check_every": opts["check_every"],
+                   "callback": callback, "method": method, "result_type": OTResult}
+    if tracked and grad == "autodiff":
+        res = _unrolled(C_in, a_in, b_in, (f0, g0), eps, tol, run_options)
+        _finish(res, tol, warn)
+        return res
     on_device = torch_in and method == "sinkhorn"
     kern = kernels(C if full else submatrix(C, rows, cols), torch_in, host=not on_device)
     problem = make_problem(kern, a[rows], b[cols], eps, tol, f0[rows], g0[cols],
@@ -220,12 +293,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
 
         solver = SNSSolver(**{k: opts[k] for k in SNS_OPTIONS})
     with kern.threads():
-        res = run(solver, problem, maxiter=opts["maxiter"], maxfev=opts["maxfev"],
-                  max_time=opts["max_time"], check_every=opts["check_every"], callback=callback,
-                  method=method, result_type=OTResult, x0=problem.x0)
-    if not res.success:
-        rel = "<=" if res.marginal_error <= tol else ">"
-        res.message = f"{res.message} Marginal error {res.marginal_error:.3e} {rel} tol {tol:.1e}."
+        res = run(solver, problem, x0=problem.x0, **run_options)
+    _finish(res, tol, warn)
     f, g = res.f, res.g
     if not full:
         res.f, res.g = extend(C, to_numpy(f), to_numpy(g), rows, cols, eps)
@@ -243,5 +312,116 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
 
     res.set_plan(plan_fn)
     res.reg = eps
+    if tracked:
+        _attach_gradients(res, grad, C_in, a_in, b_in, plan_fn, int(np.argmax(b)), full)
     return res
 
+
+def _one_of(value, name, pot_value, pot_name):
+    """``value``, or POT's name for it (``numItermax``, ``stopThr``); not both."""
+    if pot_value is None:
+        return value
+    if value is not None:
+        raise TypeError(f"give {name} or POT's {pot_name}, not both")
+    return pot_value
+
+
+def _empty(v) -> bool:
+    """POT's ``a=[]`` (uniform masses): a sequence or array of length 0."""
+    return v is not None and np.ndim(v) == 1 and len(v) == 0
+
+
+def _needs_grad(*tensors) -> bool:
+    import torch
+
+    return torch.is_grad_enabled() and any(getattr(t, "requires_grad", False) for t in tensors)
+
+
+def _finish(res, tol, warn) -> None:
+    """The marginal error in the message of a run that did not converge, and POT's warning."""
+    if res.success:
+        return
+    rel = "<=" if res.marginal_error <= tol else ">"
+    res.message = f"{res.message} Marginal error {res.marginal_error:.3e} {rel} tol {tol:.1e}."
+    if warn and res.status != STATUS["callback"]:
+        hint = " or use method='sns'" if res.method == "sinkhorn" else ""
+        warnings.warn(f"sinkhorn did not converge: {res.message} Increase the budget (maxiter, "
+                      f"POT's numItermax; maxfev; max_time) or reg{hint}.", UserWarning,
+                      stacklevel=3)
+
+
+def _mass_tensor(v, size, like):
+    """A float64 tensor of masses on ``like``'s device (uniform for None), whose gradient is
+    centred (:func:`optkit.ot.autograd.centre_gradient`)."""
+    import torch
+
+    from .autograd import centre_gradient
+
+    if v is None:
+        return torch.full((size,), 1.0 / size, dtype=torch.float64, device=like.device)
+    return centre_gradient(v.double() if v.dtype != torch.float64 else v)
+
+
+def _attach_gradients(res, grad, C, a, b, plan_fn, j0, full) -> None:
+    r"""Make ``dual``, ``ent_reg_cost`` (``"envelope"``), or also ``cost``, ``plan``, ``f``,
+    ``g`` (``"implicit"``) differentiable tensors on ``C``'s graph (module
+    :mod:`optkit.ot.autograd`)."""
+    import torch
+
+    from .autograd import (
+        EnvelopeValue,
+        ImplicitPotentials,
+        KKTAdjoint,
+        differentiable_fields,
+        gauge_fixed,
+        gibbs_plan,
+    )
+
+    n, m = C.shape
+    a_t, b_t = _mass_tensor(a, n, C), _mass_tensor(b, m, C)
+    if grad == "envelope":
+        def scaled_plan(scale):
+            if full:
+                return gibbs_plan(C.detach(), res.f, res.g, res.reg, scale)
+            return plan_fn() * scale.to(C.dtype)
+
+        def value(v):
+            v = torch.tensor(v, dtype=torch.float64, device=C.device)
+            return EnvelopeValue.apply(C, a_t, b_t, v, res.f, res.g, scaled_plan)
+
+        res.dual, res.ent_reg_cost = value(res.dual), value(res.ent_reg_cost)
+        res.cost = torch.tensor(res.cost, dtype=torch.float64, device=C.device)
+        return
+    f, g = gauge_fixed(res.f, res.g)
+    adjoint = KKTAdjoint(C.detach(), f, g, res.reg, j0)
+    res.f, res.g = ImplicitPotentials.apply(C, a_t, b_t, f, g, adjoint)
+    res.x = torch.cat([f, g])
+    fields = differentiable_fields(C, a_t, b_t, res.f, res.g, res.reg)
+    plan = fields.pop("plan")
+    res.update(fields)
+    res.set_plan(lambda: plan)
+    res.__dict__.pop("plan", None)
+
+
+def _unrolled(C, a, b, init, eps, tol, run_options) -> OTResult:
+    r"""``grad="autodiff"``: log-domain Sinkhorn sweeps (:class:`~optkit.ot.log_sinkhorn.
+    SinkhornSolver`) on tensors that keep their autograd graph, so the potentials, and the
+    fields built from them, are differentiable through every sweep."""
+    import torch
+
+    from ._torch_kernels import TorchKernels
+    from .autograd import differentiable_fields
+    from .log_sinkhorn import SinkhornSolver
+    from .problem import OTProblem
+
+    n, m = C.shape
+    a_t, b_t = _mass_tensor(a, n, C), _mass_tensor(b, m, C)
+    f0, g0 = (torch.as_tensor(v, dtype=torch.float64, device=C.device) for v in init)
+    problem = OTProblem(TorchKernels(C), a_t, b_t, eps, tol, (f0, g0))
+    res = run(SinkhornSolver(), problem, x0=problem.x0, **run_options)
+    fields = differentiable_fields(C, a_t, b_t, res.f, res.g, eps)
+    plan = fields.pop("plan")
+    res.update(fields)
+    res.set_plan(lambda: plan)
+    res.reg = eps
+    return res

@@ -1,5 +1,5 @@
-"""``optkit.ot``'s public entry points: ``sinkhorn`` (SNS and Sinkhorn, numpy and torch) and
-``fit_map``. ``monge_gap`` is one ``sinkhorn`` solve, not an iterative entry point."""
+"""``optkit.ot``'s public entry points: ``sinkhorn`` (SNS and Sinkhorn, numpy and torch, and
+the differentiable runs ``grad="autodiff"``/``"implicit"``) and ``fit_map``. ``monge_gap`` is one ``sinkhorn`` solve, not an iterative entry point."""
 
 import numpy as np
 import ot
@@ -28,8 +28,10 @@ _F_STAR = _primal_from_pot()
 _FIELDS = ("f", "g", "cost", "dual", "marginal_error", "n_sinkhorn", "n_newton", "reg")
 
 
-def _sinkhorn(method, torch_input=False, **kw):
+def _sinkhorn(method, torch_input=False, grad=None, **kw):
     a, b, C = (_A, _B, _C) if not torch_input else (torch.from_numpy(v) for v in (_A, _B, _C))
+    if grad is not None:  # a differentiable run: C requires gradients
+        return sinkhorn(a, b, C.clone().requires_grad_(), _REG, method=method, grad=grad, **kw)
     return sinkhorn(a, b, C, _REG, method=method, **kw)
 
 
@@ -51,6 +53,12 @@ ENTRIES = [
           rtol=1e-9, result_type=OTResult, fields=_FIELDS),
     Entry("ot.sinkhorn[sinkhorn, torch]", lambda **kw: _sinkhorn("sinkhorn", True, **kw),
           f_star=_F_STAR, rtol=1e-9, result_type=OTResult, fields=_FIELDS),
+    Entry("ot.sinkhorn[sinkhorn, torch, grad=autodiff]",
+          lambda **kw: _sinkhorn("sinkhorn", True, grad="autodiff", **kw), f_star=_F_STAR,
+          rtol=1e-9, result_type=OTResult, fields=_FIELDS),
+    Entry("ot.sinkhorn[sns, torch, grad=implicit]",
+          lambda **kw: _sinkhorn("sns", True, grad="implicit", **kw), f_star=_F_STAR,
+          rtol=1e-9, result_type=OTResult, fields=_FIELDS),
     Entry("ot.fit_map", _fit_map, stochastic=True, result_type=FitMapResult,
           fields=("model",)),
 ]
