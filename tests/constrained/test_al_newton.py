@@ -58,8 +58,8 @@ def test_robust_core_all_sketches(name, options):
 def test_relative_mode_needs_fewer_sketch_steps():
     paper = relative = 0
     for name in ("HS6", "HS7", "HS27", "HS39", "HS40", "HS42"):
-        paper += solve_hs(BY_NAME[name]).n_inner
-        relative += solve_hs(BY_NAME[name], accuracy="relative").n_inner
+        paper += solve_hs(BY_NAME[name], safeguards="paper").n_inner
+        relative += solve_hs(BY_NAME[name], accuracy="relative", safeguards="paper").n_inner
     assert relative * 3 < paper
 
 
@@ -81,7 +81,7 @@ def test_reference_outer_iterations_rk():
     run (no LU fallback; the default "direct" uses LU on HS6, HS7, HS39, ... here)."""
     bad = {}
     for name, ref in REFERENCE_RK.items():
-        res = solve_hs(BY_NAME[name], tol=1e-4, inner_fallback="none")
+        res = solve_hs(BY_NAME[name], tol=1e-4, inner_fallback="none", safeguards="paper")
         if res.status != 0 or not _within(res.nit, ref) or res.n_direct_fallback:
             bad[name] = (res.status, res.nit, ref, res.n_direct_fallback)
     assert not bad
@@ -91,7 +91,8 @@ def test_reference_outer_iterations_rk():
 def test_reference_outer_iterations_gaussian():
     bad = {}
     for name, ref in REFERENCE_GV.items():
-        res = solve_hs(BY_NAME[name], tol=1e-4, sketch="gaussian", inner_fallback="none")
+        res = solve_hs(BY_NAME[name], tol=1e-4, sketch="gaussian", inner_fallback="none",
+                       safeguards="paper")
         if res.status != 0 or not _within(res.nit, ref) or res.n_direct_fallback:
             bad[name] = (res.status, res.nit, ref, res.n_direct_fallback)
     assert not bad
@@ -131,7 +132,7 @@ def test_known_alternative_optima():
 
 # ---------------------------------------------------------------- unit checks
 def test_hs7_constants_of_the_accuracy_condition():
-    res = solve_hs(BY_NAME["HS7"], maxiter=1)
+    res = solve_hs(BY_NAME["HS7"], maxiter=1, safeguards="paper")
     rec = res.trace.records[1]
     assert rec["hess_shift"] == pytest.approx(0.34, rel=1e-9)
     assert rec["psi"] == pytest.approx(200.0, rel=1e-9)
@@ -206,13 +207,14 @@ def test_penalty_and_budget_statuses_are_reachable():
     negative merit slope is still taken (as the reference code does); a non-descent one ends
     the run (status 8); unreachable safeguards let the sketch budget end it (status 5)."""
     p = BY_NAME["HS7"]
-    res = solve_hs(p, max_inner=1, mu_max=2.0, sketch="rk", inner_fallback="none")
+    res = solve_hs(p, max_inner=1, mu_max=2.0, sketch="rk", inner_fallback="none",
+                   safeguards="paper")
     assert res.status == STATUS["penalty"] and not res.success and "safeguards" in res.message
     assert res.trace["safeguard_step"][1:].max() == 1.0 or res.nit == 1
     # (a stream whose 1-step passes never give descent in one Newton step; others end
     # earlier in a failed line search, status 2)
     res = solve_hs(p, max_inner=1, mu_max=1e300, nu_min=1e-300, sketch="rk",
-                   inner_fallback="none", rng=5)
+                   inner_fallback="none", rng=5, safeguards="paper")
     assert res.status == STATUS["stalled"] and not res.success and "budget" in res.message
 
 
@@ -345,8 +347,15 @@ def test_inconsistent_constraints_fail_with_reason():
     fun, x0, kw = _hs7_kwargs()
     kw["constraints"] = [LinearConstraint(np.array([[1.0, 0.0], [1.0, 0.0]]), [0.0, 1.0],
                                           [0.0, 1.0])]
-    res = optkit.minimize(fun, x0, method="al-newton", **kw)
+    res = optkit.minimize(fun, x0, method="al-newton", options={"safeguards": "paper"}, **kw)
     assert not res.success and res.status == 7 and "rank-deficient" in res.message
+    # default (robust): the restoration ends at the least-squares point x1 = 1/2 of
+    # x1 = 0, x1 = 1 (closed form: ||c|| = sqrt(1/2)) and calls the constraints infeasible
+    res = optkit.minimize(fun, x0, method="al-newton", **kw)
+    assert not res.success and res.status == 10 and "infeasible" in res.message
+    assert res.x[0] == pytest.approx(0.5, abs=1e-6)
+    assert np.linalg.norm(kw["constraints"][0].A @ res.x - [0.0, 1.0]) == pytest.approx(
+        np.sqrt(0.5), rel=1e-8)
     # x1^2 + x2^2 = -1 has no real solution
     kw["constraints"] = [NonlinearConstraint(lambda x: np.array([x @ x + 1.0]), 0.0, 0.0,
                                              jac=lambda x: 2 * x[None, :])]
