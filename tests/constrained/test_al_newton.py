@@ -149,10 +149,14 @@ def _sym(p):
     return x, lam, L
 
 
+@pytest.mark.parametrize("safeguards", ["paper", "robust"])
 @pytest.mark.parametrize("name", ["HS7", "HS39", "HS77", "BT12"])
-def test_modified_reduced_hessian_is_at_least_xi_B(name):
+def test_modified_reduced_hessian_is_at_least_xi_B(name, safeguards):
+    """Z^T B Z >= xi_B against a sympy Hessian and scipy's null space; the robust (minimal)
+    shift puts lambda_min(Z^T B Z) exactly at xi_B."""
     p = BY_NAME[name]
-    res = solve_hs(p, maxiter=1)
+    res = solve_hs(p, maxiter=1, safeguards=safeguards)
+    assert res.scaling[0] == 1.0 and np.all(res.scaling[1] == 1.0)  # unscaled: same H
     t = res.trace.records[1]["hess_shift"]
     x, lam, L = _sym(p)
     subs = dict(zip(x, p.x0)) | dict.fromkeys(lam, 0.0)
@@ -162,6 +166,8 @@ def test_modified_reduced_hessian_is_at_least_xi_B(name):
     assert np.linalg.eigvalsh(Z.T @ (H + t * np.eye(p.n)) @ Z)[0] >= 0.1 - 1e-10
     if np.linalg.eigvalsh(Z.T @ H @ Z)[0] >= 1e-6:
         assert t == 0.0
+    elif safeguards == "robust":
+        assert np.linalg.eigvalsh(Z.T @ (H + t * np.eye(p.n)) @ Z)[0] == pytest.approx(0.1)
 
 
 def test_merit_gradient_matches_finite_differences():
