@@ -22,7 +22,12 @@ the solvers in the row (al-newton and SLSQP for the headline comparison, all thr
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python bench/constrained/s2mpj_wide.py \
         --out bench/constrained/results/wide_before.csv
     ... --solvers al-newton --peers bench/constrained/results/wide_before.csv --out after.csv
-    python bench/constrained/s2mpj_wide.py --summary after.csv [--profiles DIR]
+    python bench/constrained/s2mpj_wide.py --summary after.csv --peers before.csv \
+        --out merged.csv --profiles DIR
+
+Performance profiles (Dolan and Moré, Math. Program. 91, 2002) of wall time are drawn with
+matplotlib: optiprofiler 2.0.0's profile code draws from the histories its own
+``benchmark`` runner records, which cannot take a precomputed table.
 """
 
 from __future__ import annotations
@@ -61,12 +66,12 @@ def selection(max_n=100):
 
 def user_problem(name):
     """``(fun, x0, jac, hess, constraint)`` of S2MPJ problem ``name`` in scipy's convention."""
+    import importlib
+
     import scipy.sparse as sp
     from scipy.optimize import NonlinearConstraint
 
     from optkit.constrained.s2mpj import _dense, _info, _on_path
-
-    import importlib
 
     feasibility = _info()[name]["isfeasibility"] == "1"
     with _on_path():
@@ -248,8 +253,9 @@ def summary(rows, solvers=SOLVERS):
 
 
 def performance_profiles(rows, outdir):
-    """Performance profiles (Dolan and Moré 2002) of time, via optiprofiler's plotting helper
-    when it exists, else matplotlib; a failed run (infeasible or not best-f) has ratio inf."""
+    """Performance profiles (Dolan and Moré 2002) of wall time with matplotlib, over the
+    problems some solver succeeds on; a failed run (infeasible, or not best f) has ratio
+    inf."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,7 +277,8 @@ def performance_profiles(rows, outdir):
             ax.step(grid, [(ratios[:, j] <= g).mean() for g in grid], where="post", label=s)
         ax.set_xlabel(r"$\log_2$ (time / best time)")
         ax.set_ylabel("fraction of problems")
-        ax.set_title(f"S2MPJ equality n<=100 ({len(rows)}), success = {key}")
+        ax.set_title(f"S2MPJ equality n<=100: {int(keep.sum())} of {len(rows)} problems "
+                     f"solved by one, success = {key}", fontsize=9)
         ax.set_ylim(0, 1.02)
         ax.legend(loc="lower right")
         fig.tight_layout()
@@ -296,6 +303,20 @@ def main(argv=None):
 
     if args.summary:
         rows = load_rows(args.summary)
+        if args.peers:  # fill the solvers this CSV lacks from another run, re-mark best f
+            peers = {r["name"]: r for r in load_rows(args.peers)}
+            for row in rows:
+                for s in SOLVERS:
+                    if f"{s}_status" not in row and f"{s}_status" in peers[row["name"]]:
+                        row.update({f"{s}_{k}": peers[row["name"]][f"{s}_{k}"]
+                                    for k in FIELDS})
+                mark_best(row, ("al-newton", "slsqp"), "best2")
+                mark_best(row, [s for s in SOLVERS if f"{s}_status" in row], "best3")
+            if args.out:
+                with open(args.out, "w", newline="") as fh:
+                    w = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+                    w.writeheader()
+                    w.writerows(rows)
         print(summary(rows))
         if args.profiles:
             performance_profiles(rows, args.profiles)

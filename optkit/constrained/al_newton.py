@@ -111,6 +111,33 @@ class ALNewton:
        Math. Program. 106, 2006, §3.9; status 2 below :math:`\alpha = 10^{-10}`), then
        :math:`(x, \lambda) \mathrel{+}= \alpha\Delta`.
 
+    **Safeguards.** ``safeguards="paper"`` is the iteration above, exactly. The default
+    ``"robust"`` keeps it as the core and adds, for problems outside the paper's
+    assumptions (full-rank G everywhere, bounded iterates, moderate scaling):
+
+    - *scaling* at :math:`x_0` (IPOPT's gradient-based rule, Wächter and Biegler, Math.
+      Program. 106, 2006, §3.8; :mod:`optkit.constrained._scaling`), results and the
+      stopping test in the user's units;
+    - the *minimal Hessian shift* :math:`t = \xi_B - \lambda_{\min}(Z^\top\nabla^2_x L
+      Z)` instead of :math:`\xi_B + \|\nabla^2_x L\|` (same guarantee
+      :math:`Z^\top BZ \succeq \xi_B I`; :func:`._kkt.hessian_shift`);
+    - sketch passes capped at :math:`\max(1000, N^2)` steps before the LU fallback
+      (:meth:`_pass_cap`);
+    - after a failed Newton step (line search, penalty safeguards, sketch budget,
+      singular K), or a stall / crawl at an infeasible point, a *feasibility
+      restoration* (least squares on :math:`\tfrac12\|c\|^2`; Wächter and Biegler 2006
+      §3.3, Nocedal and Wright 2006 §18.3) and a reset of multipliers and penalties
+      (:meth:`_recover`, :meth:`_restore`); status 10 when the constraints are locally
+      infeasible;
+    - a *progress test* (:meth:`_stalled`): status 5 after ``STALL_WINDOW`` iterations
+      without a 1% decrease of the KKT residual.
+
+    A second-order correction against the Maratos effect (Nocedal and Wright §15.6) is
+    not implemented: the exact augmented Lagrangian is a differentiable merit for which
+    the paper states local acceptance of the unit step, and no failure of the wide S2MPJ
+    table (``bench/constrained/s2mpj_wide.py``) was traced to rejected unit steps near a
+    solution (not checked problem by problem).
+
     Three linear-algebra paths (``linear_algebra``) build the same K. ``"dense"`` (n + m
     <= 1000 by default) forms it from n Hessian-vector products, with Frobenius norms (as the
     reference code) and an explicit null-space basis. ``"sparse"`` assembles a
@@ -433,8 +460,8 @@ class ALNewton:
         Success: :math:`\|c\|_\infty \le` ``tol``/10, or :math:`\|c\|` reduced by
         :math:`10^3`; otherwise the end point is taken as a stationary point of
         :math:`\phi` away from the feasible set (locally infeasible). Returns
-        ``(success, message)``; on success the state holds the restored point (multipliers
-        unchanged)."""
+        ``(success, message)``; the state holds the end point whenever it lowered
+        :math:`\|c\|` (multipliers unchanged)."""
         from scipy.optimize import least_squares
 
         cons = problem.constraints
@@ -464,17 +491,19 @@ class ALNewton:
                 return False, f"The feasibility restoration failed: {exc}."
         c_norm = float(np.linalg.norm(c))
         s.n_restoration_nfev += nfev
-        if not (np.max(np.abs(c), initial=0.0) <= 0.1 * self.tol or c_norm <= 1e-3 * c_entry):
-            G = jacobian(x)
+        ok = np.max(np.abs(c), initial=0.0) <= 0.1 * self.tol or c_norm <= 1e-3 * c_entry
+        if ok or c_norm < c_entry:  # a failed restoration still ends at the least ||c||
+            f, g, c, G, gl = self._eval(problem, x, s.lam)
+            s.x, s.fun, s.g, s.c, s.G, s.gl = x, f, g, c, G, gl
+            s.xi_G = s.gram_max = s.gram_solve = None
+            s.eigvec = s.eigvec_H = None
+        if not ok:
+            G = s.G.toarray() if sp.issparse(s.G) else np.asarray(s.G)
             return False, (
                 f"The feasibility restoration (least squares on ||c||^2/2, {nfev} "
                 f"evaluations) stopped at ||c|| = {c_norm:.3g} (from {c_entry:.3g}) with "
-                f"||G^T c|| = {float(np.linalg.norm(G.T @ c)):.3g}: the constraints look "
+                f"||G^T c|| = {float(np.linalg.norm(G.T @ s.c)):.3g}: the constraints look "
                 f"locally infeasible at iteration {s.k}.")
-        f, g, c, G, gl = self._eval(problem, x, s.lam)
-        s.x, s.fun, s.g, s.c, s.G, s.gl = x, f, g, c, G, gl
-        s.xi_G = s.gram_max = s.gram_solve = None
-        s.eigvec = s.eigvec_H = None
         s.n_restorations += 1
         return True, ""
 
