@@ -727,8 +727,12 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
     2, 4, 5, or a singular K with ``sketch="direct"``) where :math:`\lambda_{\min}(GG^\top)
     \le` ``singular_tol`` :math:`\lambda_{\max}(GG^\top)` (``singular_tol = 1e-12``);
     with ``"absolute"`` (the reference code's rule, there with ``singular_tol=1e-2``)
-    :math:`\lambda_{\min}(GG^\top) <` ``singular_tol`` at any iterate; 99 callback
-    ``StopIteration``.
+    :math:`\lambda_{\min}(GG^\top) <` ``singular_tol`` at any iterate; 10 (only with
+    ``safeguards="robust"``, the default) the feasibility restoration ended at an
+    infeasible stationary point of :math:`\|c\|^2` (locally infeasible constraints);
+    5 also for the robust progress test (no 1% decrease of the KKT residual in 50
+    iterations); 99 callback ``StopIteration``. See :class:`ALNewton` for the
+    safeguards and ``safeguards="paper"`` for the exact paper iteration.
 
     The default singularity rule deviates from the reference code, whose absolute stop
     :math:`\lambda_{\min}(GG^\top) < 10^{-2}` ends well-posed problems whose constraint
