@@ -277,8 +277,8 @@ def performance_profiles(rows, outdir):
             ax.step(grid, [(ratios[:, j] <= g).mean() for g in grid], where="post", label=s)
         ax.set_xlabel(r"$\log_2$ (time / best time)")
         ax.set_ylabel("fraction of problems")
-        ax.set_title(f"S2MPJ equality n<=100: {int(keep.sum())} of {len(rows)} problems "
-                     f"solved by one, success = {key}", fontsize=9)
+        ax.set_title(f"S2MPJ eq. n<=100, {int(keep.sum())}/{len(rows)} solved by one; "
+                     f"success: {key}", fontsize=9)
         ax.set_ylim(0, 1.02)
         ax.legend(loc="lower right")
         fig.tight_layout()

@@ -77,7 +77,7 @@ def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0) -> float:
     smallest shift with the same guarantee, :math:`t = \xi_B - \lambda_{\min}(Z^\top
     \nabla_x^2 L Z)` (:math:`Z` orthonormal, so :math:`Z^\top B Z = Z^\top\nabla_x^2 L Z +
     tI \succeq \xi_B I`; the smallest-regularization idea of the inertia correction of
-    Wächter and Biegler, Math. Program. 106, 2006, §3.1). The paper's shift, several times
+    Wächter and Biegler, Math. Program. 106, 2006). The paper's shift, several times
     :math:`\|\nabla_x^2 L\|_F`, turns Newton into a short gradient-like step wherever the
     reduced Hessian is singular (S2MPJ EIGENBCO: 363 iterations, 21 with the minimal shift).
     When :math:`\lambda_{\min}` is unknown (Lanczos failed, :math:`-\infty`) the paper's

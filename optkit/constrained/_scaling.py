@@ -3,7 +3,7 @@ r"""Gradient-based scaling of an equality-constrained problem at :math:`x_0` (th
 
 IPOPT's rule (Wächter and Biegler, "On the implementation of an interior-point filter
 line-search algorithm for large-scale nonlinear programming", Math. Program. 106, 2006,
-§3.8): with :math:`g_{\max} = 100`,
+automatic scaling of the problem statement): with :math:`g_{\max} = 100`,
 
 .. math::
     s_f = \max\bigl(s_{\min}, \min(1, g_{\max}/\|\nabla f(x_0)\|_\infty)\bigr), \qquad

@@ -116,7 +116,7 @@ class ALNewton:
     assumptions (full-rank G everywhere, bounded iterates, moderate scaling):
 
     - *scaling* at :math:`x_0` (IPOPT's gradient-based rule, Wächter and Biegler, Math.
-      Program. 106, 2006, §3.8; :mod:`optkit.constrained._scaling`), results and the
+      Program. 106, 2006, automatic scaling; :mod:`optkit.constrained._scaling`), results and the
       stopping test in the user's units;
     - the *minimal Hessian shift* :math:`t = \xi_B - \lambda_{\min}(Z^\top\nabla^2_x L
       Z)` instead of :math:`\xi_B + \|\nabla^2_x L\|` (same guarantee
@@ -126,13 +126,13 @@ class ALNewton:
     - after a failed Newton step (line search, penalty safeguards, sketch budget,
       singular K), or a stall / crawl at an infeasible point, a *feasibility
       restoration* (least squares on :math:`\tfrac12\|c\|^2`; Wächter and Biegler 2006
-      §3.3, Nocedal and Wright 2006 §18.3) and a reset of multipliers and penalties
+      restoration phase; Nocedal and Wright 2006, inconsistent SQP linearizations) and a reset of multipliers and penalties
       (:meth:`_recover`, :meth:`_restore`); status 10 when the constraints are locally
       infeasible;
     - a *progress test* (:meth:`_stalled`): status 5 after ``STALL_WINDOW`` iterations
       without a 1% decrease of the KKT residual.
 
-    A second-order correction against the Maratos effect (Nocedal and Wright §15.6) is
+    A second-order correction against the Maratos effect (Nocedal and Wright, Numerical Optimization, 2nd ed., ch. 15) is
     not implemented: the exact augmented Lagrangian is a differentiable merit for which
     the paper states local acceptance of the unit step, and no failure of the wide S2MPJ
     table (``bench/constrained/s2mpj_wide.py``) was traced to rejected unit steps near a
@@ -328,7 +328,7 @@ class ALNewton:
         run stops (status 5): problems whose minimizer has no multipliers (G
         rank-deficient at :math:`x^*`, S2MPJ BT8) drive :math:`\|\lambda\| \to \infty`
         while the residual stays put, and without the test they spend all of ``maxiter``.
-        The same role as IPOPT's "acceptable" termination (Wächter and Biegler, 2006, §3.9)
+        The same role as IPOPT's "acceptable" termination (Wächter and Biegler, 2006; its ``acceptable_tol`` options)
         without claiming success."""
         if kkt < (1.0 - STALL_DECREASE) * state.best_kkt:
             state.best_kkt, state.best_k = kkt, state.k
@@ -406,17 +406,17 @@ class ALNewton:
 
         1. If the iterate is infeasible (:math:`\|c\|_\infty >` ``tol``), a feasibility
            restoration phase (:meth:`_restore`), as the restoration phase of IPOPT's filter
-           line search (Wächter and Biegler, Math. Program. 106, 2006, §3.3) and the
+           line search (Wächter and Biegler, Math. Program. 106, 2006) and the
            feasibility phase of SQP methods for inconsistent or rank-deficient
            linearizations (Nocedal and Wright, Numerical Optimization, 2nd ed., 2006,
-           §18.3 and §11.2): the AL-Newton direction needs a consistent KKT system, and far
+           ch. 18): the AL-Newton direction needs a consistent KKT system, and far
            from the feasible set with a rank-deficient :math:`G` it has none.
         2. Then (and at a feasible iterate directly) the multipliers are reset to the least
            squares estimate :math:`\lambda = -(GG^\top)^{+}G\nabla f` and
            :math:`\mu, \nu, \delta, \kappa` to their initial values: penalties driven
            to ``mu_max``/``nu_min`` by inexact or ill-conditioned early steps no longer fit
-           the new point (the reset of augmented-Lagrangian penalties after a restoration
-           of Conn, Gould and Toint, LANCELOT, 1992, §3.2 is the same idea).
+           the new point. (This reset is this implementation's choice; the paper's
+           analysis holds again from the new point, as from a fresh start.)
 
         At most ``MAX_RECOVERIES`` per run; after that the failure stands. A restoration
         that ends at an infeasible stationary point of :math:`\tfrac12\|c\|^2` stops the
