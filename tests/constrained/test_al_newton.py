@@ -104,11 +104,14 @@ def test_reference_outer_iterations_gaussian():
 def test_degenerate_never_garbage(name):
     p = BY_NAME[name]
     res = solve_hs(p, tol=1e-6, maxiter=200)
-    assert res.status in (0, 1, 7), res.message
+    # 5: the robust progress test (BT8: no multipliers at x*), which ends feasible near f*
+    assert res.status in (0, 1, 5, 7), res.message
     assert np.all(np.isfinite(res.x)) and np.isfinite(res.fun)
-    if res.status == 0:
+    if res.status in (0, 5):
         assert abs(res.fun - p.f_star) <= 1e-4 * max(1.0, abs(p.f_star))
-    else:
+    if res.status == 5:
+        assert res.constr_violation <= 1e-6 and "No progress" in res.message
+    if res.status != 0:
         assert not res.success and res.message
 
 
