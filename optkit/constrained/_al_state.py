@@ -33,12 +33,19 @@ class _State:
     path: str  # linear algebra: "dense", "sparse" or "matrix-free"
     has_hvp: bool  # the objective has Hessian-vector products (else forward differences)
     base: tuple  # constraint counts (ncev, njev, nhev) at the start of the run
+    view: Any = None  # ScaledProblem when safeguards="robust" scales the problem, else None
     eigvec: np.ndarray | None = None  # warm starts of the reduced-Hessian Lanczos
     eigvec_H: np.ndarray | None = None  # and of the ||grad^2 L|| Lanczos
     gram_solve: Callable | None = None  # r -> (G G^T)^{-1} r for the current G
     k: int = 0
+    best_kkt: float = np.inf  # lowest KKT residual so far and its iteration (progress test)
+    best_k: int = 0
+    short_steps: int = 0  # consecutive Armijo steps below SHORT_STEP (robust crawl test)
     n_inner: int = 0
     n_direct_fallback: int = 0  # sketch passes finished by an LU solve (inner_fallback)
+    n_recoveries: int = 0  # failed Newton steps answered by ALNewton._recover (robust)
+    n_restorations: int = 0  # feasibility restorations among them
+    n_restoration_nfev: int = 0  # constraint evaluations of the restorations
     inner_flops: float = 0.0
     setup_flops: float = 0.0
     stop: tuple[int, str] | None = None

@@ -133,6 +133,19 @@ register(MethodInfo(
             "iterate where the test holds (the reference code's rule; "
             "singular_test='absolute', singular_tol=1e-2 reproduces the reference)."),
             check=_choice(("relative", "absolute"))),
+        "safeguards": Option("robust", (
+            "str\n    'robust' (default): the paper's iteration plus safeguards for problems "
+            "outside its assumptions: gradient-based scaling of f and c at x0 (IPOPT's rule; "
+            "results in the user's units), the minimal Hessian shift xi_B - lambda_min(Z^T H "
+            "Z), sketch passes capped at max(1000, N^2) steps before the LU fallback, after a "
+            "failed Newton step (or a crawl/stall while infeasible) a least-squares "
+            "feasibility restoration on ||c||^2/2 and a reset of multipliers and penalties "
+            "(at most 5 per run; status 10 if the constraints are locally infeasible), and a "
+            "progress test (status 5 after 50 iterations without a 1% KKT decrease). "
+            "'paper': the iteration exactly as analysed (paper shift xi_B + ||H||, passes of "
+            "max_inner steps, a failed step ends the run); reproduces the reference code's "
+            "iteration counts."),
+            check=_choice(("robust", "paper"))),
         "mu_max": Option(1e8, "float\n    Penalty safeguard on mu: beyond it a step with a negative "
                                 "merit slope is taken, a non-descent one ends the run (status 8).",
                          check=check_positive),

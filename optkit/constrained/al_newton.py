@@ -24,6 +24,7 @@ from optkit.core.result import STATUS
 from . import _sketch_ops as _sk
 from ._al_state import _Accuracy, _Inner, _State, merit_gradient
 from ._kkt import KKTSystem, build_kkt
+from ._scaling import ScaledProblem, scale_factors
 from ._spectral import DENSE_MAX, gram_eigs
 
 __all__ = ["ALNewton", "al_newton", "AL_STATUS", "merit_gradient"]
@@ -36,8 +37,23 @@ AL_STATUS = {
     "nonfinite": STATUS["nonfinite"],  # 3 (set by the run loop)
     "penalty": STATUS["penalty"],  # 8: penalty safeguards reached without a descent direction
     "sketch_budget": STATUS["stalled"],  # 5: over 10 * max_inner sketch steps in one Newton step
+    "stalled": STATUS["stalled"],  # 5 also: no progress for STALL_WINDOW iterations (robust)
     "singular": STATUS["singular"],  # 7: G G^T (numerically) singular, see singular_test
+    # 10 (al-newton only): the feasibility restoration of safeguards="robust" stopped at a
+    # stationary point of ||c||^2 that is not feasible (locally infeasible constraints)
+    "infeasible": 10,
 }
+
+#: Failures after which safeguards="robust" restores feasibility / resets the penalties.
+RECOVERABLE = frozenset({AL_STATUS["line_search"], AL_STATUS["penalty"],
+                         AL_STATUS["sketch_budget"], AL_STATUS["singular"]})
+MAX_RECOVERIES = 5  # per run: a problem that fails again after 5 recoveries fails
+RESTORATION_MAXFEV = 100  # times n + 1: the evaluation budget of one restoration
+STALL_WINDOW = 50  # robust: iterations without a 1% decrease of the KKT residual ...
+STALL_DECREASE = 0.01  # ... end the run (status 5, ALNewton._stalled)
+CRAWL_STEPS = 5  # robust: this many consecutive Armijo steps below SHORT_STEP at an
+SHORT_STEP = 1e-3  # infeasible iterate trigger a feasibility restoration (ALNewton._stalled)
+MIN_PASS_CAP = 1000  # sketch steps a pass always gets before the LU fallback (robust)
 
 ALPHA_MIN = 1e-10
 KAPPA_MIN = 1e-10
@@ -95,6 +111,33 @@ class ALNewton:
        Math. Program. 106, 2006, §3.9; status 2 below :math:`\alpha = 10^{-10}`), then
        :math:`(x, \lambda) \mathrel{+}= \alpha\Delta`.
 
+    **Safeguards.** ``safeguards="paper"`` is the iteration above, exactly. The default
+    ``"robust"`` keeps it as the core and adds, for problems outside the paper's
+    assumptions (full-rank G everywhere, bounded iterates, moderate scaling):
+
+    - *scaling* at :math:`x_0` (IPOPT's gradient-based rule, Wächter and Biegler, Math.
+      Program. 106, 2006, automatic scaling; :mod:`optkit.constrained._scaling`), results and the
+      stopping test in the user's units;
+    - the *minimal Hessian shift* :math:`t = \xi_B - \lambda_{\min}(Z^\top\nabla^2_x L
+      Z)` instead of :math:`\xi_B + \|\nabla^2_x L\|` (same guarantee
+      :math:`Z^\top BZ \succeq \xi_B I`; :func:`._kkt.hessian_shift`);
+    - sketch passes capped at :math:`\max(1000, N^2)` steps before the LU fallback
+      (:meth:`_pass_cap`);
+    - after a failed Newton step (line search, penalty safeguards, sketch budget,
+      singular K), or a stall / crawl at an infeasible point, a *feasibility
+      restoration* (least squares on :math:`\tfrac12\|c\|^2`; Wächter and Biegler 2006
+      restoration phase; Nocedal and Wright 2006, inconsistent SQP linearizations) and a reset of multipliers and penalties
+      (:meth:`_recover`, :meth:`_restore`); status 10 when the constraints are locally
+      infeasible;
+    - a *progress test* (:meth:`_stalled`): status 5 after ``STALL_WINDOW`` iterations
+      without a 1% decrease of the KKT residual.
+
+    A second-order correction against the Maratos effect (Nocedal and Wright, Numerical Optimization, 2nd ed., ch. 15) is
+    not implemented: the exact augmented Lagrangian is a differentiable merit for which
+    the paper states local acceptance of the unit step, and no failure of the wide S2MPJ
+    table (``bench/constrained/s2mpj_wide.py``) was traced to rejected unit steps near a
+    solution (not checked problem by problem).
+
     Three linear-algebra paths (``linear_algebra``) build the same K. ``"dense"`` (n + m
     <= 1000 by default) forms it from n Hessian-vector products, with Frobenius norms (as the
     reference code) and an explicit null-space basis. ``"sparse"`` assembles a
@@ -118,7 +161,7 @@ class ALNewton:
                  hessian_in_merit, tol, max_inner, inner_fallback, check_every, linear_algebra,
                  mu0, nu0,
                  delta0, xi_B, beta, rho, delta_floor, hess_mod_tol, singular_tol,
-                 singular_test, mu_max, nu_min):
+                 singular_test, mu_max, nu_min, safeguards):
         self.lam0 = lam0
         self.sketch = sketch
         self.sampling = sampling
@@ -139,6 +182,8 @@ class ALNewton:
         self.singular_tol = singular_tol
         self.singular_test = singular_test
         self.mu_max, self.nu_min = mu_max, nu_min
+        self.safeguards = safeguards
+        self.robust = safeguards == "robust"
         if sketch in ("block-rk", "block-gaussian") and block_size < 2:
             raise ValueError(f"block_size must be >= 2 for sketch={sketch!r}, got {block_size}")
 
@@ -202,6 +247,12 @@ class ALNewton:
         m = cons.m
         lam = np.zeros(m)
         f, g, c, G, gl = self._eval(problem, x, lam)
+        view = None
+        if self.robust:
+            s_f, d = scale_factors(g, G)
+            if s_f < 1.0 or np.any(d < 1.0):  # iterate on the scaled problem
+                view = ScaledProblem(problem, s_f, d)
+                f, g, c, G, gl = self._eval(view, x, lam)
         if isinstance(self.lam0, str):  # "ls": least-squares multipliers
             if m:
                 Gd = G.toarray() if sp.issparse(G) else G
@@ -211,11 +262,13 @@ class ALNewton:
             lam = np.array(self.lam0, dtype=float).ravel()
             if lam.shape != (m,) or not np.all(np.isfinite(lam)):
                 raise ValueError(f"lam0 must be a finite array of shape ({m},), got {lam.shape}")
+            if view is not None:
+                lam = view.scale_multipliers(lam)
             gl = g + G.T @ lam
         return _State(x=x, lam=lam, fun=f, g=g, c=c, G=G, gl=np.asarray(gl).ravel(),
                       xi_G=None, gram_max=None, mu=self.mu0, nu=self.nu0, delta=self.delta0,
                       kappa=self.kappa0, rng=rng, path=path, has_hvp=has_hvp,
-                      base=base)
+                      base=base, view=view)
 
     def terminate(self, problem, state):
         if state.stop is not None:
@@ -223,11 +276,64 @@ class ALNewton:
         kkt = state.kkt
         if not np.isfinite(kkt):
             return True, AL_STATUS["nonfinite"], "The KKT residual is not finite."
-        if kkt <= self.tol:
+        if kkt <= self.tol and self._unscaled_kkt(state) <= self.tol:
             return True, AL_STATUS["success"], "Optimization terminated successfully."
+        problem = state.view or problem
         if self.singular_test == "absolute" and self._singular(state):
             return True, AL_STATUS["singular"], self._singular_message(state)
+        infeasible = np.max(np.abs(state.c), initial=0.0) > self.tol
+        if (self.robust and infeasible and state.short_steps >= CRAWL_STEPS
+                and state.n_recoveries < MAX_RECOVERIES):
+            self._recover(problem, state)  # crawling (see _stalled): restore, reset
+            state.short_steps = 0
+            state.best_kkt, state.best_k = state.kkt, state.k
+            if state.stop is not None:
+                return True, state.stop[0], state.stop[1]
+            infeasible = np.max(np.abs(state.c), initial=0.0) > self.tol
+        if self.robust and self._stalled(state, kkt):
+            state.stop = (AL_STATUS["stalled"], (
+                f"No progress: the KKT residual has not fallen below {1 - STALL_DECREASE:g} "
+                f"times its best value {state.best_kkt:.3g} for {STALL_WINDOW} iterations; "
+                f"the problem may have no KKT point (e.g. a rank-deficient Jacobian at the "
+                f"solution) or be too ill-conditioned for tol={self.tol:g}."))
+            if infeasible and state.n_recoveries < MAX_RECOVERIES:
+                self._recover(problem, state)
+                state.best_kkt, state.best_k = state.kkt, state.k
+            if state.stop is not None:
+                return True, state.stop[0], state.stop[1]
+            if state.kkt <= self.tol and self._unscaled_kkt(state) <= self.tol:
+                return True, AL_STATUS["success"], "Optimization terminated successfully."
         return False, 0, ""
+
+    @staticmethod
+    def _unscaled_kkt(state) -> float:
+        r"""The KKT residual :math:`\|(\nabla_x L, c)\|_2` of the user's problem. Scaling
+        only shrinks f and c, so the scaled test alone would stop early (BT1: f off by
+        2e-5); ``tol`` keeps its meaning whatever the scaling (Newton's local rate makes
+        the difference a few iterations)."""
+        if state.view is None:
+            return state.kkt
+        gl, c = state.gl / state.view.s_f, state.c / state.view.d
+        return float(np.sqrt(gl @ gl + c @ c))
+
+    @staticmethod
+    def _stalled(state, kkt) -> bool:
+        r"""``safeguards="robust"``: the progress test that ends a run whose KKT residual has
+        not fallen below ``1 - STALL_DECREASE`` times its best value for ``STALL_WINDOW``
+        Newton iterations. At an infeasible iterate the stall, and also ``CRAWL_STEPS``
+        consecutive Armijo steps below ``SHORT_STEP`` (checked in :meth:`terminate`), are
+        answered by :meth:`_recover` (feasibility restoration and reset) while recoveries
+        remain: steps of :math:`10^{-4}` on a merit whose Newton direction overshoots (S2MPJ
+        EXTROSNBNE, a Rosenbrock-type square system) are the typical case. Otherwise the
+        run stops (status 5): problems whose minimizer has no multipliers (G
+        rank-deficient at :math:`x^*`, S2MPJ BT8) drive :math:`\|\lambda\| \to \infty`
+        while the residual stays put, and without the test they spend all of ``maxiter``.
+        The same role as IPOPT's "acceptable" termination (Wächter and Biegler, 2006; its ``acceptable_tol`` options)
+        without claiming success."""
+        if kkt < (1.0 - STALL_DECREASE) * state.best_kkt:
+            state.best_kkt, state.best_k = kkt, state.k
+            return False
+        return state.k - state.best_k >= STALL_WINDOW
 
     @staticmethod
     def _gram(state):
@@ -280,14 +386,126 @@ class ALNewton:
     # ------------------------------------------------------------------ one Newton iteration
     def step(self, problem, s):
         """Steps 2-5 of the iteration (see the class docstring)."""
+        problem = s.view or problem
         kkt = build_kkt(self, problem, s)
         s.setup_flops += kkt.setup_flops
         inner = self._newton_direction(s, kkt)
         s.k += 1
         if s.stop is None:
             self._line_search(problem, s, inner.z, inner.slope)
+        if (s.stop is not None and self.robust and s.stop[0] in RECOVERABLE
+                and s.n_recoveries < MAX_RECOVERIES):
+            self._recover(problem, s)
         self._blame_singular(s)
         return s
+
+    # ------------------------------------------------------------------ robust safeguards
+    def _recover(self, problem, s):
+        r"""``safeguards="robust"``: the answer to a failed Newton step (line search,
+        penalty safeguards, sketch budget, singular K) instead of stopping.
+
+        1. If the iterate is infeasible (:math:`\|c\|_\infty >` ``tol``), a feasibility
+           restoration phase (:meth:`_restore`), as the restoration phase of IPOPT's filter
+           line search (Wächter and Biegler, Math. Program. 106, 2006) and the
+           feasibility phase of SQP methods for inconsistent or rank-deficient
+           linearizations (Nocedal and Wright, Numerical Optimization, 2nd ed., 2006,
+           ch. 18): the AL-Newton direction needs a consistent KKT system, and far
+           from the feasible set with a rank-deficient :math:`G` it has none.
+        2. Then (and at a feasible iterate directly) the multipliers are reset to the least
+           squares estimate :math:`\lambda = -(GG^\top)^{+}G\nabla f` and
+           :math:`\mu, \nu, \delta, \kappa` to their initial values: penalties driven
+           to ``mu_max``/``nu_min`` by inexact or ill-conditioned early steps no longer fit
+           the new point. (This reset is this implementation's choice; the paper's
+           analysis holds again from the new point, as from a fresh start.)
+
+        At most ``MAX_RECOVERIES`` per run; after that the failure stands. A restoration
+        that ends at an infeasible stationary point of :math:`\tfrac12\|c\|^2` stops the
+        run with status 10 (locally infeasible).
+        """
+        failure = s.stop
+        s.stop = None
+        s.n_recoveries += 1
+        if np.max(np.abs(s.c), initial=0.0) > self.tol:
+            ok, message = self._restore(problem, s)
+            if not ok:
+                s.stop = (AL_STATUS["infeasible"], (
+                    f"{message} (entered after: "
+                    f"{failure[1] if failure else 'steps below SHORT_STEP'})"))
+                return
+        lam = self._least_squares_multipliers(s.G, s.g)
+        s.lam, s.gl = lam, np.asarray(s.g + s.G.T @ lam, dtype=float).ravel()
+        s.mu, s.nu, s.delta, s.kappa = self.mu0, self.nu0, self.delta0, self.kappa0
+        s.info["recovery"] = 1.0
+
+    @staticmethod
+    def _least_squares_multipliers(G, g):
+        r""":math:`\arg\min_\lambda \|\nabla f + G^\top\lambda\|` (minimum norm)."""
+        if G.shape[0] == 0:
+            return np.zeros(0)
+        Gd = G.toarray() if sp.issparse(G) else np.asarray(G, dtype=float)
+        return np.linalg.lstsq(Gd.T, -np.asarray(g, dtype=float), rcond=None)[0]
+
+    def _restore(self, problem, s):
+        r"""Feasibility restoration: minimize :math:`\phi(x) = \tfrac12\|c(x)\|^2` from the
+        current iterate, the objective ignored.
+
+        The solver is ``scipy.optimize.least_squares``: MINPACK's trust-region
+        Levenberg-Marquardt (Moré, "The Levenberg-Marquardt algorithm: implementation and
+        theory", 1978) when :math:`m \ge n`, else the trust-region reflective method
+        (Branch, Coleman and Li, SIAM J. Sci. Comput. 21, 1999), which handles
+        underdetermined and rank-deficient :math:`G` (sparse :math:`G` through LSMR when
+        :math:`n + m` exceeds the dense limit). A trust region matters here: a Gauss-Newton
+        or fixed-damping LM line search crawls along curved valleys (S2MPJ EXTROSNBNE: Armijo
+        steps of :math:`6 \cdot 10^{-5}`, where MINPACK converges in 261 evaluations).
+        Success: :math:`\|c\|_\infty \le` ``tol``/10, or :math:`\|c\|` reduced by
+        :math:`10^3`; otherwise the end point is taken as a stationary point of
+        :math:`\phi` away from the feasible set (locally infeasible). Returns
+        ``(success, message)``; the state holds the end point whenever it lowered
+        :math:`\|c\|` (multipliers unchanged)."""
+        from scipy.optimize import least_squares
+
+        cons = problem.constraints
+        n, m = s.x.size, s.c.size
+        large = n + m > DENSE_MAX
+
+        def residual(x):
+            return np.asarray(cons.c(x), dtype=float) - cons.lb
+
+        def jacobian(x):
+            J = cons.jac(x)
+            if sp.issparse(J):
+                return sp.csr_array(J) if large else J.toarray()
+            return np.asarray(J, dtype=float)
+
+        c_entry = float(np.linalg.norm(s.c))
+        method = "lm" if m >= n else "trf"
+        extra = {"tr_solver": "lsmr"} if large and method == "trf" else {}
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ls = least_squares(residual, s.x, jac=jacobian, method=method, xtol=1e-15,
+                                   ftol=1e-15, gtol=1e-15,
+                                   max_nfev=RESTORATION_MAXFEV * (n + 1), **extra)
+                x, c, nfev = ls.x, ls.fun, int(ls.nfev)
+            except (ValueError, np.linalg.LinAlgError) as exc:  # non-finite residuals
+                return False, f"The feasibility restoration failed: {exc}."
+        c_norm = float(np.linalg.norm(c))
+        s.n_restoration_nfev += nfev
+        ok = np.max(np.abs(c), initial=0.0) <= 0.1 * self.tol or c_norm <= 1e-3 * c_entry
+        if ok or c_norm < c_entry:  # a failed restoration still ends at the least ||c||
+            f, g, c, G, gl = self._eval(problem, x, s.lam)
+            s.x, s.fun, s.g, s.c, s.G, s.gl = x, f, g, c, G, gl
+            s.xi_G = s.gram_max = s.gram_solve = None
+            s.eigvec = s.eigvec_H = None
+        if not ok:
+            G = s.G.toarray() if sp.issparse(s.G) else np.asarray(s.G)
+            return False, (
+                f"The feasibility restoration (least squares on ||c||^2/2, {nfev} "
+                f"evaluations) stopped at ||c|| = {c_norm:.3g} (from {c_entry:.3g}) with "
+                f"||G^T c|| = {float(np.linalg.norm(G.T @ s.c)):.3g}: the constraints look "
+                f"locally infeasible at iteration {s.k}.")
+        s.n_restorations += 1
+        return True, ""
 
     def _accuracy(self, s, norms) -> _Accuracy:
         r"""Psi, Upsilon and delta_trial of the paper condition.
@@ -367,7 +585,7 @@ class ALNewton:
         s.n_direct_fallback += inner.fallbacks
         s.inner_flops += inner.flops
         s.mu, s.nu, s.delta, s.kappa = mu, nu, delta, kappa
-        s.info = {"inner_steps": inner.steps, "hess_shift": kkt.t, "rtol": inner.rtol,
+        s.info = {"inner_steps": inner.steps, "hess_shift": kkt.t, "rtol": inner.rtol, "recovery": 0.0,
                   "inner_capped": inner.capped, "penalty_updates": inner.penalty_updates,
                   "safeguard_step": inner.safeguard_step, "inner_fallbacks": inner.fallbacks,
                   "alpha": 0.0, "psi": acc.psi, "upsilon": acc.ups, "K_norm": kkt.norms["K"],
@@ -379,8 +597,8 @@ class ALNewton:
         ``max_inner`` steps); a capped pass is finished by LU with ``inner_fallback="direct"``
         when K is a matrix. Returns the pass's residual."""
         out = _sk.run_pass(kkt.kind, kkt.K, b, inner.z, self.sketch, self.sampling,
-                           min(self.block_size, b.size), inner.rtol * kkt_norm, self.max_inner,
-                           check_every, s.rng)
+                           min(self.block_size, b.size), inner.rtol * kkt_norm,
+                           self._pass_cap(kkt.kind, b.size), check_every, s.rng)
         inner.z = out.x
         inner.steps += out.n_steps
         inner.flops += out.flops
@@ -396,6 +614,18 @@ class ALNewton:
             except _sk.SingularMatrixError:
                 pass
         return out.residual
+
+    def _pass_cap(self, kind, size) -> int:
+        r"""Sketch steps of one pass before the LU fallback. ``max_inner``, except with
+        ``safeguards="robust"`` when an LU fallback exists (K a matrix,
+        ``inner_fallback="direct"``): :math:`\min(\text{max\_inner}, \max(1000, N^2))`.
+        An RK step costs :math:`\approx 4N` flops and the LU :math:`\tfrac23 N^3`, so
+        :math:`N^2` steps cost about six LU factorizations; sketching longer than that on a
+        system it cannot solve to the target only wastes time (S2MPJ EIGENB, EIGENBCO: every
+        pass ran 10^5 steps, then the LU)."""
+        if self.robust and self.inner_fallback == "direct" and kind != "operator":
+            return int(min(self.max_inner, max(MIN_PASS_CAP, size * size)))
+        return self.max_inner
 
     def _line_search(self, problem, s, z, slope):
         """Step 5: Armijo backtracking on the merit with a round-off slack
@@ -419,6 +649,7 @@ class ALNewton:
             if not problem.constraints.is_linear:  # else G is constant: keep its spectrum
                 s.xi_G = s.gram_max = s.gram_solve = None  # and factorization
             s.info["alpha"] = ls.step
+            s.short_steps = s.short_steps + 1 if ls.step < SHORT_STEP else 0
             return s
         s.stop = (AL_STATUS["line_search"], (
             f"The line search on the augmented Lagrangian found no decrease down to step "
@@ -427,13 +658,19 @@ class ALNewton:
         return s
 
     def result(self, problem, s):
+        """Result fields, in the user's units when scaling was active (then ``trace["fun"]``
+        and the trace's KKT quantities are those of the scaled problem)."""
         cons = problem.constraints
+        s_f, d = (1.0, np.ones(s.c.size)) if s.view is None else (s.view.s_f, s.view.d)
+        g, c, gl = s.g / s_f, s.c / d, s.gl / s_f
         return {
-            "jac": s.g.copy(),
-            "multipliers": s.lam.copy(),
-            "constr_violation": float(np.max(np.abs(s.c), initial=0.0)),
-            "optimality": float(np.max(np.abs(s.gl))),
-            "kkt_residual": s.kkt,
+            "fun": s.fun / s_f,
+            "jac": g,
+            "multipliers": d * s.lam / s_f,
+            "constr_violation": float(np.max(np.abs(c), initial=0.0)),
+            "optimality": float(np.max(np.abs(gl), initial=0.0)),
+            "kkt_residual": float(np.sqrt(gl @ gl + c @ c)),
+            "scaling": (s_f, d.copy()),
             "constr_nfev": cons.ncev - s.base[0],
             "constr_njev": cons.njev - s.base[1],
             "constr_nhev": cons.nhev - s.base[2],
@@ -442,6 +679,9 @@ class ALNewton:
                        "kappa": s.kappa},
             "n_inner": s.n_inner,
             "n_direct_fallback": s.n_direct_fallback,
+            "n_recoveries": s.n_recoveries,
+            "n_restorations": s.n_restorations,
+            "n_restoration_nfev": s.n_restoration_nfev,
             "inner_flops": s.inner_flops,
             "setup_flops": s.setup_flops,
         }
@@ -459,7 +699,7 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
     ``numpy.random.Generator``), and ``constants`` the
     remaining ones (``mu0``, ``nu0``, ``delta0``, ``xi_B``, ``beta``, ``rho``,
     ``delta_floor``, ``hess_mod_tol``, ``singular_tol``, ``singular_test``, ``mu_max``,
-    ``nu_min``, ``inner_fallback``, ``check_every``, ``linear_algebra``) and the run loop's
+    ``nu_min``, ``inner_fallback``, ``check_every``, ``linear_algebra``, ``safeguards``) and the run loop's
     ``maxfev`` (objective evaluations), ``max_time`` and ``disp``; every value is checked by
     the method's option table and an unknown name raises ``TypeError``.
 
@@ -495,8 +735,12 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
     2, 4, 5, or a singular K with ``sketch="direct"``) where :math:`\lambda_{\min}(GG^\top)
     \le` ``singular_tol`` :math:`\lambda_{\max}(GG^\top)` (``singular_tol = 1e-12``);
     with ``"absolute"`` (the reference code's rule, there with ``singular_tol=1e-2``)
-    :math:`\lambda_{\min}(GG^\top) <` ``singular_tol`` at any iterate; 99 callback
-    ``StopIteration``.
+    :math:`\lambda_{\min}(GG^\top) <` ``singular_tol`` at any iterate; 10 (only with
+    ``safeguards="robust"``, the default) the feasibility restoration ended at an
+    infeasible stationary point of :math:`\|c\|^2` (locally infeasible constraints);
+    5 also for the robust progress test (no 1% decrease of the KKT residual in 50
+    iterations); 99 callback ``StopIteration``. See :class:`ALNewton` for the
+    safeguards and ``safeguards="paper"`` for the exact paper iteration.
 
     The default singularity rule deviates from the reference code, whose absolute stop
     :math:`\lambda_{\min}(GG^\top) < 10^{-2}` ends well-posed problems whose constraint

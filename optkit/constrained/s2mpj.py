@@ -3,7 +3,7 @@
 
 S2MPJ (Gratton and Toint, "S2MPJ and CUTEst optimization problems for Matlab, Python and
 Julia", 2024) writes each SIF problem as a Python class ``P = NAME()`` with ``P.x0`` an
-``(n, 1)`` column, ``fgx``/``fgHx`` (value, gradient, Hessian) and ``cJx``/``cJHx``
+``(n, 1)`` column, ``fgx``/``fgHx`` (value, gradient, Hessian; the objective's ``hess`` returns the dense matrix) and ``cJx``/``cJHx``
 (constraints, Jacobian, per-constraint Hessians), ``clower``/``cupper`` and
 ``xlower``/``xupper``.
 """
@@ -82,8 +82,8 @@ def s2mpj_problem(name: str) -> Problem:
     def jac(x):
         return np.zeros(n) if feasibility else np.asarray(P.fgx(col(x))[1], float).ravel()
 
-    def hessp(x, v):
-        return np.zeros(n) if feasibility else np.asarray(P.fgHx(col(x))[2] @ v, float).ravel()
+    def hess(x):  # one S2MPJ Hessian evaluation instead of n products
+        return np.zeros((n, n)) if feasibility else _dense(P.fgHx(col(x))[2])
 
     def cfun(x):
         return np.asarray(P.cx(col(x)), dtype=float).ravel()
@@ -97,5 +97,5 @@ def s2mpj_problem(name: str) -> Problem:
 
     con = NonlinearConstraint(cfun, np.asarray(P.clower, float).ravel(),
                               np.asarray(P.cupper, float).ravel(), jac=cjac, hess=chess)
-    return Problem.from_scipy(fun, np.asarray(P.x0, float).ravel(), jac=jac, hessp=hessp,
+    return Problem.from_scipy(fun, np.asarray(P.x0, float).ravel(), jac=jac, hess=hess,
                               constraints=[con], name=name)
