@@ -39,9 +39,9 @@ AL_STATUS = {
     "sketch_budget": STATUS["stalled"],  # 5: over 10 * max_inner sketch steps in one Newton step
     "stalled": STATUS["stalled"],  # 5 also: no progress for STALL_WINDOW iterations (robust)
     "singular": STATUS["singular"],  # 7: G G^T (numerically) singular, see singular_test
-    # 10 (al-newton only): the feasibility restoration of safeguards="robust" stopped at a
-    # stationary point of ||c||^2 that is not feasible (locally infeasible constraints)
-    "infeasible": 10,
+    # 10: the feasibility restoration of safeguards="robust" stopped at a stationary point
+    # of ||c||^2 that is not feasible (locally infeasible constraints)
+    "infeasible": STATUS["infeasible"],
 }
 
 #: Failures after which safeguards="robust" restores feasibility / resets the penalties.

@@ -23,6 +23,7 @@ STATUS = {
     "singular": 7,
     "penalty": 8,
     "max_time": 9,
+    "infeasible": 10,
     "callback": 99,
 }
 
@@ -38,6 +39,8 @@ MESSAGES = {
     STATUS["singular"]: "A linear system was singular.",
     STATUS["penalty"]: "The penalty safeguards failed to find a descent direction.",
     STATUS["max_time"]: "Maximum wall time (max_time) has been exceeded.",
+    STATUS["infeasible"]: "The constraints are locally infeasible: a stationary point of the "
+                          "constraint violation is not feasible.",
     STATUS["callback"]: "`callback` raised `StopIteration`.",
 }
 
