@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-__all__ = ["NumbaKernels"]
+__all__ = ["NumbaKernels", "HostSparse"]
 
 _ROWS = 64      # rows per reduction block (partial column sums, histograms)
 _COLS = 64      # columns per block of the column log-sum-exp
@@ -318,7 +318,7 @@ class NumbaKernels:
         return plan_stats(self.C, f, g, inv_eps)
 
     def select(self, f, g, inv_eps, j0, k, row_sums):
-        """CSR ``(indptr, indices, data)`` of ``Sigma = P/eps`` on the kept set (spec §3.3).
+        """:class:`HostSparse` ``Sigma = P/eps`` on the kept set (spec §3.3), two passes.
 
         ``log max_i (P1)_i`` bounds every ``log P_ij`` from above, so the histogram of
         ``log P`` over ``[top - 40, top]`` and the row/column maxima take one pass."""
@@ -328,15 +328,28 @@ class NumbaKernels:
         above = np.cumsum(hist[::-1])
         b = int(np.searchsorted(above, k))          # bins counted from the top
         thr = lo if b >= _NBINS else lo + (_NBINS - 1 - b) * width
-        return sparse_rows(self.C, f, g, inv_eps, j0, thr, row_arg, col_arg)
+        return HostSparse(sparse_rows(self.C, f, g, inv_eps, j0, thr, row_arg, col_arg),
+                          self.C.shape[1])
 
     def plan(self, f, g, inv_eps):
         return dense_plan(self.C, f, g, inv_eps)
 
 
-def transpose(csr, m):
-    return transpose_csr(*csr, m)
+class HostSparse:
+    r"""A sparse block in CSR with its CSC copy (counting sort), for the products
+    :math:`\Sigma v` and :math:`\Sigma^\top u` without atomics."""
 
+    passes = 2  # the select pass and the fill pass over C
 
-def matvec(csr, x):
-    return spmv(*csr, x)
+    def __init__(self, csr, m):
+        self.csr = csr
+        self.csc = transpose_csr(*csr, m)
+        self.nnz = int(csr[0][-1])
+
+    def matvec(self, v, squared=False):
+        indptr, indices, data = self.csr
+        return spmv(indptr, indices, data * data if squared else data, v)
+
+    def rmatvec(self, u, squared=False):
+        indptr, indices, data = self.csc
+        return spmv(indptr, indices, data * data if squared else data, u)

@@ -25,7 +25,9 @@ class OTProblem:
 
     ``a``, ``b`` and the start ``x0 = (f0, g0)`` are arrays of one namespace ``xp``;
     ``output`` turns a host vector into the caller's kind (a tensor on the cost's device for
-    torch input driven from the host).
+    torch input driven from the host). ``j0 = argmax b`` is the column that SNS pins, ``free``
+    the mask (1 except at ``j0``) and ``device_resident`` says whether the state is torch
+    tensors on the cost's device.
     """
 
     kern: Any
@@ -46,13 +48,18 @@ class OTProblem:
         self.sum_a = float(to_numpy(self.a).sum())
         self.log_amax = float(np.log(to_numpy(self.a).max()))
         self.log_bmax = float(np.log(to_numpy(self.b).max()))
+        self.j0 = int(np.argmax(to_numpy(self.b)))
+        free = np.ones(self.b.shape[0])
+        free[self.j0] = 0.0
+        self.free = self.xp.asarray(free, dtype=self.b.dtype, device=device_of(self.b))
+        self.device_resident = is_torch_tensor(self.a)
 
 
 def make_problem(kern, a, b, eps, tol, f0, g0, device=None) -> OTProblem:
     """An :class:`OTProblem` from host vectors; on ``device`` (torch) when given."""
     if device is None:
         return OTProblem(kern, a, b, eps, tol, (f0, g0), getattr(kern, "output", None))
-    xp = namespace(kern.C)
+    xp = namespace(kern.like)
     a, b, f0, g0 = (xp.asarray(v, dtype=xp.float64, device=device) for v in (a, b, f0, g0))
     return OTProblem(kern, a, b, eps, tol, (f0, g0))
 
