@@ -13,8 +13,10 @@ potentials; each entry then carries a relative rounding of about :math:`2^{-24}\
 \varepsilon` in :math:`\log P`, which bounds the reachable marginal error (measured: about
 1e-6 at :math:`\max C/\varepsilon = 50`, see :func:`optkit.ot.sinkhorn`).
 
-On a CUDA device the row and column log-sum-exp go through the Triton kernels of
-:mod:`optkit.ot._triton_kernels` (imported only there); elsewhere through blocked torch code.
+On a CUDA device (dense cost) the row and column log-sum-exp and the top-k histogram go through
+the Triton kernels of :mod:`optkit.ot._triton_kernels` (imported only there; float64 registers,
+so a float32 cost is only upcast there); elsewhere, and without Triton, through the blocked
+torch code.
 """
 
 from __future__ import annotations
@@ -198,9 +200,12 @@ class TorchKernels:
             better = bmax > col_max
             col_max = torch.where(better, bmax, col_max)
             col_arg = torch.where(better, barg + lo, col_arg)
-            bins = ((lp - lo_v) / width).floor().clamp_(-1, _NBINS - 1).long() + 1
-            hist.index_add_(0, bins.reshape(-1), torch.ones(1, dtype=torch.int64,
-                                                            device=dev).expand(bins.numel()))
+            if not self.fast:
+                bins = ((lp - lo_v) / width).floor().clamp_(-1, _NBINS - 1).long() + 1
+                hist.index_add_(0, bins.reshape(-1), torch.ones(1, dtype=torch.int64, device=dev)
+                                .expand(bins.numel()))
+        if self.fast:
+            hist = self.fast.log_plan_histogram(self.C, f, g, inv_eps, j0, lo_v, width, _NBINS)
         top_v, top_i = torch.cat(top_v), torch.cat(top_i)
         above = torch.cumsum(hist[1:].flip(0), 0)            # entries in the top t+1 bins
         b = torch.searchsorted(above, torch.tensor([k], device=dev)).squeeze(0)
