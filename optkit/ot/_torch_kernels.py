@@ -3,7 +3,8 @@ r"""torch kernels for entropic OT, device-resident, CPU or CUDA (spec ``ot.md`` 
 The same code runs on every device and keeps everything on the cost's device: potentials in,
 potentials and plan statistics out, float64 tensors; the sparsified Hessian of SNS is a
 fixed-size COO block (:class:`DeviceSparse`), so building it needs no host read. Dense passes
-work on blocks of rows (temporaries of at most 64 MiB); the cost is a dense tensor or a
+work on blocks of rows (64 MiB of float64 per block, 8 MiB for a lazy cost, a few
+temporaries of that size); the cost is a dense tensor or a
 :class:`~optkit.ot.costs.LazyCost` whose blocks are formed on the fly (O((n + m) d) memory).
 
 Precision. A float64 cost runs in float64. A float32 cost runs its passes in float32 (the
@@ -29,6 +30,7 @@ import torch
 __all__ = ["TorchKernels", "HostKernels", "DeviceSparse"]
 
 _BLOCK_BYTES = 64 * 2**20
+_LAZY_BLOCK_BYTES = 8 * 2**20  # a lazy block also holds its (rows, m, d) differences
 _NBINS = 2048
 _SPAN = 40.0
 
@@ -87,8 +89,8 @@ class TorchKernels:
         self.n, self.m = C.shape
         self.device = C.device
         self.work = C.dtype if C.dtype in (torch.float32, torch.float64) else torch.float64
-        width = self.m * (8 + (C.dim * C.itemsize if self.lazy else 0))
-        self.rows = max(1, min(self.n, _BLOCK_BYTES // width))
+        budget = _LAZY_BLOCK_BYTES if self.lazy else _BLOCK_BYTES
+        self.rows = max(1, min(self.n, budget // (8 * self.m)))
         self.fast = None
         if self.device.type == "cuda" and not self.lazy:
             from . import _triton_kernels

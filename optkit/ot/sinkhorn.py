@@ -25,12 +25,13 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from optkit.core import STATUS
-from optkit.core.backend import namespace, to_numpy
+from optkit.core.backend import is_torch_tensor, namespace, to_numpy
 from optkit.core.registry import Option, budget_options, resolve_options
 from optkit.core.solver import run
 from optkit.core.validate import check_bool, check_in, check_int, check_positive, optional
 
-from .costs import COSTS, cost_matrix
+from .batch import batch_form, solve_batch
+from .costs import COSTS, LazyCost, cost_matrix
 from .problem import (
     check_cost,
     check_reg,
@@ -95,7 +96,7 @@ OPTIONS = {
 
 def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxiter=1000,
              maxfev=None, max_time=None, check_every=1, init=None, x=None, y=None, cost=None,
-             options=None, callback: Callable | None = None) -> OTResult:
+             options=None, callback: Callable | None = None, lazy=False) -> OTResult:
     r"""Balanced entropic optimal transport, log domain, by Sinkhorn or Sinkhorn–Newton–Sparse.
 
     Solves :math:`\max_{f,g} \langle a,f\rangle + \langle b,g\rangle - \varepsilon\sum_{ij}
@@ -148,6 +149,13 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     cost : str or callable, optional
         Cost of the point clouds (see :func:`cost_matrix`; default ``"sqeuclidean"``). Giving
         it with ``C`` raises ``ValueError``.
+    lazy : bool
+        With point clouds: never form ``C`` (spec §8.3). Every pass computes blocks of rows
+        of the cost on the fly by direct differences (numba: 16 MiB blocks; torch: 64 MiB
+        blocks on the clouds' device), so a solve holds O((n + m) d) memory plus one block;
+        ``result.plan`` still forms the n x m plan when read. SNS runs unchanged on it: its
+        sparse Hessian (top-k histogram, CSR) is built by blocks too, O(|K|) memory. A named
+        ``cost`` is required (not a callable).
     options : dict, optional
         SNS settings (``ValueError`` with ``method="sinkhorn"``): ``n_init`` (20), ``kappa``
         (10: kept entries per row, adapted in [2, ceil(m/4)]), ``adaptive`` (True),
@@ -157,11 +165,23 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         holding ``x`` (the potentials ``(f, g)`` concatenated), ``fun`` (the dual), ``nit``
         and ``nfev``; raising ``StopIteration`` ends the run (status 99, as scipy).
 
+    Batches (spec §8.3, :mod:`optkit.ot.batch`): a leading batch axis on ``a``, ``b``, ``C``
+    or ``x``, ``y`` (shared 1-D masses or a shared 2-D cost allowed), or POT's several-``b``
+    form ``b (m, k)`` with one ``C``, solves each problem on its own (own potentials and
+    stopping test) and returns a :class:`~optkit.ot.batch.BatchOTResult` (``cost`` a
+    vector, as POT's ``sinkhorn2``). ``init`` and ``callback`` then apply to every problem.
+
     Returns
     -------
-    OTResult
+    OTResult or BatchOTResult
         Non-convergence is not an exception: ``success=False`` with the error in ``message``.
     """
+    form = batch_form(a, b, C, x, y)
+    if form is not None:
+        return solve_batch(sinkhorn, form, a, b, C, x, y, dict(
+            reg=reg, eta=eta, method=method, tol=tol, maxiter=maxiter, maxfev=maxfev,
+            max_time=max_time, check_every=check_every, init=init, cost=cost, options=options,
+            callback=callback, lazy=lazy))
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"options must be a dict, got {type(options).__name__}")
     options = dict(options or {})
@@ -178,10 +198,16 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     if C is None:
         if x is None or y is None:
             raise TypeError("give either C or both point clouds x and y")
-        C = cost_matrix(x, y, opts["cost"])
+        C = LazyCost(x, y, opts["cost"]) if check_bool(lazy, "lazy") else cost_matrix(
+            x, y, opts["cost"])
     elif x is not None or y is not None:
         raise TypeError("give either C or the point clouds x, y, not both")
-    C, torch_in = check_cost(C)
+    elif lazy:
+        raise ValueError("lazy=True needs the point clouds x, y instead of C")
+    if isinstance(C, LazyCost):
+        torch_in = is_torch_tensor(C.x)
+    else:
+        C, torch_in = check_cost(C)
     n, m = C.shape
     device = C.device if torch_in else None
     a = masses(a, "a", n, torch_in, device)

@@ -1,0 +1,88 @@
+"""Lazy (online) costs on CPU: optkit ``sinkhorn(x=, y=, lazy=True)`` vs GeomLoss's online
+(KeOps) backend at equal tolerance (spec ot.md §8.3, issue 14).
+
+GeomLoss runs first (``SamplesLoss("sinkhorn", p=2, blur, scaling, debias=False,
+potentials=True)``, cost ½‖x − y‖², ε = blur²); its potentials are mapped to optkit's
+convention (f = F + ε log a, g = G + ε log b) and their L1 marginal error is measured with
+optkit's lazy kernels. optkit then solves the same problem to that error. Both times are wall
+times in this process (KeOps compile excluded by a warm-up at small n). Peak memory of the
+optkit solve: run this script under ``/usr/bin/time -v`` with ``--only optkit``.
+
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python bench/ot/lazy.py --n 20000 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+
+from optkit.ot import sinkhorn
+from optkit.ot._numba_kernels import LazyNumbaKernels
+from optkit.ot.costs import LazyCost
+
+
+def marginal_error(x, y, f, g, eps):
+    kern = LazyNumbaKernels(LazyCost(x, y, "half_sqeuclidean"))
+    r, c, _, _ = kern.stats(f, g, 1.0 / eps)
+    n, m = len(x), len(y)
+    return float(np.abs(r - 1.0 / n).sum() + np.abs(c - 1.0 / m).sum())
+
+
+def geomloss_run(x, y, blur, scaling, backend):
+    from geomloss import SamplesLoss
+
+    loss = SamplesLoss("sinkhorn", p=2, blur=blur, scaling=scaling, debias=False,
+                       potentials=True, backend=backend)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    t = time.perf_counter()
+    F, G = loss(xt, yt)
+    elapsed = time.perf_counter() - t
+    eps = blur ** 2
+    f = F.numpy().ravel() + eps * math.log(1.0 / len(x))
+    g = G.numpy().ravel() + eps * math.log(1.0 / len(y))
+    return elapsed, f, g
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, nargs="+", default=[20000, 50000, 100000])
+    p.add_argument("--blur", type=float, default=0.05)
+    p.add_argument("--scaling", type=float, default=0.5)
+    p.add_argument("--method", default="sinkhorn", choices=["sinkhorn", "sns"])
+    p.add_argument("--only", choices=["optkit", "geomloss"], default=None)
+    p.add_argument("--tol", type=float, default=None,
+                   help="optkit tolerance when GeomLoss is not run")
+    p.add_argument("--backend", default="online", help="GeomLoss backend")
+    args = p.parse_args()
+    eps = args.blur ** 2
+    if args.only != "optkit":
+        w = np.random.default_rng(1).random((200, 2))
+        geomloss_run(w, w[::-1].copy(), args.blur, args.scaling, args.backend)  # compile
+        sinkhorn(None, None, x=w, y=w, reg=eps, lazy=True, maxiter=3)
+    for n in args.n:
+        rng = np.random.default_rng(0)
+        x, y = rng.random((n, 2)), rng.random((n, 2)) * 0.8 + 0.1
+        row = {"n": n, "reg": eps}
+        tol = args.tol
+        if args.only != "optkit":
+            t_geo, f, g = geomloss_run(x, y, args.blur, args.scaling, args.backend)
+            tol = marginal_error(x, y, f, g, eps)
+            row.update(geomloss_time=t_geo, geomloss_err=tol)
+        if args.only != "geomloss":
+            t = time.perf_counter()
+            res = sinkhorn(None, None, x=x, y=y, cost="half_sqeuclidean", reg=eps,
+                           method=args.method, tol=tol or 1e-6, lazy=True, maxiter=100000)
+            row.update(optkit_time=time.perf_counter() - t, optkit_err=res.marginal_error,
+                       optkit_nit=int(res.nit), optkit_success=bool(res.success))
+            if "geomloss_time" in row:
+                row["ratio_optkit_over_geomloss"] = row["optkit_time"] / row["geomloss_time"]
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
