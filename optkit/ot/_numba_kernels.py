@@ -481,7 +481,8 @@ class LazyNumbaKernels:
 
 class HostSparse:
     r"""A sparse block in CSR with its CSC copy (counting sort), for the products
-    :math:`\Sigma v` and :math:`\Sigma^\top u` without atomics."""
+    :math:`\Sigma v` and :math:`\Sigma^\top u` without atomics. It unpacks as the CSR triple
+    ``indptr, indices, data``."""
 
     passes = 2  # the select pass and the fill pass over C
 
@@ -489,6 +490,9 @@ class HostSparse:
         self.csr = csr
         self.csc = transpose_csr(*csr, m)
         self.nnz = int(csr[0][-1])
+
+    def __iter__(self):
+        return iter(self.csr)
 
     def matvec(self, v, squared=False):
         indptr, indices, data = self.csr

@@ -230,11 +230,27 @@ class TorchKernels:
 
 
 class HostKernels(TorchKernels):
-    """:class:`TorchKernels` with numpy vectors in and out (the soft c-transforms of zero-mass
-    rows and columns, computed once after a solve)."""
+    """:class:`TorchKernels` with numpy vectors in and out, for host-side work after a solve
+    (the soft c-transforms of zero-mass rows and columns; a host CSR Hessian block)."""
 
     def row_lse(self, g, inv_eps, shift=None):
         return super().row_lse(g, inv_eps).cpu().numpy()
 
     def col_lse(self, f, inv_eps, shift=None):
         return super().col_lse(f, inv_eps).cpu().numpy()
+
+    def select(self, f, g, inv_eps, j0, k, row_sums):
+        """The kept set of :meth:`TorchKernels.select` as a host CSR block
+        (:class:`~optkit.ot._numba_kernels.HostSparse`, explicit zeros dropped)."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        from ._numba_kernels import HostSparse
+
+        block = super().select(f, g, inv_eps, j0, k, self._dev(row_sums))
+        keep = block.vals != 0
+        rows, cols, vals = (t[keep].cpu().numpy() for t in (block.rows, block.cols, block.vals))
+        csr = sp.csr_matrix((vals, (rows, cols)), shape=(block.n, block.m))
+        csr.sort_indices()
+        return HostSparse((csr.indptr.astype(np.int64), csr.indices.astype(np.int64),
+                           csr.data), block.m)
