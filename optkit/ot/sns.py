@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from optkit.core.backend import is_torch_tensor, to_float
+from optkit.core.backend import is_torch_tensor
 from optkit.core.cg import pcg
 from optkit.core.linesearch import backtracking
 
