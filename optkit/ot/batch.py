@@ -2,9 +2,9 @@ r"""Batches of entropic OT problems (spec ``ot.md`` §8.3) for :func:`optkit.ot.
 
 Two forms:
 
-- a leading batch dimension: ``a (B, n)``, ``b (B, m)``, ``C (B, n, m)`` or point clouds
-  ``x (B, n, d)``, ``y (B, m, d)`` (a 1-D ``a`` or ``b``, a 2-D ``C``, or None, is shared by
-  every problem);
+- a leading batch dimension: ``C (B, n, m)`` or point clouds ``x (B, n, d)``, ``y (B, m, d)``
+  with ``a (B, n)``, ``b (B, m)`` (a 1-D ``a`` or ``b``, or None, is shared by every problem;
+  a cost shared by a batch of masses is given expanded, e.g. ``C.expand(B, n, m)``);
 - POT's several-``b`` form: ``a (n,)``, ``b (m, k)`` and one ``C (n, m)``, i.e. ``k``
   problems sharing ``a`` and ``C`` (POT ``ot.sinkhorn2``, which then returns ``k`` costs).
 
@@ -59,17 +59,16 @@ def _ndim(v):
 
 
 def batch_form(a, b, C, x, y) -> str | None:
-    """``"batch"`` (leading batch axis), ``"columns"`` (POT's several ``b``) or None."""
-    if (C is not None and _ndim(C) == 3) or (x is not None and _ndim(x) == 3) \
-            or (y is not None and _ndim(y) == 3):
+    """``"batch"`` (a 3-D ``C``, ``x`` or ``y``: leading batch axis), ``"columns"`` (POT's
+    several ``b``: ``b (m, k)`` with a 1-D or absent ``a`` and one 2-D ``C`` or ``x``, ``y``)
+    or None. Any other 2-D mass is left to the unbatched validation (``ValueError``)."""
+    if any(v is not None and _ndim(v) == 3 for v in (C, x, y)):
         return "batch"
-    if _ndim(a) == 2 or _ndim(b) == 2:
-        shared = (C is not None and _ndim(C) == 2) or (x is not None and _ndim(x) == 2)
-        if shared and _ndim(b) == 2 and _ndim(a) in (None, 1):
-            n_rows = C.shape[1] if C is not None else y.shape[0]
-            if b.shape[0] == n_rows:
-                return "columns"
-        return "batch"
+    if _ndim(b) == 2 and _ndim(a) in (None, 1):
+        m = C.shape[1] if C is not None and _ndim(C) == 2 else (
+            y.shape[0] if y is not None and _ndim(y) == 2 else None)
+        if m is not None and b.shape[0] == m:
+            return "columns"
     return None
 
 

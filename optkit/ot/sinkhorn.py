@@ -166,7 +166,7 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         and ``nfev``; raising ``StopIteration`` ends the run (status 99, as scipy).
 
     Batches (spec §8.3, :mod:`optkit.ot.batch`): a leading batch axis on ``a``, ``b``, ``C``
-    or ``x``, ``y`` (shared 1-D masses or a shared 2-D cost allowed), or POT's several-``b``
+    or ``x``, ``y`` (shared 1-D masses allowed), or POT's several-``b``
     form ``b (m, k)`` with one ``C``, solves each problem on its own (own potentials and
     stopping test) and returns a :class:`~optkit.ot.batch.BatchOTResult` (``cost`` a
     vector, as POT's ``sinkhorn2``). ``init`` and ``callback`` then apply to every problem.
