@@ -15,7 +15,10 @@ Sparse Linear Systems*, Alg. 9.1):
 It stops when :math:`\|r\| \le \max(\text{rtol}\,\|b\|, \text{atol})` for every system, after
 ``maxiter`` iterations, or when a curvature :math:`p^\top A p \le 0` appears (the operator is
 not positive definite along ``p``; ``negative_curvature=True``). The residual test reads the
-device every ``check_every`` iterations only.
+device every ``check_every`` iterations only; with ``sync=False`` it never does: exactly
+``maxiter`` iterations run and a system stops moving (its step is masked to zero) once its
+residual meets the target or a non-positive curvature appears, so a device-resident caller
+pays no host round trip for the solve.
 """
 
 from __future__ import annotations
@@ -44,8 +47,13 @@ def _dot(xp, u, v):
 
 def pcg(matvec: Callable[[Any], Any], b, *, x0=None, precond: Callable | Any | None = None,
         rtol: float = 1e-5, atol: float = 0.0, maxiter: int | None = None,
-        check_every: int = 1) -> CGResult:
-    """Run preconditioned CG on ``matvec(x) = b`` (see the module docstring)."""
+        check_every: int = 1, sync: bool = True) -> CGResult:
+    """Run preconditioned CG on ``matvec(x) = b`` (see the module docstring).
+
+    With ``sync=False``, ``rtol`` may be an array (read on the device) and ``nit``,
+    ``residual``, ``converged`` and ``negative_curvature`` of the result are arrays (per
+    system): ``nit`` counts the iterations that moved the system.
+    """
     xp = namespace(b)
     n = b.shape[-1]
     maxiter = 10 * n if maxiter is None else int(maxiter)
@@ -65,6 +73,8 @@ def pcg(matvec: Callable[[Any], Any], b, *, x0=None, precond: Callable | Any | N
     else:
         x = x0
         r = b - matvec(x)
+    if not sync:
+        return _pcg_unsynced(xp, matvec, apply, b, x, r, rtol, atol, maxiter)
     bnorm = to_float(xp.max(xp.sqrt(_dot(xp, b, b)))) if b.ndim > 1 else to_float(
         xp.sqrt(_dot(xp, b, b)))
     target = max(rtol * bnorm, atol)
@@ -96,3 +106,33 @@ def pcg(matvec: Callable[[Any], Any], b, *, x0=None, precond: Callable | Any | N
         p = z + (rz_new / xp.where(rz == 0, tiny, rz))[..., None] * p
         rz = rz_new
     return CGResult(x, it, res, res <= target)
+
+
+def _pcg_unsynced(xp, matvec, apply, b, x, r, rtol, atol, maxiter) -> CGResult:
+    """``maxiter`` CG iterations with per-system masks instead of host tests (``sync=False``)."""
+    target = xp.maximum(rtol * xp.sqrt(_dot(xp, b, b)), xp.asarray(atol, dtype=b.dtype))
+    res = xp.sqrt(_dot(xp, r, r))
+    active = res > target
+    bent = xp.zeros_like(active)
+    nit = xp.zeros(active.shape, dtype=xp.int64)
+    tiny = xp.finfo(b.dtype).tiny
+    z = apply(r)
+    p = z
+    rz = _dot(xp, r, z)
+    for _ in range(maxiter):
+        q = matvec(p)
+        curv = _dot(xp, p, q)
+        flat = active & (curv <= 0) & (_dot(xp, p, p) > 0)
+        bent = bent | flat
+        active = active & ~flat
+        alpha = xp.where(active, rz / xp.where(curv == 0, tiny, curv), 0.0)
+        x = x + alpha[..., None] * p
+        r = r - alpha[..., None] * q
+        nit = nit + xp.astype(active, xp.int64)
+        res = xp.where(active, xp.sqrt(_dot(xp, r, r)), res)
+        active = active & (res > target)
+        z = apply(r)
+        rz_new = _dot(xp, r, z)
+        p = z + (rz_new / xp.where(rz == 0, tiny, rz))[..., None] * p
+        rz = rz_new
+    return CGResult(x, nit, res, res <= target, negative_curvature=bent)

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-__all__ = ["NumbaKernels"]
+__all__ = ["NumbaKernels", "LazyNumbaKernels", "HostSparse"]
 
 _ROWS = 64      # rows per reduction block (partial column sums, histograms)
 _COLS = 64      # columns per block of the column log-sum-exp
@@ -26,6 +26,8 @@ _TINY = 1e-200  # a shifted exp-sum outside [_TINY, 1/_TINY] is recomputed with 
 _NBINS = 2048   # histogram bins for the top-k threshold
 _PARALLEL_MIN = 2**20  # entries of C from which the kernels run multi-threaded
 _SPAN = 40.0    # the histogram covers log P in [max - _SPAN, max]
+_LAZY_BLOCK_BYTES = 16 * 2**20  # cost block of the lazy kernels
+_COST_KINDS = {"sqeuclidean": 0, "half_sqeuclidean": 1, "euclidean": 2, "l1": 3}
 _FM = {"reassoc", "contract", "nsz", "arcp"}  # fast math that keeps inf and NaN semantics
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238
@@ -175,7 +177,8 @@ def plan_stats(C, f, g, inv_eps):
 @njit(parallel=True, cache=True, fastmath=_FM)
 def select_pass(C, f, g, inv_eps, j0, lo, width):
     """One pass over ``log P`` without column ``j0``: a histogram of ``_NBINS`` bins of
-    ``width`` from ``lo``, and the row and column maxima with their positions."""
+    ``width`` from ``lo``, the row maxima's positions, and the column maxima's positions and
+    values."""
     n, m = C.shape
     nblk = (n + _ROWS - 1) // _ROWS
     part = np.zeros((nblk, _NBINS), dtype=np.int64)
@@ -201,13 +204,15 @@ def select_pass(C, f, g, inv_eps, j0, lo, width):
                     part[blk, min(int((lp - lo) / width), _NBINS - 1)] += 1
             row_arg[i] = am
     col_arg = np.zeros(m, dtype=np.int64)
+    col_best = np.empty(m)
     for j in prange(m):
         best = -np.inf
         for blk in range(nblk):
             if part_max[blk, j] > best:
                 best = part_max[blk, j]
                 col_arg[j] = part_arg[blk, j]
-    return part.sum(axis=0), row_arg, col_arg
+        col_best[j] = best
+    return part.sum(axis=0), row_arg, col_arg, col_best
 
 
 @njit(inline="always", cache=True)
@@ -277,6 +282,46 @@ def spmv(indptr, indices, data, x):
 
 
 @njit(parallel=True, cache=True, fastmath=_FM)
+def col_sums(C, f, inv_eps, shift, acc):
+    """``acc_j += sum_i exp((f_i - C_ij) * inv_eps - shift_j)`` (shifted column sums, additive
+    over blocks of rows)."""
+    n, m = C.shape
+    nblk = (m + _COLS - 1) // _COLS
+    for blk in prange(nblk):
+        j_lo = blk * _COLS
+        w = min(_COLS, m - j_lo)
+        part = np.zeros(w)
+        sh = shift[j_lo:j_lo + w].copy()
+        for i in range(n):
+            _col_acc(part, C[i], j_lo, f[i], sh, inv_eps)
+        for t in range(w):
+            acc[j_lo + t] += part[t]
+
+
+@njit(parallel=True, cache=True, fastmath=_FM)
+def cost_rows(x, y, lo, kind, out):
+    """Rows ``lo:lo + len(out)`` of the cost of clouds ``x``, ``y`` by direct differences:
+    ``kind`` 0 squared Euclidean, 1 half of it, 2 Euclidean, 3 L1."""
+    d = x.shape[1]
+    for r in prange(out.shape[0]):
+        i = lo + r
+        for j in range(y.shape[0]):
+            s = 0.0
+            if kind == 3:
+                for t in range(d):
+                    s += abs(x[i, t] - y[j, t])
+            else:
+                for t in range(d):
+                    u = x[i, t] - y[j, t]
+                    s += u * u
+                if kind == 1:
+                    s *= 0.5
+                elif kind == 2:
+                    s = math.sqrt(s)
+            out[r, j] = s
+
+
+@njit(parallel=True, cache=True, fastmath=_FM)
 def dense_plan(C, f, g, inv_eps):
     """``P_ij = exp((f_i + g_j - C_ij) * inv_eps)`` as a dense float64 array."""
     n, m = C.shape
@@ -318,25 +363,141 @@ class NumbaKernels:
         return plan_stats(self.C, f, g, inv_eps)
 
     def select(self, f, g, inv_eps, j0, k, row_sums):
-        """CSR ``(indptr, indices, data)`` of ``Sigma = P/eps`` on the kept set (SNS sparsification).
+        """:class:`HostSparse` ``Sigma = P/eps`` on the kept set (SNS sparsification), two passes.
 
         ``log max_i (P1)_i`` bounds every ``log P_ij`` from above, so the histogram of
         ``log P`` over ``[top - 40, top]`` and the row/column maxima take one pass."""
         lo = math.log(float(row_sums.max())) - _SPAN
         width = _SPAN / _NBINS
-        hist, row_arg, col_arg = select_pass(self.C, f, g, inv_eps, j0, lo, width)
+        hist, row_arg, col_arg, _ = select_pass(self.C, f, g, inv_eps, j0, lo, width)
         above = np.cumsum(hist[::-1])
         b = int(np.searchsorted(above, k))          # bins counted from the top
         thr = lo if b >= _NBINS else lo + (_NBINS - 1 - b) * width
-        return sparse_rows(self.C, f, g, inv_eps, j0, thr, row_arg, col_arg)
+        return HostSparse(sparse_rows(self.C, f, g, inv_eps, j0, thr, row_arg, col_arg),
+                          self.C.shape[1])
 
     def plan(self, f, g, inv_eps):
         return dense_plan(self.C, f, g, inv_eps)
 
 
-def transpose(csr, m):
-    return transpose_csr(*csr, m)
+class LazyNumbaKernels:
+    """The kernel set on point clouds (a numpy :class:`~optkit.ot.costs.LazyCost`): each pass
+    forms blocks of rows of ``C`` (at most 16 MiB, one buffer reused) with :func:`cost_rows`
+    and runs the dense kernels on them, so a solve holds O((n + m) d) memory plus one block.
+    Column sums are accumulated shifted across blocks (:func:`col_sums`); a column whose shift
+    guess misses is redone with its exact maximum."""
+
+    def __init__(self, cost):
+        self.x, self.y = cost.x, cost.y
+        self.n, self.m = cost.shape
+        self.kind = _COST_KINDS[cost.cost]
+        self.rows = max(1, min(self.n, _LAZY_BLOCK_BYTES // (8 * self.m)))
+        self.buffer = np.empty((self.rows, self.m))
+
+    def _blocks(self):
+        for lo in range(0, self.n, self.rows):
+            hi = min(lo + self.rows, self.n)
+            block = self.buffer[:hi - lo]
+            cost_rows(self.x, self.y, lo, self.kind, block)
+            yield lo, hi, block
+
+    @contextmanager
+    def threads(self):
+        """As :meth:`NumbaKernels.threads` for ``n * m`` entries."""
+        old = numba.get_num_threads()
+        if self.n * self.m >= _PARALLEL_MIN or old == 1:
+            yield
+            return
+        numba.set_num_threads(1)
+        try:
+            yield
+        finally:
+            numba.set_num_threads(old)
+
+    def row_lse(self, g, inv_eps, shift):
+        out = np.empty(self.n)
+        for lo, hi, Cb in self._blocks():
+            out[lo:hi] = row_lse(Cb, g, inv_eps, shift[lo:hi])
+        return out
+
+    def col_lse(self, f, inv_eps, shift):
+        shift = np.ascontiguousarray(shift, dtype=np.float64)
+        acc = np.zeros(self.m)
+        for lo, hi, Cb in self._blocks():
+            col_sums(Cb, f[lo:hi], inv_eps, shift, acc)
+        bad = ~((acc >= _TINY) & (acc <= 1.0 / _TINY))
+        out = shift + np.log(np.where(bad, 1.0, acc))
+        if bad.any():
+            top = np.full(int(bad.sum()), -np.inf)
+            for lo, hi, Cb in self._blocks():
+                top = np.maximum(top, ((f[lo:hi, None] - Cb[:, bad]) * inv_eps).max(axis=0))
+            total = np.zeros_like(top)
+            for lo, hi, Cb in self._blocks():
+                total += np.exp((f[lo:hi, None] - Cb[:, bad]) * inv_eps - top).sum(axis=0)
+            out[bad] = top + np.log(total)
+        return out
+
+    def stats(self, f, g, inv_eps):
+        """``(P1, P^T 1, sum P, <C, P>)``."""
+        r, c = np.empty(self.n), np.zeros(self.m)
+        total = cost = 0.0
+        for lo, hi, Cb in self._blocks():
+            r[lo:hi], cb, tb, costb = plan_stats(Cb, f[lo:hi], g, inv_eps)
+            c += cb
+            total += tb
+            cost += costb
+        return r, c, total, cost
+
+    def select(self, f, g, inv_eps, j0, k, row_sums):
+        """As :meth:`NumbaKernels.select` (the same kept set), block by block."""
+        lo_v = math.log(float(row_sums.max())) - _SPAN
+        width = _SPAN / _NBINS
+        hist = np.zeros(_NBINS, dtype=np.int64)
+        row_arg = np.empty(self.n, dtype=np.int64)
+        col_arg = np.zeros(self.m, dtype=np.int64)
+        col_best = np.full(self.m, -np.inf)
+        for lo, hi, Cb in self._blocks():
+            h, row_arg[lo:hi], ca, cb = select_pass(Cb, f[lo:hi], g, inv_eps, j0, lo_v, width)
+            hist += h
+            better = cb > col_best
+            col_best[better], col_arg[better] = cb[better], ca[better] + lo
+        above = np.cumsum(hist[::-1])
+        b = int(np.searchsorted(above, k))
+        thr = lo_v if b >= _NBINS else lo_v + (_NBINS - 1 - b) * width
+        counts, indices, data = [np.zeros(1, dtype=np.int64)], [], []
+        for lo, hi, Cb in self._blocks():
+            ptr, idx, val = sparse_rows(Cb, f[lo:hi], g, inv_eps, j0, thr, row_arg[lo:hi],
+                                        col_arg - lo)
+            counts.append(np.diff(ptr))
+            indices.append(idx)
+            data.append(val)
+        indptr = np.cumsum(np.concatenate(counts))
+        return HostSparse((indptr, np.concatenate(indices), np.concatenate(data)), self.m)
+
+    def plan(self, f, g, inv_eps):
+        return np.concatenate([dense_plan(Cb, f[lo:hi], g, inv_eps)
+                               for lo, hi, Cb in self._blocks()])
 
 
-def matvec(csr, x):
-    return spmv(*csr, x)
+class HostSparse:
+    r"""A sparse block in CSR with its CSC copy (counting sort), for the products
+    :math:`\Sigma v` and :math:`\Sigma^\top u` without atomics. It unpacks as the CSR triple
+    ``indptr, indices, data``."""
+
+    passes = 2  # the select pass and the fill pass over C
+
+    def __init__(self, csr, m):
+        self.csr = csr
+        self.csc = transpose_csr(*csr, m)
+        self.nnz = int(csr[0][-1])
+
+    def __iter__(self):
+        return iter(self.csr)
+
+    def matvec(self, v, squared=False):
+        indptr, indices, data = self.csr
+        return spmv(indptr, indices, data * data if squared else data, v)
+
+    def rmatvec(self, u, squared=False):
+        indptr, indices, data = self.csc
+        return spmv(indptr, indices, data * data if squared else data, u)

@@ -9,7 +9,7 @@ import numpy as np
 from optkit.core.backend import is_torch_tensor, namespace
 from optkit.core.validate import check_in
 
-__all__ = ["COSTS", "cost_matrix"]
+__all__ = ["COSTS", "cost_matrix", "LazyCost"]
 
 #: The named costs of :func:`cost_matrix`: :math:`\|x - y\|_2^2`, :math:`\frac12\|x - y\|_2^2`,
 #: :math:`\|x - y\|_2` and :math:`\|x - y\|_1`.
@@ -32,14 +32,7 @@ def cost_matrix(x, y, cost: str | Callable = "sqeuclidean"):
     """
     if callable(cost):
         return cost(x, y)
-    check_in(cost, "cost", COSTS)
-    if is_torch_tensor(x) != is_torch_tensor(y):
-        raise TypeError("x and y must both be numpy arrays or both torch tensors")
-    if not is_torch_tensor(x):
-        x, y = np.asarray(x), np.asarray(y)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must be 2-D with the same number of columns, got shapes "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    x, y = _check_clouds(x, y, cost)
     xp = namespace(x, y)
     rows = max(1, (4 * 2**20) // max(1, y.shape[0] * y.shape[1]))
     out = []
@@ -56,3 +49,65 @@ def cost_matrix(x, y, cost: str | Callable = "sqeuclidean"):
         else:
             out.append(xp.sqrt(sq))
     return xp.concat(out, axis=0)
+
+
+def _check_clouds(x, y, cost):
+    check_in(cost, "cost", COSTS)
+    if is_torch_tensor(x) != is_torch_tensor(y):
+        raise TypeError("x and y must both be numpy arrays or both torch tensors")
+    if not is_torch_tensor(x):
+        x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must be 2-D with the same number of columns, got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    return x, y
+
+
+class LazyCost:
+    r"""The cost :math:`C_{ij} = c(x_i, y_j)` of two point clouds, never materialized.
+
+    Kernels read it by blocks of rows (:meth:`block`), formed on the fly by direct differences
+    (:func:`cost_matrix` on ``x[lo:hi]``), so a solve holds O((n + m) d) memory plus one block
+    (as GeomLoss's online mode). numpy clouds are float64 (float32 kept); torch clouds keep their
+    dtype and device and are detached.
+
+    Parameters
+    ----------
+    x, y : array (n, d), (m, d)
+    cost : {"sqeuclidean", "half_sqeuclidean", "euclidean", "l1"}
+    """
+
+    def __init__(self, x, y, cost="sqeuclidean"):
+        if callable(cost):
+            raise TypeError("lazy=True needs a named cost (one of " + ", ".join(COSTS)
+                            + "), got a callable")
+        x, y = _check_clouds(x, y, cost)
+        if is_torch_tensor(x):
+            x, y = x.detach(), y.detach()
+            if x.device != y.device:
+                raise TypeError(f"x is on {x.device} but y is on {y.device}")
+            if not x.is_floating_point():
+                x, y = x.double(), y.double()
+            x, y = (v.to(x.dtype).contiguous() for v in (x, y))
+            self.device, self.itemsize = x.device, x.element_size()
+        else:
+            dtype = np.float32 if x.dtype == y.dtype == np.float32 else np.float64
+            x, y = (np.ascontiguousarray(v, dtype=dtype) for v in (x, y))
+            self.device, self.itemsize = "cpu", x.itemsize
+        for v, name in ((x, "x"), (y, "y")):
+            xp = namespace(v)
+            if not bool(xp.all(xp.isfinite(v))):
+                raise ValueError(f"{name} must be finite (no NaN or inf)")
+        self.x, self.y, self.cost = x, y, cost
+        self.shape = (x.shape[0], y.shape[0])
+        self.dim = x.shape[1]
+        self.dtype = x.dtype
+
+    @property
+    def like(self):
+        """The source cloud (an array of the clouds' namespace and device)."""
+        return self.x
+
+    def block(self, lo, hi):
+        """Rows ``lo:hi`` of the cost matrix."""
+        return cost_matrix(self.x[lo:hi], self.y, self.cost)

@@ -100,4 +100,4 @@ class SinkhornSolver:
     def result(self, problem: OTProblem, state: SinkhornState) -> dict:
         state.n_pass += 1  # the final plan statistics
         return {**final_fields(problem, state.f, state.g), "f": state.f, "g": state.g,
-                "n_sinkhorn": state.n_sinkhorn, "n_newton": 0, "n_cg": 0}
+                "n_sinkhorn": state.n_sinkhorn, "n_newton": 0, "n_cg": 0, "n_trials": 0}

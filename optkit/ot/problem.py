@@ -15,6 +15,8 @@ import numpy as np
 from optkit.core.backend import device_of, is_torch_tensor, namespace, to_float, to_numpy
 from optkit.core.validate import check_positive
 
+from .costs import LazyCost
+
 __all__ = ["OTProblem", "make_problem", "kernels", "check_cost", "masses", "check_reg",
            "host_vector", "extend", "embed", "submatrix", "err_and_dual", "final_fields"]
 
@@ -25,7 +27,9 @@ class OTProblem:
 
     ``a``, ``b`` and the start ``x0 = (f0, g0)`` are arrays of one namespace ``xp``;
     ``output`` turns a host vector into the caller's kind (a tensor on the cost's device for
-    torch input driven from the host).
+    torch input driven from the host). ``j0 = argmax b`` is the column that SNS pins, ``free``
+    the mask (1 except at ``j0``) and ``device_resident`` says whether the state is torch
+    tensors on the cost's device.
     """
 
     kern: Any
@@ -46,23 +50,33 @@ class OTProblem:
         self.sum_a = float(to_numpy(self.a).sum())
         self.log_amax = float(np.log(to_numpy(self.a).max()))
         self.log_bmax = float(np.log(to_numpy(self.b).max()))
+        self.j0 = int(np.argmax(to_numpy(self.b)))
+        free = np.ones(self.b.shape[0])
+        free[self.j0] = 0.0
+        self.free = self.xp.asarray(free, dtype=self.b.dtype, device=device_of(self.b))
+        self.device_resident = is_torch_tensor(self.a)
 
 
 def make_problem(kern, a, b, eps, tol, f0, g0, device=None) -> OTProblem:
     """An :class:`OTProblem` from host vectors; on ``device`` (torch) when given."""
     if device is None:
         return OTProblem(kern, a, b, eps, tol, (f0, g0), getattr(kern, "output", None))
-    xp = namespace(kern.C)
+    xp = namespace(kern.like)
     a, b, f0, g0 = (xp.asarray(v, dtype=xp.float64, device=device) for v in (a, b, f0, g0))
     return OTProblem(kern, a, b, eps, tol, (f0, g0))
 
 
 def kernels(C, torch_in, *, host=False):
-    """numba kernels for a numpy cost; torch kernels for a torch one (``host``: numpy in/out)."""
+    """numba kernels for a numpy cost; torch kernels for a torch one (``host``: numpy in/out).
+    A :class:`~optkit.ot.costs.LazyCost` gets the blocked kernels of its backend."""
     if torch_in:
         from ._torch_kernels import HostKernels, TorchKernels
 
         return HostKernels(C) if host else TorchKernels(C)
+    if isinstance(C, LazyCost):
+        from ._numba_kernels import LazyNumbaKernels
+
+        return LazyNumbaKernels(C)
     from ._numba_kernels import NumbaKernels
 
     return NumbaKernels(C)
@@ -151,6 +165,9 @@ def _index(xp, mask, like):
 
 def submatrix(C, rows, cols):
     """The block ``C[rows][:, cols]`` of boolean masks (a copy; only with zero masses)."""
+    if isinstance(C, LazyCost):
+        return LazyCost(*(xp.take(v, _index(xp, mask, v), axis=0) for v, mask, xp in
+                          ((C.x, rows, namespace(C.x)), (C.y, cols, namespace(C.y)))), C.cost)
     xp = namespace(C)
     return xp.take(xp.take(C, _index(xp, rows, C), axis=0), _index(xp, cols, C), axis=1)
 
@@ -166,7 +183,7 @@ def embed(P, rows, cols, shape):
 def extend(C, f, g, rows, cols, eps):
     """Full-length host potentials; a zero-mass entry gets the soft c-transform of the other
     side, e.g. :math:`f_i = -\\varepsilon\\,\\mathrm{LSE}_j((g_j - C_{ij})/\\varepsilon)`."""
-    torch_in = is_torch_tensor(C)
+    torch_in = is_torch_tensor(C.like if isinstance(C, LazyCost) else C)
     inv = 1.0 / eps
     f_full, g_full = np.empty(rows.size), np.empty(cols.size)
     f_full[rows], g_full[cols] = f, g

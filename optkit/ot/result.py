@@ -35,9 +35,10 @@ class OTResult(OptimizeResult):
         ``ent_reg_cost``); equals ``dual + reg * sum(a)`` at exact marginals.
     marginal_error : float
         :math:`(\|P1 - a\|_1 + \|P^\top 1 - b\|_1)/\sum a` at ``x``.
-    nit, n_sinkhorn, n_newton, n_cg : int
+    nit, n_sinkhorn, n_newton, n_cg, n_trials : int
         Iterations (Sinkhorn sweeps + Newton steps, as the SNS paper counts them); sweeps;
-        Newton steps; CG iterations.
+        Newton steps; CG iterations; line-search trials (on torch input, each is one host
+        read).
     nfev : int
         Passes over the cost matrix (a sweep is two, a line-search trial one).
     success, status, message
@@ -46,7 +47,7 @@ class OTResult(OptimizeResult):
     trace : optkit.core.Trace
         One record per checked iteration: ``nit``, ``fun`` (the dual), ``err``, ``kind``
         (``"sinkhorn"``, ``"newton"``, ``"rejected"``), ``time``, ``n_value`` (passes), and
-        for Newton steps ``alpha``, ``kappa``, ``nnz``, ``n_cg``.
+        for Newton steps ``alpha``, ``kappa``, ``nnz``, ``n_cg``, ``n_trials``.
     reg : float
         :math:`\varepsilon`.
     execution_time : float

@@ -37,9 +37,17 @@ when that increase exceeds :math:`64u\max(1, |D|)`, otherwise (B) :math:`\mathrm
 
 As a core solver (:func:`optkit.core.run`) one iteration is one Sinkhorn sweep or one Newton
 step (the paper's count); the schedule (initial, fallback and polish sweeps, the adaptive
-:math:`\kappa`, the stall history) is run state and lives in :class:`SNSState`. SNS drives
-its kernels from the host (numpy potentials; on torch input the passes over ``C`` run on its
-device and return host vectors).
+:math:`\kappa`, the stall history) is run state and lives in :class:`SNSState`.
+
+The state lives in the problem's namespace. numpy input runs the numba kernels with a CSR/CSC
+Hessian and CG with a host residual test. torch input stays on the cost's device:
+potentials, plan statistics, the sparsified Hessian (a fixed-size COO block,
+:class:`~optkit.ot._torch_kernels.DeviceSparse`), the CG (:func:`optkit.core.cg.pcg` with
+``sync=False``: at most ``cg_cap`` iterations, converged systems frozen on the device, the cap
+twice the previous step's count, at least 20, at most 500) and the line-search trials. The host
+reads one small vector per line-search trial (error, dual, slope, step, CG count), so a Newton
+step accepted at its first trial costs one read; Sinkhorn sweeps are read only at the run
+loop's checks (``check_every``).
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from optkit.core.backend import is_torch_tensor
 from optkit.core.cg import pcg
 from optkit.core.linesearch import backtracking
 
@@ -60,45 +69,60 @@ __all__ = ["SNSSolver", "SNSState"]
 
 _TAU_MAX = 1e-3
 _CG_MAXITER = 500
+_CG_MIN_CAP = 20
 _ARMIJO = 1e-4
 _TRIALS = 6
 _MAX_LOG_CHANGE = 128.0  # first trial changes no log P_ij by more than this
 _U = np.finfo(np.float64).eps
 
 
-def _direction(problem, f, g, stats, j0, k, err):
-    """Newton direction ``(df, dg)`` (``dg[j0] = 0``), CG iterations, |K| and the slope."""
-    from ._numba_kernels import matvec, transpose
+def _clip_above(x, bound):
+    """``min(x, bound)`` for a 0-d array of either backend (no host read)."""
+    return x.clamp(max=bound) if is_torch_tensor(x) else np.minimum(x, bound)
 
-    a, b, eps = problem.a, problem.b, problem.eps
-    n, m = a.size, b.size
+
+def _read(*values):
+    """Host floats of 0-d arrays; one transfer for device tensors."""
+    if any(is_torch_tensor(v) for v in values):
+        import torch
+
+        like = next(v for v in values if is_torch_tensor(v))
+        return torch.stack([torch.as_tensor(v, dtype=torch.float64, device=like.device)
+                            .reshape(()) for v in values]).tolist()
+    return [float(v) for v in values]
+
+
+def _direction(problem, f, g, stats, free, k, rtol, cg_cap):
+    r"""Newton direction ``(df, dg)`` (``dg[j0] = 0``), the CG result, the sparse block and the
+    slope :math:`\nabla D^\top \Delta` (arrays of the problem's namespace)."""
+    xp, a, b, eps = problem.xp, problem.a, problem.b, problem.eps
+    n, m = a.shape[0], b.shape[0]
     gf = a - stats[0]
-    gg = b - stats[1]
-    gg[j0] = 0.0
-    tau = min(math.sqrt(float(gf @ gf + gg @ gg)), _TAU_MAX)
+    gg = (b - stats[1]) * free
+    tau = _clip_above(xp.sqrt(xp.sum(gf * gf) + xp.sum(gg * gg)), _TAU_MAX)
     d1 = stats[0] / eps + tau
     d2 = stats[1] / eps + tau
-    csr = problem.kern.select(f, g, problem.inv_eps, j0, k, stats[0])
-    csc = transpose(csr, m)
-    rtol = min(0.1, math.sqrt(err))
+    sig = problem.kern.select(f, g, problem.inv_eps, problem.j0, k, stats[0])
+    sync = not problem.device_resident
+    maxiter = _CG_MAXITER if sync else cg_cap
     if m <= n:
         inv1 = 1.0 / d1
-        diag = d2 - matvec((csc[0], csc[1], csc[2] ** 2), inv1)
-        diag[j0] = 1.0
-        cg = pcg(lambda w: d2 * w - matvec(csc, matvec(csr, w) * inv1),
-                 gg - matvec(csc, gf * inv1), precond=diag, rtol=rtol, maxiter=_CG_MAXITER)
+        diag = xp.where(free > 0, d2 - sig.rmatvec(inv1, squared=True), 1.0)
+        cg = pcg(lambda w: d2 * w - sig.rmatvec(sig.matvec(w) * inv1),
+                 gg - sig.rmatvec(gf * inv1), precond=diag, rtol=rtol, maxiter=maxiter,
+                 sync=sync)
         dg = cg.x
-        df = (gf - matvec(csr, dg)) * inv1
+        df = (gf - sig.matvec(dg)) * inv1
     else:
-        inv2 = 1.0 / d2
-        inv2[j0] = 0.0
-        diag = d1 - matvec((csr[0], csr[1], csr[2] ** 2), inv2)
-        cg = pcg(lambda v: d1 * v - matvec(csr, matvec(csc, v) * inv2),
-                 gf - matvec(csr, gg * inv2), precond=diag, rtol=rtol, maxiter=_CG_MAXITER)
+        inv2 = free / d2
+        diag = d1 - sig.matvec(inv2, squared=True)
+        cg = pcg(lambda v: d1 * v - sig.matvec(sig.rmatvec(v) * inv2),
+                 gf - sig.matvec(gg * inv2), precond=diag, rtol=rtol, maxiter=maxiter,
+                 sync=sync)
         df = cg.x
-        dg = (gg - matvec(csc, df)) * inv2
-    dg[j0] = 0.0
-    return df, dg, cg.nit, int(csr[0][-1]), float(gf @ df + gg @ dg)
+        dg = (gg - sig.rmatvec(df)) * inv2
+    dg = dg * free
+    return df, dg, cg, sig, xp.sum(gf * df) + xp.sum(gg * dg)
 
 
 @dataclass
@@ -107,32 +131,51 @@ class SNSState:
 
     ``L`` is the row pass of ``g`` (after a sweep) and ``stats`` the plan statistics of
     ``(f, g)`` (after a Newton step), each None when not known; ``checked`` says whether
-    ``err`` is the marginal error of ``(f, g)``.
+    ``err`` is the marginal error of ``(f, g)``. On a device, ``err`` and ``fun`` may be 0-d
+    tensors until read (:meth:`read`, one transfer for both); ``pending`` says that the
+    current error still has to enter the stall history.
     """
 
     f: Any
     g: Any
-    fun: float
-    err: float
+    err_value: Any
+    fun_value: Any
     kappa: float
     sweeps_left: int
-    output: Any
+    xp: Any
     L: Any = None
     stats: Any = None
     checked: bool = False
+    pending: bool = False
     history: list = field(default_factory=list)
     stalls: int = 0
     sinkhorn_only: bool = False
     polishing: bool = False
+    cg_cap: int = _CG_MIN_CAP
     n_sinkhorn: int = 0
     n_newton: int = 0
     n_cg: int = 0
+    n_trials: int = 0
     n_pass: int = 0
     last: dict = field(default_factory=lambda: {"kind": "init"})
 
+    def read(self):
+        """``(err, fun)`` as host floats (one transfer when either is a device tensor)."""
+        if not isinstance(self.err_value, float) or not isinstance(self.fun_value, float):
+            self.err_value, self.fun_value = _read(self.err_value, self.fun_value)
+        return self.err_value, self.fun_value
+
+    @property
+    def err(self) -> float:
+        return self.read()[0]
+
+    @property
+    def fun(self) -> float:
+        return self.read()[1]
+
     @property
     def x(self):
-        return self.output(np.concatenate([self.f, self.g]))
+        return self.xp.concat([self.f, self.g])
 
     def counts(self) -> dict:
         return {"n_value": self.n_pass}
@@ -169,42 +212,44 @@ class SNSSolver:
 
     def init(self, problem: OTProblem, x0, rng=None) -> SNSState:
         f, g = x0
-        k_max = max(2.0, float(math.ceil(problem.b.size / 4)))
-        output = problem.output or (lambda v: v)
+        k_max = max(2.0, float(math.ceil(problem.b.shape[0] / 4)))
         state = SNSState(f, g, math.nan, math.nan, min(float(self.kappa), k_max), self.n_init,
-                         output)
+                         problem.xp)
         if self.n_init > 0:
-            state.L, _, dual = row_pass(problem, f, g)
-            state.fun = float(dual)
+            state.L, _, state.fun_value = row_pass(problem, f, g)
         else:
             self._refresh(problem, state)
-            state.history = [state.err]
+            state.pending = True
         state.n_pass = 1
         return state
 
     def _refresh(self, problem, state):
-        """Plan statistics of the current potentials (one pass)."""
+        """Plan statistics of the current potentials (one pass). On a device, an error and dual
+        already known for these potentials (from the sweep's row pass) are kept: no new read."""
         state.stats = problem.kern.stats(state.f, state.g, problem.inv_eps)
-        err, dual = err_and_dual(problem, state.f, state.g, state.stats)
-        state.err, state.fun, state.checked = float(err), float(dual), True
+        if not (problem.device_resident and state.checked):
+            state.err_value, state.fun_value = err_and_dual(problem, state.f, state.g,
+                                                            state.stats)
+        state.checked = True
         state.n_pass += 1
 
     def _sweep(self, problem, state, kind="sinkhorn"):
         if state.L is None:
             state.L, _, _ = row_pass(problem, state.f, state.g)
             state.n_pass += 1
-        state.f, state.g, state.L, _, dual, err = sweep(problem, state.f, state.g, state.L)
-        state.fun, state.err, state.checked, state.stats = float(dual), float(err), True, None
+        state.f, state.g, state.L, _, state.fun_value, state.err_value = sweep(
+            problem, state.f, state.g, state.L)
+        state.checked, state.stats = True, None
         state.n_sinkhorn += 1
         state.n_pass += 2
         state.last = {"kind": kind}
         if state.polishing:
             state.polishing = False
-            state.history.append(state.err)
+            state.pending = True
         elif state.sweeps_left > 0:
             state.sweeps_left -= 1
             if state.sweeps_left == 0:
-                state.history = [state.err]
+                state.history, state.pending = [], True
         return state
 
     def _fallback(self, problem, state, k_max):
@@ -213,7 +258,7 @@ class SNSSolver:
         if self.n_fallback == 0:
             if state.stats is None:
                 self._refresh(problem, state)
-            state.history = [state.err]
+            state.history, state.pending = [], True
             state.last = {"kind": "rejected"}
             return state
         state.sweeps_left = self.n_fallback
@@ -222,7 +267,10 @@ class SNSSolver:
     def step(self, problem: OTProblem, state: SNSState) -> SNSState:
         if state.sinkhorn_only or state.sweeps_left > 0 or state.polishing:
             return self._sweep(problem, state)
-        k_max = max(2.0, float(math.ceil(problem.b.size / 4)))
+        if state.pending:
+            state.history.append(state.err)
+            state.pending = False
+        k_max = max(2.0, float(math.ceil(problem.b.shape[0] / 4)))
         h = state.history
         if len(h) > 5 and min(h[-5:]) > 0.5 * min(h[:-5]) and state.err > problem.tol:
             state.stalls += 1
@@ -235,39 +283,50 @@ class SNSSolver:
         return self._newton(problem, state, k_max)
 
     def _newton(self, problem, state, k_max):
-        f, g, err, dual = state.f, state.g, state.err, state.fun
-        n, m = problem.a.size, problem.b.size
-        j0 = int(np.argmax(problem.b))
-        df, dg, n_cg, nnz, slope = _direction(problem, f, g, state.stats, j0,
-                                              math.ceil(state.kappa * max(n, m)), err)
-        state.n_cg += n_cg
-        state.n_pass += 2  # top-k histogram and sparse rows
-        if not (math.isfinite(slope) and slope > 0):
-            return self._fallback(problem, state, k_max)
+        xp = problem.xp
+        f, g, (err, dual) = state.f, state.g, state.read()
+        n, m = problem.a.shape[0], problem.b.shape[0]
+        df, dg, cg, sig, slope = _direction(
+            problem, f, g, state.stats, problem.free, math.ceil(state.kappa * max(n, m)),
+            min(0.1, math.sqrt(err)), state.cg_cap)
+        state.n_pass += sig.passes
+        step = xp.maximum(xp.max(xp.abs(df)), xp.max(xp.abs(dg)))
+        alpha0 = _clip_above(0.5 * _MAX_LOG_CHANGE * problem.eps / step, 1.0)
+        known = {}
 
-        def trial(alpha):
+        def trial(t):
+            alpha = alpha0 * t
             fn, gn = f + alpha * df, g + alpha * dg
             st = problem.kern.stats(fn, gn, problem.inv_eps)
             state.n_pass += 1
-            if not (np.isfinite(st[2]) and np.isfinite(st[3])):
+            err_n, dual_n = err_and_dual(problem, fn, gn, st)
+            values = _read(err_n, dual_n, st[2], st[3], alpha, slope, cg.nit, sig.nnz)
+            err_n, dual_n, total, cost, alpha, slope_h, n_cg, nnz = values
+            known.setdefault("n_cg", int(n_cg))
+            known.setdefault("nnz", int(nnz))
+            if not (math.isfinite(slope_h) and slope_h > 0):
+                return None                                      # not an ascent direction
+            if not (math.isfinite(total) and math.isfinite(cost)):
                 return math.inf, 0.0, None
-            err_n, dual_n = (float(v) for v in err_and_dual(problem, fn, gn, st))
-            gain = _ARMIJO * alpha * slope
+            gain = _ARMIJO * alpha * slope_h
             payload = (alpha, fn, gn, st, dual_n, err_n)
             if gain > 64 * _U * max(1.0, abs(dual)):
                 return dual - dual_n, -gain / _ARMIJO, payload   # (A): D_n >= D + gain
             return err_n - err, 0.0, payload                     # (B): err_n <= err
 
-        step = max(float(np.abs(df).max()), float(np.abs(dg).max()))
-        ls = backtracking(trial, 0.0, step=min(1.0, _MAX_LOG_CHANGE * problem.eps / (2.0 * step)),
-                          c1=_ARMIJO, shrink=0.5, max_backtracks=_TRIALS - 1)
+        ls = backtracking(trial, 0.0, step=1.0, c1=_ARMIJO, shrink=0.5,
+                          max_backtracks=_TRIALS - 1)
+        n_cg = known.get("n_cg", 0)
+        state.n_cg += n_cg
+        state.n_trials += ls.ntrials
+        state.cg_cap = min(_CG_MAXITER, max(_CG_MIN_CAP, 2 * n_cg))
         if not ls.success:
             return self._fallback(problem, state, k_max)
-        alpha, state.f, state.g, state.stats, state.fun, err_n = ls.payload
-        state.L, state.err, state.checked = None, err_n, True
+        alpha, state.f, state.g, state.stats, state.fun_value, err_n = ls.payload
+        state.L, state.err_value, state.checked = None, err_n, True
         state.n_newton += 1
-        state.last = {"kind": "newton", "alpha": alpha, "kappa": state.kappa, "nnz": nnz,
-                      "n_cg": n_cg}
+        state.last = {"kind": "newton", "alpha": alpha, "kappa": state.kappa,
+                      "nnz": known["nnz"], "n_cg": n_cg, "n_trials": ls.ntrials}
         if self.adaptive:
             q = err_n / err
             if alpha < 1 or q > 0.5:
@@ -288,4 +347,5 @@ class SNSSolver:
     def result(self, problem: OTProblem, state: SNSState) -> dict:
         state.n_pass += 1  # the final plan statistics
         return {**final_fields(problem, state.f, state.g), "f": state.f, "g": state.g,
-                "n_sinkhorn": state.n_sinkhorn, "n_newton": state.n_newton, "n_cg": state.n_cg}
+                "n_sinkhorn": state.n_sinkhorn, "n_newton": state.n_newton, "n_cg": state.n_cg,
+                "n_trials": state.n_trials}

@@ -122,3 +122,22 @@ def test_a_stopped_run_states_its_error_against_tol():
     assert "<= tol" in res.message
     res = sinkhorn(a, b, C, 0.02, method="sinkhorn", tol=1e-12, maxiter=3)
     assert res.status == 1 and "> tol" in res.message
+
+
+@pytest.mark.parametrize("device", ["cpu", _CUDA])
+@pytest.mark.parametrize("check_every", [1, 10])
+def test_torch_sns_syncs_once_per_line_search_trial(monkeypatch, check_every, device):
+    """Device-resident SNS (spec §8.4): the Hessian, CG and line search stay on the device;
+    the host reads one vector per line-search trial, plus the loop's stopping checks, plus
+    (with check_every > 1) the error before a Newton step."""
+    a, b, C = (torch.from_numpy(v).to(device) for v in _problem(50, 40))
+    counter = _count_host_syncs(monkeypatch)
+    res = sinkhorn(a, b, C, 0.002, method="sns", tol=1e-13, check_every=check_every)
+    assert res.success and res.n_newton >= 5 and res.f.device == C.device
+    setup = 20  # validation, problem set-up and the final statistics
+    if check_every == 1:
+        # every sweep is one check; a Newton step costs exactly its trials
+        assert counter["n"] <= res.n_sinkhorn + res.n_trials + setup, counter
+    else:
+        assert counter["n"] <= res.n_trials + res.n_newton + res.nit // 10 + setup, counter
+    assert counter["n"] >= res.n_trials  # the count sees the per-trial reads
