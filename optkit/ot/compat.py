@@ -19,7 +19,8 @@ Differences from POT, by design:
 - Torch input that requires gradients is differentiated implicitly (``grad="implicit"``):
   the exact derivative of the converged plan and cost, as POT's unrolled autodiff
   approaches it, without storing the iterations.
-- Several ``b`` columns (POT's batched form) are not supported yet.
+- Several ``b`` columns (POT's batched form, ``b`` of shape ``(m, k)``): both functions return
+  the ``k`` costs :math:`\langle M, P_k\rangle`, as POT's ``sinkhorn`` does there.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 from optkit.core.backend import is_torch_tensor, namespace
 from optkit.core.validate import check_bool, check_in
 
+from .batch import BatchOTResult
 from .sinkhorn import sinkhorn as _sinkhorn
 
 __all__ = ["sinkhorn", "sinkhorn2", "METHODS"]
@@ -48,19 +50,26 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     res = _sinkhorn(a, b, M, reg, method=METHODS[method], numItermax=numItermax,
                     stopThr=stopThr, init=init, grad=grad, warn=warn)
     if verbose:
-        print(f"{'It.':>5s}|{'Err':>12s}")
-        print("-" * 19)
-        for nit, err in zip(res.trace["nit"], res.trace["err"]):
-            print(f"{int(nit):5d}|{err:12.6e}")
+        for one in res.results if isinstance(res, BatchOTResult) else [res]:
+            print(f"{'It.':>5s}|{'Err':>12s}")
+            print("-" * 19)
+            for nit, err in zip(one.trace["nit"], one.trace["err"]):
+                print(f"{int(nit):5d}|{err:12.6e}")
     return res
 
 
-def _log(res) -> dict:
+def _log(res, reg) -> dict:
     """POT's log dict: ``niter``, ``err`` (per checked iteration), ``log_u``, ``log_v``
-    (:math:`f/\\varepsilon`, :math:`g/\\varepsilon`), ``u``, ``v``, and optkit's ``result``."""
+    (:math:`f/\\varepsilon`, :math:`g/\\varepsilon`; one column per problem for several ``b``),
+    ``u``, ``v``, and optkit's ``result``."""
     xp = namespace(res.f)
-    log_u, log_v = res.f / res.reg, res.g / res.reg
-    return {"niter": res.nit, "err": list(res.trace["err"]), "log_u": log_u, "log_v": log_v,
+    log_u, log_v = res.f / reg, res.g / reg
+    if isinstance(res, BatchOTResult):
+        log_u, log_v = log_u.T, log_v.T
+        niter, err = res.nit, [list(r.trace["err"]) for r in res.results]
+    else:
+        niter, err = res.nit, list(res.trace["err"])
+    return {"niter": niter, "err": err, "log_u": log_u, "log_v": log_v,
             "u": xp.exp(log_u), "v": xp.exp(log_v), "result": res}
 
 
@@ -97,10 +106,12 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
     Returns
     -------
     plan : array (n, m)
-        In ``M``'s type, dtype and device; ``(plan, log)`` when ``log=True``.
+        In ``M``'s type, dtype and device; ``(plan, log)`` when ``log=True``. For several
+        ``b`` columns the costs of the ``k`` plans (POT's return value there).
     """
     res = _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart)
-    return (res.plan, _log(res)) if log else res.plan
+    value = res.cost if isinstance(res, BatchOTResult) else res.plan
+    return (value, _log(res, reg)) if log else value
 
 
 def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False,
@@ -122,4 +133,4 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
         value = torch.tensor(value, dtype=M.dtype, device=M.device)
     elif is_torch_tensor(value):
         value = value.to(M.dtype)
-    return (value, _log(res)) if log else value
+    return (value, _log(res, reg)) if log else value

@@ -9,8 +9,8 @@ names), and POT itself as the oracle where POT's test compared two of its own va
   with ``sinkhorn``, optkit's result is compared with POT's ``sinkhorn_log`` instead.
 - ``reg=0`` (POT: a NaN warning) is a ``ValueError`` naming ``reg``.
 - The several-``b`` cases (``test_sinkhorn_multi_b``, ``test_sinkhorn_variants_multi_b``,
-  ``test_sinkhorn2_variants_multi_b``, ``test_sinkhorn_variants_log_multib``) are batches, the
-  ``otscale`` branch's part of issue 14: they are present and skipped with that reason.
+  ``test_sinkhorn2_variants_multi_b``, ``test_sinkhorn_variants_log_multib``) run through
+  optkit's batches (:mod:`optkit.ot.batch`).
 - Left out: barycenters, unmixing, screenkhorn, empirical/lazy/geomloss wrappers and the TF/JAX
   backends (not part of ``sinkhorn``).
 """
@@ -26,7 +26,6 @@ import torch
 from optkit.ot import compat, sinkhorn
 
 NOT_IN_OPTKIT = ["sinkhorn_stabilized", "sinkhorn_epsilon_scaling", "greenkhorn"]
-BATCHES = pytest.mark.skip(reason="several b columns are batches: issue 14 part B, branch otscale")
 
 
 def _cloud(n, seed=0):
@@ -104,7 +103,6 @@ def test_sinkhorn_stabilization():
 
 
 @pytest.mark.parametrize("method", ["sinkhorn", "sinkhorn_log"])
-@BATCHES
 def test_sinkhorn_multi_b(method):
     rng = np.random.RandomState(0)
     x = rng.randn(10, 2)
@@ -192,7 +190,6 @@ def test_sinkhorn_variants_dtype_device(method):
                                stopThr=1e-5).dtype == dtype
 
 
-@BATCHES
 def test_sinkhorn_variants_multi_b():
     rng = np.random.RandomState(0)
     x = rng.randn(50, 2)
@@ -208,7 +205,6 @@ def test_sinkhorn_variants_multi_b():
                                                 stopThr=1e-10), atol=1e-05)
 
 
-@BATCHES
 @pytest.mark.parametrize("verbose, warn", product([True, False], [True, False]))
 def test_sinkhorn_variants_log_multib(verbose, warn):
     rng = np.random.RandomState(0)
