@@ -1,0 +1,35 @@
+"""Hypothesis profiles for the fuzz suite (issue 16, item 1).
+
+``optkit-default`` (the default ``pytest`` run): a bounded number of examples per test,
+derandomized so that CI is reproducible, a per-example deadline. ``optkit-slow`` (selected by
+``pytest -m slow`` or ``HYPOTHESIS_PROFILE=optkit-slow``): ten times the examples, still
+derandomized. A hang is caught by ``pytest-timeout`` (each fuzz test carries a timeout mark);
+hypothesis' deadline reports examples that are merely slow. ``HYPOTHESIS_PROFILE=optkit-triage``
+skips shrinking, for a quick list of failures while fixing them.
+"""
+
+import os
+from datetime import timedelta
+
+from hypothesis import HealthCheck, Phase, settings
+
+_COMMON = dict(
+    derandomize=True,
+    deadline=timedelta(seconds=30),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much],
+    print_blob=True,
+    database=None,
+)
+settings.register_profile("optkit-default", max_examples=25, **_COMMON)
+settings.register_profile("optkit-slow", max_examples=250, **_COMMON)
+# Triage while fixing: no shrinking, so a failing example is reported at once.
+settings.register_profile("optkit-triage", max_examples=25,
+                          phases=[Phase.explicit, Phase.generate], **_COMMON)
+
+
+def pytest_configure(config):
+    markexpr = config.getoption("markexpr", "") or ""
+    slow = "slow" in markexpr and "not slow" not in markexpr
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE",
+                                         "optkit-slow" if slow else "optkit-default"))
