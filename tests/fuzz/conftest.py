@@ -33,3 +33,20 @@ def pytest_configure(config):
     slow = "slow" in markexpr and "not slow" not in markexpr
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE",
                                          "optkit-slow" if slow else "optkit-default"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many fuzzed calls ran, by outcome (every one was checked; a mishandled one fails its
+    test, so with all fuzz tests passed the count of mishandled examples is zero)."""
+    from ._inputs import TALLY
+
+    if not TALLY:
+        return
+    kinds = {}
+    for (_, kind), n in TALLY.items():
+        kinds[kind] = kinds.get(kind, 0) + n
+    entries = len({name for name, _ in TALLY})
+    terminalreporter.write_sep("-", "optkit fuzz summary")
+    terminalreporter.write_line(
+        f"{sum(kinds.values())} fuzzed calls over {entries} entry points: "
+        + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))

@@ -17,7 +17,7 @@ from optkit.constrained.hs import BY_NAME
 from optkit.core import Problem, run
 from optkit.core.rng import check_rng
 
-from ._inputs import numeric_arrays, outcome, scalars, sizes, wrong_values
+from ._inputs import budgets, numeric_arrays, outcome, scalars, sizes, wrong_values
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -41,9 +41,9 @@ def test_cbo_start_point(x0):
     outcome("cbo.x0", lambda: _cbo(x0=x0), ["x0"])
 
 
-@pytest.mark.parametrize("option", CBO_OPTIONS)
 @given(data=st.data())
-def test_cbo_options(option, data):
+def test_cbo_options(data):
+    option = data.draw(st.sampled_from(CBO_OPTIONS), label="option")
     strategy = {"variant": wrong_values(), "n_particles": sizes(), "n_runs": sizes()}
     value = data.draw(strategy.get(option, scalars()), label=option)
     outcome(f"cbo.{option}", lambda: _cbo(**{option: value}), [option])
@@ -64,23 +64,24 @@ B_SYS = A_SYS @ np.ones(4)
 
 
 @pytest.mark.parametrize("entry", ["solve", "lstsq"])
-@pytest.mark.parametrize("arg", ["A", "b", "tol", "maxiter", "block_size", "sketch", "x0"])
 @given(data=st.data())
-def test_sketch_solvers(entry, arg, data):
+def test_sketch_solvers(entry, data):
+    arg = data.draw(st.sampled_from(["A", "b", "tol", "maxiter", "block_size", "sketch", "x0"]),
+                    label="arg")
     strategy = {"A": numeric_arrays(A_SYS.shape, torch_too=False),
                 "b": numeric_arrays(B_SYS.shape, torch_too=False),
                 "x0": numeric_arrays((4,), torch_too=False),
-                "sketch": wrong_values()}.get(arg, scalars())
+                "sketch": wrong_values(), "maxiter": budgets()}.get(arg, scalars())
     kw = dict(A=A_SYS, b=B_SYS, maxiter=300, rng=0, sketch="block-gaussian", block_size=3)
     kw[arg] = data.draw(strategy, label=arg)
     solver = getattr(sketch, entry)
     outcome(f"sketch.{entry}.{arg}", lambda: solver(kw.pop("A"), kw.pop("b"), **kw), [arg])
 
 
-@pytest.mark.parametrize("arg", ["tol", "maxiter", "kappa", "theta", "block_size", "sketch",
-                                 "lam0", "x0"])
 @given(data=st.data())
-def test_al_newton(arg, data):
+def test_al_newton(data):
+    arg = data.draw(st.sampled_from(["tol", "maxiter", "kappa", "theta", "block_size", "sketch",
+                                     "lam0", "x0"]), label="arg")
     kw = dict(maxiter=40, rng=0)
     if arg == "x0":
         scipy_kw = BY_NAME["HS7"].scipy_kwargs()
@@ -90,8 +91,8 @@ def test_al_newton(arg, data):
         call = lambda: al_newton(Problem.from_scipy(**scipy_kw), **kw)  # noqa: E731
     else:
         problem = BY_NAME["HS7"].problem()
-        strategy = {"lam0": numeric_arrays((1,), torch_too=False),
-                    "sketch": wrong_values()}.get(arg, scalars())
+        strategy = {"lam0": numeric_arrays((1,), torch_too=False), "sketch": wrong_values(),
+                    "maxiter": budgets()}.get(arg, scalars())
         kw[arg] = data.draw(strategy, label=arg)
         call = lambda: al_newton(problem, **kw)  # noqa: E731
     outcome(f"al_newton.{arg}", call, [arg])
@@ -102,9 +103,9 @@ BILEVEL = {"penalty": dict(sigma=0.1, lr_x=0.5), "aid": dict(lr_x=0.5),
 
 
 @pytest.mark.parametrize("method", list(BILEVEL))
-@pytest.mark.parametrize("arg", ["maxiter", "tol", "lr_x", "x0"])
 @given(data=st.data())
-def test_bilevel(method, arg, data):
+def test_bilevel(method, data):
+    arg = data.draw(st.sampled_from(["maxiter", "tol", "lr_x", "x0"]), label="arg")
     problem = toys.quadratic() if method != "bome" else toys.many_solutions()
     kw = {**BILEVEL[method], "maxiter": 200}
     if arg == "x0":
@@ -112,6 +113,6 @@ def test_bilevel(method, arg, data):
                        label="x0")
         call = lambda: bilevel_solve(replace(problem, x0=x0), method, **kw)  # noqa: E731
     else:
-        kw[arg] = data.draw(scalars(), label=arg)
+        kw[arg] = data.draw(budgets() if arg == "maxiter" else scalars(), label=arg)
         call = lambda: bilevel_solve(problem, method, **kw)  # noqa: E731
     outcome(f"bilevel[{method}].{arg}", call, [arg])

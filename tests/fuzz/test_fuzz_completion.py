@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from optkit.completion import altmin
 from optkit.completion.datasets import low_rank_problem
 
-from ._inputs import numeric_arrays, outcome, scalars, wrong_values
+from ._inputs import budgets, numeric_arrays, outcome, scalars, wrong_values
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,8 +29,8 @@ def test_values(solver, vals):
             ["vals", "observed"])
 
 
-@pytest.mark.parametrize("arg", ["rows", "cols"])
-@given(index=st.one_of(numeric_arrays((NNZ,), torch_too=False),
+@given(arg=st.sampled_from(["rows", "cols"]),
+       index=st.one_of(numeric_arrays((NNZ,), torch_too=False),
                        st.builds(lambda k: np.full(NNZ, k), st.integers(-3, 40))))
 def test_indices(arg, index):
     outcome(f"altmin.{arg}", lambda: _call(**{arg: index}), [arg, "observed"])
@@ -42,10 +42,12 @@ def test_shape(shape):
     outcome("altmin.shape", lambda: _call(shape=shape), ["shape", "observed"])
 
 
-@pytest.mark.parametrize("arg", ["rank", "tol", "reg", "maxiter", "solver", "observed"])
 @given(data=st.data())
-def test_scalar_arguments(arg, data):
-    value = data.draw(wrong_values() if arg in ("solver", "observed") else scalars(), label=arg)
+def test_scalar_arguments(data):
+    arg = data.draw(st.sampled_from(["rank", "tol", "reg", "maxiter", "solver", "observed"]),
+                    label="arg")
+    strategy = {"solver": wrong_values(), "observed": wrong_values(), "maxiter": budgets()}
+    value = data.draw(strategy.get(arg, scalars()), label=arg)
     if arg == "observed":
         call = lambda: altmin(value, 2)  # noqa: E731
     elif arg == "maxiter":

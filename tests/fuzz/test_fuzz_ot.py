@@ -48,24 +48,42 @@ def _compiled():
                  method=method)
 
 
-def _marginals_met(res):
-    """success=True: the L1 marginal error is at most tol (the documented stopping test)."""
-    assert res.marginal_error <= res.tol * (1 + 1e-6) if "tol" in res else True
+def _float64(v):
+    return np.asarray(v.double() if isinstance(v, torch.Tensor) else v, dtype=np.float64)
+
+
+def _marginals_met(kw):
+    """success=True: the plan's L1 marginal error, recomputed here from ``res.plan``, is at
+    most tol (the documented stopping test; default 1e-9, 1e-5 for Sinkhorn on float32)."""
+
+    def check(res):
+        C = _float64(kw["C"])
+        a, b = (_float64(kw[k]) if kw[k] is not None and np.size(kw[k]) else  # None, []: uniform
+                np.full(n, 1.0 / n) for k, n in (("a", C.shape[0]), ("b", C.shape[1])))
+        tol = kw.get("tol")
+        if tol is None:
+            f32 = str(kw["C"].dtype).endswith("float32")
+            tol = 1e-5 if f32 and kw["method"] == "sinkhorn" else 1e-9
+        P = _float64(res.plan)
+        err = (np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()) / a.sum()
+        assert err <= float(tol) * 1.01 + 1e-12, f"success=True with marginal error {err}"
+
+    return check
 
 
 @pytest.mark.parametrize("method,torch_input", [("sns", False), ("sinkhorn", False),
                                                 ("sinkhorn", True)])
-@pytest.mark.parametrize("arg", list(FUZZ))
 @given(data=st.data())
-def test_sinkhorn(method, torch_input, arg, data):
+def test_sinkhorn(method, torch_input, data):
+    arg = data.draw(st.sampled_from(list(FUZZ)), label="arg")
     kw = _valid(method, torch_input)
     kw[arg] = data.draw(FUZZ[arg](), label=arg)
-    outcome(f"sinkhorn[{method}]", lambda: sinkhorn(**kw), [arg], _marginals_met)
+    outcome(f"sinkhorn[{method}]", lambda: sinkhorn(**kw), [arg], _marginals_met(kw))
 
 
-@pytest.mark.parametrize("arg", ["x", "y", "cost"])
 @given(data=st.data())
-def test_cost_matrix(arg, data):
+def test_cost_matrix(data):
+    arg = data.draw(st.sampled_from(["x", "y", "cost"]), label="arg")
     kw = dict(x=X, y=Y, cost="sqeuclidean")
     kw[arg] = data.draw(numeric_arrays(X.shape if arg == "x" else Y.shape) if arg != "cost"
                         else st.one_of(wrong_values(), st.sampled_from(["euclidean", "l1"])),
@@ -81,9 +99,9 @@ def test_cost_matrix(arg, data):
     outcome("cost_matrix", call, [arg])
 
 
-@pytest.mark.parametrize("arg", ["x", "Tx", "reg", "cost"])
 @given(data=st.data())
-def test_monge_gap(arg, data):
+def test_monge_gap(data):
+    arg = data.draw(st.sampled_from(["x", "Tx", "reg", "cost"]), label="arg")
     kw = dict(x=X, Tx=X + 0.5, cost="sqeuclidean", reg=0.5)
     strategy = {"x": numeric_arrays(X.shape), "Tx": numeric_arrays(X.shape), "reg": scalars(),
                 "cost": wrong_values()}[arg]
