@@ -10,7 +10,9 @@ skips shrinking, for a quick list of failures while fixing them.
 
 import os
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 _COMMON = dict(
@@ -28,11 +30,27 @@ settings.register_profile("optkit-triage", max_examples=25,
                           phases=[Phase.explicit, Phase.generate], **_COMMON)
 
 
-def pytest_configure(config):
+def _slow_run(config) -> bool:
     markexpr = config.getoption("markexpr", "") or ""
-    slow = "slow" in markexpr and "not slow" not in markexpr
+    return "slow" in markexpr and "not slow" not in markexpr
+
+
+def pytest_configure(config):
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE",
-                                         "optkit-slow" if slow else "optkit-default"))
+                                         "optkit-slow" if _slow_run(config) else "optkit-default"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``-m slow`` the fuzz tests run again, with the larger profile and a longer
+    timeout (before the mark plugin deselects unmarked tests)."""
+    if not _slow_run(config):
+        return
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents and getattr(item.obj, "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.timeout(3600))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -48,5 +66,5 @@ def pytest_terminal_summary(terminalreporter):
     entries = len({name for name, _ in TALLY})
     terminalreporter.write_sep("-", "optkit fuzz summary")
     terminalreporter.write_line(
-        f"{sum(kinds.values())} fuzzed calls over {entries} entry points: "
+        f"{sum(kinds.values())} fuzzed calls over {entries} targets (entry point x argument): "
         + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))

@@ -107,7 +107,7 @@ BILEVEL = {"penalty": dict(sigma=0.1, lr_x=0.5), "aid": dict(lr_x=0.5),
 def test_bilevel(method, data):
     arg = data.draw(st.sampled_from(["maxiter", "tol", "lr_x", "x0"]), label="arg")
     problem = toys.quadratic() if method != "bome" else toys.many_solutions()
-    kw = {**BILEVEL[method], "maxiter": 200}
+    kw = {**BILEVEL[method], "maxiter": 60}
     if arg == "x0":
         x0 = data.draw(numeric_arrays(np.shape(problem.x0), torch_too=False, keep_shape=True),
                        label="x0")

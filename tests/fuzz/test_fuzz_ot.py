@@ -53,8 +53,9 @@ def _float64(v):
 
 
 def _marginals_met(kw):
-    """success=True: the plan's L1 marginal error, recomputed here from ``res.plan``, is at
-    most tol (the documented stopping test; default 1e-9, 1e-5 for Sinkhorn on float32)."""
+    """success=True: the plan's L1 marginal error, recomputed here in float64 from the
+    potentials, is at most tol (the documented stopping test; default 1e-9, 1e-5 for Sinkhorn
+    on float32, at least twice the gap of the masses' totals)."""
 
     def check(res):
         C = _float64(kw["C"])
@@ -63,8 +64,10 @@ def _marginals_met(kw):
         tol = kw.get("tol")
         if tol is None:
             f32 = str(kw["C"].dtype).endswith("float32")
-            tol = 1e-5 if f32 and kw["method"] == "sinkhorn" else 1e-9
-        P = _float64(res.plan)
+            tol = max(1e-5 if f32 and kw["method"] == "sinkhorn" else 1e-9,
+                      2 * abs(a.sum() - b.sum()) / a.sum())
+        f, g = _float64(res.f), _float64(res.g)  # the plan in float64, from the potentials
+        P = np.exp((f[:, None] + g[None, :] - C) / float(kw["reg"]))
         err = (np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()) / a.sum()
         assert err <= float(tol) * 1.01 + 1e-12, f"success=True with marginal error {err}"
 
