@@ -178,3 +178,22 @@ def test_sns_on_float32_masses_converges_with_the_default_tol():
     floor = abs(a64.sum() - b64.sum())
     assert res.success, res.message
     assert err <= max(1e-9, 2 * floor / a64.sum()) * 1.01 + 1e-12
+
+
+def test_core_run_checks_its_budgets():
+    """Was ``'>=' not supported between instances of 'float' and 'complex'`` from inside the
+    loop (``optkit.core.run`` with a solver, as the CBO entry point uses it)."""
+    from optkit.cbo import CBO
+    from optkit.core import Problem, run
+
+    problem = Problem.from_scipy(lambda x: float(x @ x), np.ones(2))
+    with pytest.raises(TypeError, match=r"^max_time must be a number of seconds"):
+        run(CBO(), problem, maxiter=5, max_time=1j)
+    with pytest.raises(ValueError, match=r"^max_time must be >= 0"):
+        run(CBO(), problem, maxiter=5, max_time=float("nan"))
+    with pytest.raises(ValueError, match=r"^maxfev must be >= 0"):
+        run(CBO(), problem, maxiter=5, maxfev=-1)
+    with pytest.raises(TypeError, match=r"^maxiter must be an integer"):
+        run(CBO(), problem, maxiter="5")
+    res = run(CBO(), problem, maxiter=3, max_time=float("inf"), rng=np.random.default_rng(0))
+    assert res.nit == 3
