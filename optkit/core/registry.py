@@ -136,7 +136,7 @@ def _float_budget(value: float, name: str):
     import sys
     import warnings
 
-    if math.isnan(value):
+    if math.isnan(value) or value == -math.inf:
         return value  # the option's own check names it
     if math.isinf(value) and value > 0:
         return sys.maxsize

@@ -55,8 +55,9 @@ def _call(method, x0=None, fun=None, jac=None, tol=None, **options):
     if "grad" in info.requires:
         kw["jac"] = jac or _gradient()
     if "constraints" in info.requires:
-        kw["constraints"] = [NonlinearConstraint(lambda x: np.array([x[0] + x[1] - 1.0]), 0.0,
-                                                 0.0, jac=lambda x: np.array([[1.0, 1.0, 0.0]]))]
+        # sum(x) = 1, written for a start point of any length
+        kw["constraints"] = [NonlinearConstraint(lambda x: np.array([np.sum(x) - 1.0]), 0.0,
+                                                 0.0, jac=lambda x: np.ones((1, np.size(x))))]
     options = {**BUDGET.get(method, {"maxiter": 200}), **options}
     if method == "cbo":
         options.setdefault("vectorized", True)

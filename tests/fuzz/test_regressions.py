@@ -197,3 +197,14 @@ def test_core_run_checks_its_budgets():
         run(CBO(), problem, maxiter="5")
     res = run(CBO(), problem, maxiter=3, max_time=float("inf"), rng=np.random.default_rng(0))
     assert res.nit == 3
+
+
+def test_minus_infinity_budget_is_named():
+    """Was ``OverflowError: cannot convert float infinity to integer`` (math.ceil(-inf) in the
+    float-budget conversion); +inf keeps scipy's meaning, no limit."""
+    with pytest.raises(TypeError, match=r"^maxiter must be an integer"):
+        optkit.minimize(lambda x: float(x @ x), np.ones(2), jac=lambda x: 2 * x,
+                        options={"maxiter": -np.inf})
+    res = optkit.minimize(lambda x: float(x @ x), np.ones(2), jac=lambda x: 2 * x,
+                          options={"maxiter": np.inf})
+    assert res.success
