@@ -72,6 +72,9 @@ def _as_values(x, name: str):
     if is_torch_tensor(x):
         if x.is_complex() or not x.is_floating_point():
             raise TypeError(f"{name} must be a floating tensor, got dtype {x.dtype}")
+        if str(x.dtype) not in ("torch.float32", "torch.float64"):
+            raise TypeError(f"{name} must be a float32 or float64 tensor (half precision is too "
+                            f"coarse for the normal equations), got dtype {x.dtype}")
         proto = x.detach()[:0]
         x = x.detach().cpu().numpy()
     arr = np.asarray(x)

@@ -380,9 +380,15 @@ def _initial_factors(obs: Observed, k: int, mu: float, init: str, clip_mu, rng, 
     p_hat = obs.nnz / (m * n)
     a = sp.csr_matrix(((obs.vals - mu) / p_hat, (obs.rows, obs.cols)), shape=(m, n),
                       dtype=np.float64)
-    u, s, vt = svds(a, k=k, v0=rng.standard_normal(min(m, n)), solver="arpack")
+    v0 = rng.standard_normal(min(m, n))
+    # ARPACK works on A^T A: scale A to max |a_ij| = 1 so that it neither under- nor overflows
+    # (singular vectors are scale-invariant, singular values scale back).
+    scale = float(np.max(np.abs(a.data), initial=0.0))
+    if scale == 0.0:  # P(M) = 0: every singular value is 0, any orthonormal U0 and V0 = 0
+        return np.linalg.qr(rng.standard_normal((m, k)))[0].astype(dtype), np.zeros((n, k), dtype)
+    u, s, vt = svds(a / scale, k=k, v0=v0, solver="arpack")
     order = np.argsort(s)[::-1]
-    U, V = u[:, order], vt[order].T * s[order]
+    U, V = u[:, order], vt[order].T * (s[order] * scale)
     if clip_mu is not None:
         U = np.where(np.abs(U) > 2 * clip_mu * np.sqrt(k / m), 0.0, U)
         U = np.linalg.qr(U)[0]

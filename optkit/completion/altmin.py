@@ -237,8 +237,8 @@ def _problem(observed, rank: int, opts: dict) -> CompletionProblem:
         raise ValueError(f"rank must be < min(m, n) = {min(m, n)} (rank = min(m, n) leaves "
                          f"nothing to complete), got {rank}")
     if is_torch_tensor(proto) and opts["solver"] == "sketch":
-        raise ValueError("solver='sketch' runs on numpy only; pass numpy values or use "
-                         "solver='exact' or 'cg' for torch tensors")
+        raise ValueError("solver='sketch' runs on numpy only, and vals is a torch tensor; "
+                         "pass numpy values or use solver='exact' or 'cg' for torch tensors")
     arrays = _arrays(proto, opts["dtype"])
     obs.vals = obs.vals.astype(str(arrays.dtype).removeprefix("torch."), copy=False)
     n_parts = 2 * opts["maxiter"] + 1

@@ -71,7 +71,13 @@ from optkit.core.registry import RNG_OPTION, Option, budget_options, resolve_opt
 from optkit.core.result import STATUS
 from optkit.core.rng import check_rng
 from optkit.core.solver import run
-from optkit.core.validate import check_finite, check_in, check_int, check_nonnegative
+from optkit.core.validate import (
+    as_real_array,
+    check_finite,
+    check_in,
+    check_int,
+    check_nonnegative,
+)
 
 from ._sketch_ops import (
     SAMPLINGS,
@@ -286,15 +292,16 @@ def _prepare(A, b, x0, opts, *, axis):
     """Validated ``(system, solver options)`` of :func:`solve` (``axis=0``) or :func:`lstsq`."""
     kind, A = as_operator(A)
     length = A.shape[axis]
-    b = np.asarray(b, dtype=float)
+    b = as_real_array(b, "b").astype(float)
     if b.shape != (A.shape[0],):
-        raise ValueError(f"b must have shape ({A.shape[0]},), got {b.shape}")
+        raise ValueError(f"b must have shape ({A.shape[0]},) (one entry per row of A), got "
+                         f"{b.shape}")
     check_finite(b, "b")
     n = A.shape[1]
     if x0 is None:
         x = np.zeros(n)
     else:
-        x = np.array(x0, dtype=float)  # a copy: x0 is never modified
+        x = as_real_array(x0, "x0").astype(float)  # a copy: x0 is never modified
         if x.shape != (n,):
             raise ValueError(f"x0 must have shape ({n},), got {x.shape}")
         check_finite(x, "x0")

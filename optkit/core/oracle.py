@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .validate import check_same_shape, check_scalar_value, is_torch_tensor
+from .validate import as_real_array, check_same_shape, check_scalar_value, is_torch_tensor
 
 __all__ = [
     "ValueOracle",
@@ -215,11 +215,12 @@ class FunctionOracle:
     def value_batch(self, X):
         if self._value_batch is not None:
             out = self._value_batch(X)
-            vals = out if is_torch_tensor(out) else np.asarray(out, dtype=float)
+            if is_torch_tensor(out) and out.is_complex():
+                raise TypeError(f"fun (vectorized) must return real values, got {out.dtype}")
+            vals = out if is_torch_tensor(out) else as_real_array(out, "fun (vectorized) output").astype(float)
             if tuple(vals.shape) != (X.shape[0],):
-                raise ValueError(
-                    f"the vectorized objective must return shape ({X.shape[0]},), got {tuple(vals.shape)}"
-                )
+                raise ValueError(f"fun (vectorized) must return shape ({X.shape[0]},), got "
+                                 f"{tuple(vals.shape)}")
             return vals
         mapper = self._workers if self._workers is not None else map
         rows = list(X) if not is_torch_tensor(X) else list(X.unbind(0))
@@ -232,13 +233,15 @@ class FunctionOracle:
 
     @staticmethod
     def _checked_grad(g, x, name: str = "jac"):
+        if is_torch_tensor(g) and g.is_complex():
+            raise TypeError(f"{name} must return a real array, got dtype {g.dtype}")
         if is_torch_tensor(x):
             if not is_torch_tensor(g):
                 import torch
 
-                g = torch.as_tensor(np.asarray(g), dtype=x.dtype, device=x.device)
+                g = torch.as_tensor(as_real_array(g, f"{name} output"), dtype=x.dtype, device=x.device)
         else:
-            g = np.asarray(g, dtype=np.result_type(x.dtype, np.float32))
+            g = as_real_array(g, f"{name} output").astype(np.result_type(x.dtype, np.float32), copy=False)
             g = g.reshape(x.shape) if g.size == x.size and g.ndim <= 1 else g
         check_same_shape(g, x, name)
         return g

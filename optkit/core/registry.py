@@ -94,6 +94,7 @@ def resolve_options(known: Mapping[str, Option], options: Mapping[str, Any] | No
                       OptimizeWarning, stacklevel=4)
         for k in unknown:
             del options[k]
+    from_tol = None  # the option that ``tol`` set, named in its error messages
     if tol is not None:
         if tol_option is None:
             import warnings
@@ -102,8 +103,9 @@ def resolve_options(known: Mapping[str, Option], options: Mapping[str, Any] | No
 
             warnings.warn(f"{owner} takes no tol; it is ignored (see its options)",
                           OptimizeWarning, stacklevel=4)
-        else:
-            options.setdefault(tol_option, tol)
+        elif tol_option not in options:
+            options[tol_option] = tol
+            from_tol = tol_option
     for name in ("maxiter", "maxfev"):
         if isinstance(options.get(name), float):
             options[name] = _float_budget(options[name], name)
@@ -111,7 +113,12 @@ def resolve_options(known: Mapping[str, Option], options: Mapping[str, Any] | No
     for name, opt in known.items():
         value = options.get(name, opt.default)
         if opt.check is not None and name in options:
-            checked = opt.check(value, name)
+            try:
+                checked = opt.check(value, name)
+            except (TypeError, ValueError) as exc:
+                if name != from_tol:
+                    raise
+                raise type(exc)(f"tol (passed on as {name}): {exc}") from exc
             value = value if checked is None else checked
         out[name] = value
     for name, opt in known.items():
@@ -129,7 +136,7 @@ def _float_budget(value: float, name: str):
     import sys
     import warnings
 
-    if math.isnan(value):
+    if math.isnan(value) or value == -math.inf:
         return value  # the option's own check names it
     if math.isinf(value) and value > 0:
         return sys.maxsize

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ import numpy as np
 
 from .backend import is_torch_tensor, to_float, to_numpy
 from .result import MESSAGES, STATUS, OptimizeResult, Trace
+from .validate import check_int
 
 __all__ = ["Solver", "run", "wrap_callback", "to_numpy", "copy_x"]
 
@@ -98,6 +100,10 @@ def run(solver: Solver, problem, *, maxiter: int, rng: np.random.Generator | Non
     the host once per k steps (and at each callback, which receives a copy of the iterate).
     ``x0`` defaults to ``problem.x0``.
     """
+    check_int(maxiter, "maxiter", minimum=0)
+    if maxfev is not None:
+        check_int(maxfev, "maxfev", minimum=0)
+    _check_max_time(max_time)
     cb = wrap_callback(callback)
     fields = getattr(solver, "callback_fields", None)
     t0 = time.perf_counter()
@@ -162,6 +168,16 @@ def run(solver: Solver, problem, *, maxiter: int, rng: np.random.Generator | Non
     if disp:
         print(f"{method}: {res.message} fun={res.fun:.6g} nit={res.nit} nfev={res.nfev}")
     return res
+
+
+def _check_max_time(max_time) -> None:
+    """``None``, or a number of seconds >= 0 (``inf``: no limit)."""
+    if max_time is None:
+        return
+    if isinstance(max_time, bool) or not isinstance(max_time, numbers.Real):
+        raise TypeError(f"max_time must be a number of seconds, got {type(max_time).__name__}")
+    if not max_time >= 0:  # NaN too
+        raise ValueError(f"max_time must be >= 0 (inf: no limit), got {max_time}")
 
 
 def _spent_budget(nit, maxiter, nfev, maxfev, elapsed, max_time) -> int | None:

@@ -15,6 +15,7 @@ import numpy as np
 __all__ = [
     "is_torch_tensor",
     "as_float_vector",
+    "as_real_array",
     "check_finite",
     "check_positive",
     "check_nonnegative",
@@ -74,6 +75,18 @@ def as_float_vector(x: Any, name: str = "x0", *, copy: bool = True):
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
     check_finite(arr, name)
+    return arr
+
+
+def as_real_array(x: Any, name: str) -> np.ndarray:
+    """``x`` as a real numpy array (any shape, no copy when possible), or a ``TypeError``
+    naming ``name`` for complex, non-numeric and ragged input."""
+    try:
+        arr = np.asarray(x.detach().cpu() if is_torch_tensor(x) else x)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name} must be array-like of real numbers, got {type(x).__name__}") from exc
+    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be array-like of real numbers, got dtype {arr.dtype}")
     return arr
 
 

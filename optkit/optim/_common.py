@@ -32,7 +32,7 @@ def lr_tensor(lr: Any, dtype: torch.dtype, device: torch.device) -> Tensor:
 def check_lr(lr: Any) -> float:
     value = lr_value(lr)
     if not 0.0 <= value < float("inf"):
-        raise ValueError(f"Invalid learning rate: {lr}")
+        raise ValueError(f"Invalid learning rate: {lr} (lr must be finite and >= 0)")
     return value
 
 
@@ -41,7 +41,8 @@ def check_betas(betas: Any) -> tuple[float, float]:
         raise TypeError(f"betas must be a pair of floats, got {betas!r}")
     for i, beta in enumerate(betas):
         if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
-            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta} (betas must be two "
+                             f"numbers in [0, 1))")
     return float(betas[0]), float(betas[1])
 
 
@@ -49,7 +50,8 @@ def check_weight_decay(weight_decay: Any) -> float:
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real):
         raise TypeError(f"weight_decay must be a float, got {type(weight_decay).__name__}")
     if not 0.0 <= weight_decay < float("inf"):
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        raise ValueError(f"Invalid weight_decay value: {weight_decay} (weight_decay must be "
+                         f"finite and >= 0)")
     return float(weight_decay)
 
 
@@ -57,8 +59,23 @@ def check_eps(eps: Any) -> float:
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"eps must be a float, got {type(eps).__name__}")
     if not 0.0 <= eps < float("inf"):
-        raise ValueError(f"Invalid epsilon value: {eps}")
+        raise ValueError(f"Invalid epsilon value: {eps} (eps must be finite and >= 0)")
     return float(eps)
+
+
+def check_half_eps(eps: Any, params) -> None:
+    r"""Reject an ``eps`` that rounds to 0 in float16 when a parameter is float16.
+
+    An Adam-type denominator :math:`\sqrt{\hat v} + \epsilon` is then exactly 0 wherever the
+    gradient is 0 or underflows in float16 (below ~6e-8), and the update 0/0 = NaN; Adam's
+    default 1e-8 does round to 0. bfloat16 has float32's exponent range and is not affected.
+    """
+    if (isinstance(eps, float) and eps > 0 and any(p.dtype == torch.float16 for p in params)
+            and float(torch.tensor(eps, dtype=torch.float16)) == 0.0):
+        raise ValueError(
+            f"eps={eps} rounds to 0 in float16: on float16 parameters a zero (or underflowing) "
+            f"gradient gives the update 0/0 = NaN; use eps >= 6e-8 (1e-4 is usual for float16) "
+            f"or float32 master parameters")
 
 
 def real_view(t: Tensor) -> Tensor:

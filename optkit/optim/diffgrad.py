@@ -13,6 +13,7 @@ from torch.optim.optimizer import Optimizer, _default_to_fused_or_foreach, _get_
 from ._common import (
     check_betas,
     check_eps,
+    check_half_eps,
     check_lr,
     check_weight_decay,
     compiled,
@@ -54,6 +55,8 @@ class DiffGrad(Optimizer):
     lr : float or Tensor, default 1e-3
     betas : (float, float), default (0.9, 0.999)
     eps : float, default 1e-8
+        On float16 parameters it must not round to 0 in float16 (the default does: pass
+        e.g. 1e-4), else a zero gradient gives 0/0 = NaN; ``ValueError`` otherwise.
     weight_decay : float, default 0.0
         λ; coupled L2 (added to the gradient in a temporary) unless ``decoupled_weight_decay``.
     decoupled_weight_decay : bool, default False
@@ -84,6 +87,7 @@ class DiffGrad(Optimizer):
             check_lr(group["lr"])
             check_betas(group["betas"])
             check_eps(group["eps"])
+            check_half_eps(group["eps"], group["params"])
             check_weight_decay(group["weight_decay"])
         except (ValueError, TypeError):
             self.param_groups.pop()

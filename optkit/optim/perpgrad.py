@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ._common import real_view
+from ._common import check_half_eps, real_view
 
 __all__ = ["PerpAdamW", "PerpGrad", "PerpSGD"]
 
@@ -73,7 +73,14 @@ class PerpGrad(Optimizer):
         if isinstance(base, type) and issubclass(base, Optimizer):
             if params is None:
                 raise ValueError("params is required when base is an optimizer class")
-            base = base(params, **base_kwargs)
+            try:
+                base = base(params, **base_kwargs)
+            except (TypeError, ValueError, KeyError, IndexError) as exc:
+                # torch's messages do not name the keyword (and a dict for betas is a KeyError)
+                kind = ValueError if isinstance(exc, ValueError) else TypeError
+                raise kind(f"{base.__name__} rejected its arguments "
+                           f"{sorted(base_kwargs) or ['params']}: {type(exc).__name__}: "
+                           f"{exc}") from exc
         elif isinstance(base, Optimizer):
             if params is not None or base_kwargs:
                 raise ValueError("params and base keyword arguments must be empty when base "
@@ -86,6 +93,7 @@ class PerpGrad(Optimizer):
         if (isinstance(perp_eps, bool) or not isinstance(perp_eps, (int, float))
                 or not 0 <= perp_eps < 1):
             raise ValueError(f"Invalid perp_eps value: {perp_eps}")
+        _check_half_eps(base)
         self.base = base
         self.rescale = rescale
         self.perp_eps = float(perp_eps)
@@ -212,6 +220,14 @@ def _project(p: Tensor, grad: Tensor, rescale: bool, eps: float) -> Tensor:
     if rescale:
         g_perp = g_perp * (g_norm / (perp_norm + eps))
     return torch.where(keep, g_perp, torch.zeros((), dtype=dtype, device=g.device)).reshape(shape)
+
+
+def _check_half_eps(base: Optimizer) -> None:
+    """The projection makes a gradient exactly zero whenever it is parallel to the weight
+    (always on one-element tensors): an Adam-type base on float16 needs an ``eps`` that is
+    not 0 in float16 (:func:`~optkit.optim._common.check_half_eps`)."""
+    for group in base.param_groups:
+        check_half_eps(group.get("eps"), group["params"])
 
 
 class PerpSGD(PerpGrad):

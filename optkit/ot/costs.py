@@ -55,8 +55,7 @@ def _check_clouds(x, y, cost):
     check_in(cost, "cost", COSTS)
     if is_torch_tensor(x) != is_torch_tensor(y):
         raise TypeError("x and y must both be numpy arrays or both torch tensors")
-    if not is_torch_tensor(x):
-        x, y = np.asarray(x), np.asarray(y)
+    x, y = as_real_points(x, "x"), as_real_points(y, "y")
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must be 2-D with the same number of columns, got shapes "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
@@ -111,3 +110,18 @@ class LazyCost:
     def block(self, lo, hi):
         """Rows ``lo:hi`` of the cost matrix."""
         return cost_matrix(self.x[lo:hi], self.y, self.cost)
+
+
+def as_real_points(v, name):
+    """``v`` as a real floating array (integer and bool points promoted to float64).
+
+    Complex and non-numeric points are rejected with a ``TypeError`` naming the argument.
+    """
+    if is_torch_tensor(v):
+        if v.is_complex():
+            raise TypeError(f"{name} must be real, got {v.dtype}")
+        return v if v.is_floating_point() else v.double()
+    v = np.asarray(v)
+    if np.iscomplexobj(v) or not (np.issubdtype(v.dtype, np.number) or v.dtype == bool):
+        raise TypeError(f"{name} must be a real array, got dtype {v.dtype}")
+    return v if np.issubdtype(v.dtype, np.floating) else v.astype(np.float64)

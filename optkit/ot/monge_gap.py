@@ -6,10 +6,12 @@ Uscidda & Cuturi, *The Monge Gap: A Regularizer to Learn All Transport Maps*, IC
 
 from __future__ import annotations
 
-from optkit.core.backend import namespace, to_float
+import numpy as np
+
+from optkit.core.backend import is_torch_tensor, namespace, to_float
 from optkit.core.validate import check_positive
 
-from .costs import cost_matrix
+from .costs import as_real_points, cost_matrix
 from .divergence import entropic_ot
 
 __all__ = ["monge_gap", "entropic_cost"]
@@ -61,15 +63,26 @@ def monge_gap(x, Tx, cost="sqeuclidean", reg=None, *, tol=1e-6, method="sns"):
     tol, method
         Passed to :func:`~optkit.ot.sinkhorn` (marginal L1 error, ``"sns"`` or ``"sinkhorn"``).
     """
+    if is_torch_tensor(x) != is_torch_tensor(Tx):
+        raise TypeError("x and Tx must both be numpy arrays or both torch tensors")
+    x, Tx = as_real_points(x, "x"), as_real_points(Tx, "Tx")
     if tuple(x.shape) != tuple(Tx.shape):
         raise ValueError(f"x and Tx must have the same shape, got {tuple(x.shape)} and "
                          f"{tuple(Tx.shape)}")
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"x must be 2-D with at least 2 points, got shape {tuple(x.shape)}")
     C = cost_matrix(x, Tx, cost)
+    if not _all_finite(C):
+        raise ValueError("the costs c(x_i, Tx_j) are not finite: x and Tx must be finite (no "
+                         "NaN or inf) and their distances must not overflow")
     eps = _reg_of(C, reg)
     W = entropic_cost(C, eps, tol, method)
     diag = C.diagonal()
     xp = namespace(diag)
     return xp.mean(xp.astype(diag, xp.float64)) - W
 
+
+def _all_finite(C) -> bool:
+    if is_torch_tensor(C):
+        return bool(C.detach().isfinite().all())
+    return bool(np.isfinite(C).all())

@@ -68,6 +68,8 @@ def _loss_value(loss) -> float:
         if loss.numel() != 1:
             raise ValueError(f"closure must return a scalar loss, got a tensor of shape "
                              f"{tuple(loss.shape)}")
+        if loss.is_complex():
+            raise ValueError(f"closure must return a real scalar loss, got dtype {loss.dtype}")
         return float(loss.detach().reshape(()).item())
     arr = np.asarray(loss)
     if arr.size != 1 or not (np.issubdtype(arr.dtype, np.floating)
