@@ -334,6 +334,10 @@ class CBO:
         x0 = xp.asarray(x0, copy=True)
         if is_torch_tensor(x0):
             x0 = x0.detach()
+        if x0.ndim != 1 or x0.shape[0] == 0:
+            raise ValueError(f"x0 must be a non-empty 1-D array, got shape {tuple(x0.shape)}")
+        if str(x0.dtype).removeprefix("torch.") not in ("float32", "float64"):
+            raise TypeError(f"x0 must be float32 or float64, got dtype {x0.dtype}")
         d = x0.shape[0]
         M = self.n_runs
         N = self.n_particles or hopping_particles(d)
