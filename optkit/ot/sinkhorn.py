@@ -178,7 +178,7 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         of the cost on the fly by direct differences (numba: 16 MiB blocks; torch: 64 MiB
         blocks on the clouds' device), so a solve holds O((n + m) d) memory plus one block;
         ``result.plan`` still forms the n x m plan when read. SNS runs unchanged on it: its
-        sparse Hessian (top-k histogram, CSR) is built by blocks too, O(|K|) memory. A named
+        sparse Hessian (top-k histogram, CSR) is built by blocks too, :math:`O(|K|)` memory. A named
         ``cost`` is required (not a callable).
     options : dict, optional
         SNS settings (``ValueError`` with ``method="sinkhorn"``): ``n_init`` (20), ``kappa``
