@@ -129,7 +129,7 @@ def run_cmd(ctx, suite, solvers, datasets, objectives, max_runs, n_repetitions, 
             suite, solvers=[s for s in solvers if _base_name(s) not in skipped] or None,
             datasets=datasets, objectives=objectives, max_runs=max_runs,
             n_repetitions=n_repetitions, timeout=timeout, n_jobs=n_jobs,
-            parallel_config=parallel_config, seed=rng, cache=cache, output_dir=output)
+            parallel_config=parallel_config, rng=rng, cache=cache, output_dir=output)
     except (KeyboardInterrupt, SystemExit):  # benchopt exits 1 on a solver run it interrupted
         _console().print(f"interrupted: the finished runs of {suite!r} are kept in benchopt's "
                          f"cache; rerun with --cache to resume without redoing them")

@@ -104,10 +104,10 @@ class SolverStatus:
         return self.name.startswith("optkit")
 
 
-def _benchmark(suite: str, seed: int | None = None, no_cache: bool = True):
+def _benchmark(suite: str, rng: int | None = None, no_cache: bool = True):
     from benchopt.benchmark import Benchmark
 
-    return Benchmark(suite_path(suite), seed=seed, no_cache=no_cache)
+    return Benchmark(suite_path(suite), seed=rng, no_cache=no_cache)
 
 
 def solver_statuses(suite: str) -> list[SolverStatus]:
@@ -192,7 +192,7 @@ def run_suite(suite: str, **kwargs) -> Path:
 def run_suite_logged(suite: str, *, solvers=None, datasets=None, objectives=None,
                      max_runs: int = 10, n_repetitions: int = 1, timeout: float | None = None,
                      n_jobs: int | None = None, parallel_config: dict | None = None,
-                     seed: int | None = None, cache: bool = False, show_progress: bool = True,
+                     rng: int | None = None, cache: bool = False, show_progress: bool = True,
                      output_dir: str | os.PathLike | None = None,
                      quiet: bool = False) -> SuiteRun:
     """Run one suite through ``benchopt.run_benchmark``.
@@ -213,7 +213,7 @@ def run_suite_logged(suite: str, *, solvers=None, datasets=None, objectives=None
     folder.mkdir(exist_ok=True)
     output_file = folder / f"benchopt_run_{datetime.now():%Y-%m-%d_%Hh%Mm%S.%f}.parquet"
     os.environ.setdefault("BENCHOPT_CACHE", str(output_root(output_dir) / "cache"))
-    benchmark = _benchmark(suite, seed=seed, no_cache=False)
+    benchmark = _benchmark(suite, rng=rng, no_cache=False)
     if not cache:
         with contextlib.redirect_stdout(io.StringIO()):
             forced = list(solvers or []) or [cls.name for cls in benchmark.get_solvers()]

@@ -109,7 +109,7 @@ class ScipySolver(BaseSolver):
             return True, f"scipy {self.method} needs Hessian-vector products"
         return False, None
 
-    def run(self, n_iter):
+    def run(self, maxiter):
         counted = Counted(self.problem.objective)
         kwargs = {}
         if "grad" in self.uses:
@@ -117,11 +117,11 @@ class ScipySolver(BaseSolver):
         if "hvp" in self.uses:
             kwargs["hessp"] = counted.hvp
         x0 = np.asarray(self.problem.x0, dtype=float)
-        if n_iter == 0:
+        if maxiter == 0:
             self.x = x0
         else:
             res = scipy.optimize.minimize(counted.value, x0, method=self.method,
-                                          options={"maxiter": n_iter}, **kwargs)
+                                          options={"maxiter": maxiter}, **kwargs)
             self.x = res.x
         self.counts = counted.snapshot()
 
