@@ -25,6 +25,8 @@ _COLS = 64      # columns per block of the column log-sum-exp
 _TINY = 1e-200  # a shifted exp-sum outside [_TINY, 1/_TINY] is recomputed with its exact max
 _NBINS = 2048   # histogram bins for the top-k threshold
 _PARALLEL_MIN = 2**20  # entries of C from which the kernels run multi-threaded
+_SPMV_PARALLEL_MIN = 2**16  # nonzeros from which a sparse product runs multi-threaded
+_MAX_CHUNKS = 64  # row chunks of the parallel passes (fixed: results do not depend on threads)
 _SPAN = 40.0    # the histogram covers log P in [max - _SPAN, max]
 _LAZY_BLOCK_BYTES = 16 * 2**20  # cost block of the lazy kernels
 _COST_KINDS = {"sqeuclidean": 0, "half_sqeuclidean": 1, "euclidean": 2, "l1": 3}
@@ -108,31 +110,50 @@ def row_lse(C, g, inv_eps, shift):
 
 
 @njit(cache=True, fastmath=_FM)
-def _col_acc(acc, Crow, j_lo, fi, sh, inv_eps):
-    """``acc_t += exp((f_i - C_i,j_lo+t) * inv_eps - sh_t)``; a separate function so that LLVM
-    sees non-aliasing arguments and vectorizes it."""
-    for t in range(acc.size):
-        acc[t] += _exp((fi - Crow[j_lo + t]) * inv_eps - sh[t])
+def _col_acc(acc, Crow, fi, sh, inv_eps):
+    """``acc_j += exp((f_i - C_ij) * inv_eps - sh_j)`` over one row (contiguous, vectorized);
+    a separate function so that LLVM sees non-aliasing arguments."""
+    for j in range(acc.size):
+        acc[j] += _exp((fi - Crow[j]) * inv_eps - sh[j])
+
+
+@njit(cache=True)
+def _chunk(c, n, nchunk):
+    """Rows ``[lo, hi)`` of chunk ``c`` of ``nchunk`` contiguous chunks of ``n`` rows."""
+    return c * n // nchunk, (c + 1) * n // nchunk
+
+
+@njit(cache=True)
+def _chunks(n):
+    """A fixed number of row chunks (independent of the thread count, so that partial results
+    merge in the same order with any number of threads)."""
+    return max(1, min((n + _ROWS - 1) // _ROWS, _MAX_CHUNKS))
 
 
 @njit(parallel=True, cache=True, fastmath=_FM)
 def col_lse(C, f, inv_eps, shift):
-    """``L_j = LSE_i((f_i - C_ij) * inv_eps)`` on row-major ``C``, blocks of columns in parallel."""
+    """``L_j = LSE_i((f_i - C_ij) * inv_eps)`` on row-major ``C``, one pass with the guess
+    ``shift_j`` of the result: contiguous row chunks in parallel, each streaming its rows into
+    a partial row of shifted column sums (vectorized over ``j``), merged in chunk order. A
+    column whose shifted sum leaves ``[_TINY, 1/_TINY]`` is redone exactly."""
     n, m = C.shape
+    nchunk = _chunks(n)
+    part = np.zeros((nchunk, m))
+    sh = np.ascontiguousarray(shift).astype(np.float64)
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, n, nchunk)
+        acc = part[c]
+        for i in range(lo, hi):
+            _col_acc(acc, C[i], f[i], sh, inv_eps)
+    total = part[0].copy()
+    for c in range(1, nchunk):
+        total += part[c]
     out = np.empty(m)
-    nblk = (m + _COLS - 1) // _COLS
-    for blk in prange(nblk):
-        j_lo = blk * _COLS
-        w = min(_COLS, m - j_lo)
-        acc = np.zeros(w)
-        sh = shift[j_lo:j_lo + w].copy()
-        for i in range(n):
-            _col_acc(acc, C[i], j_lo, f[i], sh, inv_eps)
-        for t in range(w):
-            if _TINY <= acc[t] <= 1.0 / _TINY:
-                out[j_lo + t] = sh[t] + math.log(acc[t])
-            else:
-                out[j_lo + t] = _lse_exact(C, 0, j_lo + t, f, inv_eps, False)
+    for j in prange(m):
+        if _TINY <= total[j] <= 1.0 / _TINY:
+            out[j] = sh[j] + math.log(total[j])
+        else:
+            out[j] = _lse_exact(C, 0, j, f, inv_eps, False)
     return out
 
 
@@ -174,128 +195,272 @@ def plan_stats(C, f, g, inv_eps):
     return r, c_sum, total, part_cost.sum()
 
 
-@njit(parallel=True, cache=True, fastmath=_FM)
-def select_pass(C, f, g, inv_eps, j0, lo, width):
-    """One pass over ``log P`` without column ``j0``: a histogram of ``_NBINS`` bins of
-    ``width`` from ``lo``, the row maxima's positions, and the column maxima's positions and
-    values."""
-    n, m = C.shape
-    nblk = (n + _ROWS - 1) // _ROWS
-    part = np.zeros((nblk, _NBINS), dtype=np.int64)
-    row_arg = np.empty(n, dtype=np.int64)
-    part_max = np.full((nblk, m), -np.inf)
-    part_arg = np.zeros((nblk, m), dtype=np.int64)
-    for blk in prange(nblk):
-        for i in range(blk * _ROWS, min((blk + 1) * _ROWS, n)):
-            fi = f[i]
-            mx = -np.inf
-            am = 0
-            for j in range(m):
-                if j == j0:
-                    continue
-                lp = (fi + g[j] - C[i, j]) * inv_eps
-                if lp > mx:
-                    mx = lp
-                    am = j
-                if lp > part_max[blk, j]:
-                    part_max[blk, j] = lp
-                    part_arg[blk, j] = i
-                if lp >= lo:
-                    part[blk, min(int((lp - lo) / width), _NBINS - 1)] += 1
-            row_arg[i] = am
-    col_arg = np.zeros(m, dtype=np.int64)
-    col_best = np.empty(m)
-    for j in prange(m):
-        best = -np.inf
-        for blk in range(nblk):
-            if part_max[blk, j] > best:
-                best = part_max[blk, j]
-                col_arg[j] = part_arg[blk, j]
-        col_best[j] = best
-    return part.sum(axis=0), row_arg, col_arg, col_best
+@njit(inline="always", cache=True)
+def _log_plan_row(out, Crow, fi, g, inv_eps):
+    """``out_j = (f_i + g_j - C_ij) * inv_eps`` (vectorized). Its callers are compiled without
+    fast-math, so every pass (select, count, fill) sees bitwise the same ``log P``."""
+    for j in range(out.size):
+        out[j] = (fi + g[j] - Crow[j]) * inv_eps
 
 
 @njit(inline="always", cache=True)
-def _keep(lp, thr, i, j, j0, row_arg, col_arg):
-    return j != j0 and (lp >= thr or j == row_arg[i] or col_arg[j] == i)
+def _row_max(lp):
+    """``max_j lp_j`` of a NaN-free row. LLVM does not vectorize a float max reduction without
+    the no-NaN function attribute, so the maximum is taken over order-preserving integer keys
+    of the IEEE bits (``bits ^ ((bits >> 63) & 0x7fff...)``: an integer reduction, vectorized)."""
+    bits = lp.view(np.int64)
+    best = np.int64(-(2**63))
+    for j in range(bits.size):
+        u = bits[j]
+        best = max(best, u ^ ((u >> 63) & 0x7FFFFFFFFFFFFFFF))
+    best ^= (best >> 63) & 0x7FFFFFFFFFFFFFFF
+    return np.array([best]).view(np.float64)[0]
 
 
-@njit(parallel=True, cache=True, fastmath=_FM)
-def sparse_rows(C, f, g, inv_eps, j0, thr, row_arg, col_arg):
-    """CSR of ``P_ij / eps`` on the kept set: ``log P >= thr``, or a row or column maximum."""
+@njit(inline="always", cache=True)
+def _first_index(lp, value):
+    """First ``j`` with ``lp_j == value`` (0 if none): blocks of 32 entries counted without
+    branches (vectorized), the scalar scan only inside the first block that holds it."""
+    m = lp.size
+    for j_lo in range(0, m, 32):
+        j_hi = min(j_lo + 32, m)
+        hits = 0
+        for t in range(j_lo, j_hi):
+            hits += lp[t] == value
+        if hits:
+            for t in range(j_lo, j_hi):
+                if lp[t] == value:
+                    return t
+    return 0
+
+
+@njit(inline="always", cache=True)
+def _col_max_update(col_max, col_arg, lp, i):
+    """``col_max_j, col_arg_j <- lp_j, i`` where ``lp_j > col_max_j`` (both operands loaded
+    unconditionally, then selected: vectorized)."""
+    for j in range(lp.size):
+        v = lp[j]
+        old = col_max[j]
+        old_arg = col_arg[j]
+        better = v > old
+        col_max[j] = v if better else old
+        col_arg[j] = i if better else old_arg
+
+
+@njit(inline="always", cache=True)
+def _histogram_row(hist, bins, lp, lo, inv_width):
+    """Adds the row's entries ``lp_j >= lo`` to ``hist[bin]``, ``bin = min(floor((lp_j - lo) *
+    inv_width), _NBINS - 1)``. The bin indices are computed vectorized; entries below ``lo``
+    go to one of 16 discarded slots past the last bin (by ``j mod 16``), so that no chain of
+    increments of one counter serializes the loop; int32 counters keep the histogram in L1."""
+    m = lp.size
+    top = float(_NBINS - 1)
+    for j in range(m):
+        v = lp[j]
+        q = min(max((v - lo) * inv_width, 0.0), top)
+        bins[j] = np.int64(q) if v >= lo else _NBINS + (j & 15)
+    for j in range(m):
+        hist[bins[j]] += 1
+
+
+@njit(parallel=True, cache=True)
+def select_pass(C, f, g, inv_eps, j0, lo, width):
+    """One pass over ``log P`` without column ``j0``: a histogram of ``_NBINS`` bins of
+    ``width`` from ``lo``, the row maxima's positions, and the column maxima's positions and
+    values (first position on ties).
+
+    Contiguous row chunks run in parallel; each row is formed once in a buffer
+    (:func:`_log_plan_row`) and reduced by branch-free vectorized loops. Per-chunk histograms,
+    column maxima and positions merge in chunk order, so the result does not depend on the
+    number of threads."""
     n, m = C.shape
+    nchunk = _chunks(n)
+    part = np.zeros((nchunk, _NBINS), dtype=np.int64)
+    inv_width = 1.0 / width
+    flush_every = max(1, 2**30 // max(m, 1))  # rows between flushes of the int32 counters
+    row_arg = np.empty(n, dtype=np.int64)
+    part_max = np.full((nchunk, m), -np.inf)
+    part_arg = np.zeros((nchunk, m), dtype=np.int64)
+    for c in prange(nchunk):
+        lo_i, hi_i = _chunk(c, n, nchunk)
+        lp = np.empty(m)
+        bins = np.empty(m, dtype=np.int64)
+        counts = np.zeros(_NBINS + 16, dtype=np.int32)
+        for i in range(lo_i, hi_i):
+            _log_plan_row(lp, C[i], f[i], g, inv_eps)
+            lp[j0] = -np.inf
+            mx = _row_max(lp)
+            row_arg[i] = _first_index(lp, mx)
+            _col_max_update(part_max[c], part_arg[c], lp, i)
+            if mx >= lo:
+                _histogram_row(counts, bins, lp, lo, inv_width)
+            if (i - lo_i + 1) % flush_every == 0 or i == hi_i - 1:
+                for t in range(_NBINS):
+                    part[c, t] += counts[t]
+                counts[:] = 0
+    col_arg = part_arg[0].copy()
+    col_best = part_max[0].copy()
+    for c in range(1, nchunk):
+        for j in range(m):
+            better = part_max[c, j] > col_best[j]
+            col_best[j] = part_max[c, j] if better else col_best[j]
+            col_arg[j] = part_arg[c, j] if better else col_arg[j]
+    hist = np.zeros(_NBINS, dtype=np.int64)
+    for c in range(nchunk):
+        hist += part[c]
+    return hist, row_arg, col_arg, col_best
+
+
+@njit(inline="always", cache=True)
+def _keep_row(keep, lp, thr, i, j0, row_arg_i, col_arg):
+    """Kept-set mask of row ``i`` (``log P >= thr``, or a row or column maximum; never column
+    ``j0``) and its count."""
+    k = 0
+    for j in range(lp.size):
+        kj = (lp[j] >= thr) | (col_arg[j] == i)
+        keep[j] = kj
+        k += kj
+    if not keep[row_arg_i]:
+        keep[row_arg_i] = True
+        k += 1
+    if keep[j0]:
+        keep[j0] = False
+        k -= 1
+    return k
+
+
+@njit(parallel=True, cache=True)
+def sparse_rows(C, f, g, inv_eps, j0, thr, row_arg, col_arg):
+    """CSR of ``P_ij / eps`` on the kept set: ``log P >= thr``, or a row or column maximum
+    (column indices int32).
+
+    Two passes over ``C`` in contiguous row chunks: count (a vectorized mask per row), then,
+    after the prefix sum, fill: the row's kept positions are compacted without branches into a
+    chunk buffer, and the exponentials are taken on the kept entries only."""
+    n, m = C.shape
+    nchunk = _chunks(n)
     counts = np.zeros(n + 1, dtype=np.int64)
-    for i in prange(n):
-        fi = f[i]
-        k = 0
-        for j in range(m):
-            if _keep((fi + g[j] - C[i, j]) * inv_eps, thr, i, j, j0, row_arg, col_arg):
-                k += 1
-        counts[i + 1] = k
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, n, nchunk)
+        lp = np.empty(m)
+        keep = np.empty(m, dtype=np.bool_)
+        for i in range(lo, hi):
+            _log_plan_row(lp, C[i], f[i], g, inv_eps)
+            counts[i + 1] = _keep_row(keep, lp, thr, i, j0, row_arg[i], col_arg)
     indptr = np.cumsum(counts)
-    indices = np.empty(indptr[n], dtype=np.int64)
+    indices = np.empty(indptr[n], dtype=np.int32)
     data = np.empty(indptr[n])
-    for i in prange(n):
-        fi = f[i]
-        k = indptr[i]
-        for j in range(m):
-            lp = (fi + g[j] - C[i, j]) * inv_eps
-            if _keep(lp, thr, i, j, j0, row_arg, col_arg):
-                indices[k] = j
-                data[k] = _exp(lp) * inv_eps
-                k += 1
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, n, nchunk)
+        lp = np.empty(m)
+        keep = np.empty(m, dtype=np.bool_)
+        kept_j = np.empty(m, dtype=np.int32)
+        for i in range(lo, hi):
+            _log_plan_row(lp, C[i], f[i], g, inv_eps)
+            _keep_row(keep, lp, thr, i, j0, row_arg[i], col_arg)
+            k = _compact(kept_j, keep)
+            _fill(indices, data, indptr[i], kept_j, lp, k, inv_eps)
     return indptr, indices, data
+
+
+@njit(inline="always", cache=True)
+def _compact(kept_j, keep):
+    """Writes the kept positions first in ``kept_j`` (every position is stored, the cursor moves
+    only on kept ones: no branch); returns their count."""
+    k = 0
+    for j in range(keep.size):
+        kept_j[k] = j
+        k += keep[j]
+    return k
+
+
+@njit(cache=True, fastmath=_FM)
+def _fill(indices, data, start, kept_j, lp, k, inv_eps):
+    for t in range(k):
+        j = kept_j[t]
+        indices[start + t] = j
+        data[start + t] = _exp(lp[j]) * inv_eps
 
 
 @njit(cache=True)
 def transpose_csr(indptr, indices, data, m):
-    """CSC copy of a CSR matrix with ``m`` columns (counting sort)."""
+    """CSC copy of a CSR matrix with ``m`` columns (counting sort; row indices int32)."""
     n = indptr.shape[0] - 1
+    nnz = indices.shape[0]
     cptr = np.zeros(m + 1, dtype=np.int64)
-    for k in range(indices.shape[0]):
+    for k in range(nnz):
         cptr[indices[k] + 1] += 1
     for j in range(m):
         cptr[j + 1] += cptr[j]
     fill = cptr[:-1].copy()
-    rows = np.empty(indices.shape[0], dtype=np.int64)
-    cdata = np.empty(indices.shape[0])
+    rows = np.empty(nnz, dtype=np.int32)
+    cdata = np.empty(nnz)
     for i in range(n):
         for k in range(indptr[i], indptr[i + 1]):
             j = indices[k]
-            rows[fill[j]] = i
-            cdata[fill[j]] = data[k]
-            fill[j] += 1
+            p = fill[j]
+            rows[p] = i
+            cdata[p] = data[k]
+            fill[j] = p + 1
     return cptr, rows, cdata
 
 
-@njit(parallel=True, cache=True, fastmath=_FM)
-def spmv(indptr, indices, data, x):
-    """``y = A x`` for a CSR matrix (pass the CSC arrays for ``A^T x``)."""
+@njit(cache=True, fastmath=_FM)
+def _spmv_rows(indptr, indices, data, x, y, lo, hi):
+    """``y_i = sum_k data_k x_{indices_k}`` for rows ``lo..hi-1``: four independent partial
+    sums per row (gathers in flight in parallel), then the row's remainder."""
+    for i in range(lo, hi):
+        k0, k1 = indptr[i], indptr[i + 1]
+        s0 = s1 = s2 = s3 = 0.0
+        k4 = k1 - (k1 - k0) % 4
+        for k in range(k0, k4, 4):
+            s0 += data[k] * x[indices[k]]
+            s1 += data[k + 1] * x[indices[k + 1]]
+            s2 += data[k + 2] * x[indices[k + 2]]
+            s3 += data[k + 3] * x[indices[k + 3]]
+        for k in range(k4, k1):
+            s0 += data[k] * x[indices[k]]
+        y[i] = (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True)
+def spmv_serial(indptr, indices, data, x):
+    """``y = A x`` for a CSR matrix, one thread (pass the CSC arrays for ``A^T x``)."""
     n = indptr.shape[0] - 1
     y = np.empty(n)
-    for i in prange(n):
-        s = 0.0
-        for k in range(indptr[i], indptr[i + 1]):
-            s += data[k] * x[indices[k]]
-        y[i] = s
+    _spmv_rows(indptr, indices, data, x, y, 0, n)
+    return y
+
+
+@njit(parallel=True, cache=True)
+def spmv(indptr, indices, data, x):
+    """``y = A x`` for a CSR matrix (pass the CSC arrays for ``A^T x``): contiguous row chunks
+    of about equal nonzero counts in parallel (each row's sum does not depend on the chunks)."""
+    n = indptr.shape[0] - 1
+    y = np.empty(n)
+    nchunk = _chunks(n)
+    nnz = indptr[n]
+    bounds = np.searchsorted(indptr, np.arange(nchunk + 1) * nnz // nchunk)
+    bounds[0], bounds[nchunk] = 0, n
+    for c in prange(nchunk):
+        _spmv_rows(indptr, indices, data, x, y, bounds[c], bounds[c + 1])
     return y
 
 
 @njit(parallel=True, cache=True, fastmath=_FM)
 def col_sums(C, f, inv_eps, shift, acc):
     """``acc_j += sum_i exp((f_i - C_ij) * inv_eps - shift_j)`` (shifted column sums, additive
-    over blocks of rows)."""
+    over blocks of rows; row chunks as in :func:`col_lse`)."""
     n, m = C.shape
-    nblk = (m + _COLS - 1) // _COLS
-    for blk in prange(nblk):
-        j_lo = blk * _COLS
-        w = min(_COLS, m - j_lo)
-        part = np.zeros(w)
-        sh = shift[j_lo:j_lo + w].copy()
-        for i in range(n):
-            _col_acc(part, C[i], j_lo, f[i], sh, inv_eps)
-        for t in range(w):
-            acc[j_lo + t] += part[t]
+    nchunk = _chunks(n)
+    part = np.zeros((nchunk, m))
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, n, nchunk)
+        row = part[c]
+        for i in range(lo, hi):
+            _col_acc(row, C[i], f[i], shift, inv_eps)
+    for c in range(nchunk):
+        acc += part[c]
 
 
 @njit(parallel=True, cache=True, fastmath=_FM)
@@ -363,7 +528,7 @@ class NumbaKernels:
         return plan_stats(self.C, f, g, inv_eps)
 
     def select(self, f, g, inv_eps, j0, k, row_sums):
-        """:class:`HostSparse` ``Sigma = P/eps`` on the kept set (SNS sparsification), two passes.
+        """:class:`HostSparse` ``Sigma = P/eps`` on the kept set (SNS sparsification), three passes (select, count, fill).
 
         ``log max_i (P1)_i`` bounds every ``log P_ij`` from above, so the histogram of
         ``log P`` over ``[top - 40, top]`` and the row/column maxima take one pass."""
@@ -374,7 +539,7 @@ class NumbaKernels:
         b = int(np.searchsorted(above, k))          # bins counted from the top
         thr = lo if b >= _NBINS else lo + (_NBINS - 1 - b) * width
         return HostSparse(sparse_rows(self.C, f, g, inv_eps, j0, thr, row_arg, col_arg),
-                          self.C.shape[1])
+                          self.C.shape[1], passes=3)
 
     def plan(self, f, g, inv_eps):
         return dense_plan(self.C, f, g, inv_eps)
@@ -472,7 +637,8 @@ class LazyNumbaKernels:
             indices.append(idx)
             data.append(val)
         indptr = np.cumsum(np.concatenate(counts))
-        return HostSparse((indptr, np.concatenate(indices), np.concatenate(data)), self.m)
+        return HostSparse((indptr, np.concatenate(indices), np.concatenate(data)), self.m,
+                          passes=3)
 
     def plan(self, f, g, inv_eps):
         return np.concatenate([dense_plan(Cb, f[lo:hi], g, inv_eps)
@@ -482,22 +648,23 @@ class LazyNumbaKernels:
 class HostSparse:
     r"""A sparse block in CSR with its CSC copy (counting sort), for the products
     :math:`\Sigma v` and :math:`\Sigma^\top u` without atomics. It unpacks as the CSR triple
-    ``indptr, indices, data``."""
+    ``indptr, indices, data``. Products with fewer than ``_SPMV_PARALLEL_MIN`` nonzeros run on
+    one thread (a parallel launch costs more than the product there)."""
 
-    passes = 2  # the select pass and the fill pass over C
-
-    def __init__(self, csr, m):
+    def __init__(self, csr, m, passes=2):
         self.csr = csr
+        self.passes = passes  # passes over C that built it
         self.csc = transpose_csr(*csr, m)
         self.nnz = int(csr[0][-1])
+        self._spmv = spmv if self.nnz >= _SPMV_PARALLEL_MIN else spmv_serial
 
     def __iter__(self):
         return iter(self.csr)
 
     def matvec(self, v, squared=False):
         indptr, indices, data = self.csr
-        return spmv(indptr, indices, data * data if squared else data, v)
+        return self._spmv(indptr, indices, data * data if squared else data, v)
 
     def rmatvec(self, u, squared=False):
         indptr, indices, data = self.csc
-        return spmv(indptr, indices, data * data if squared else data, u)
+        return self._spmv(indptr, indices, data * data if squared else data, u)
