@@ -26,6 +26,7 @@ _TINY = 1e-200  # a shifted exp-sum outside [_TINY, 1/_TINY] is recomputed with 
 _NBINS = 2048   # histogram bins for the top-k threshold
 _PARALLEL_MIN = 2**20  # entries of C from which the kernels run multi-threaded
 _SPMV_PARALLEL_MIN = 2**16  # nonzeros from which a sparse product runs multi-threaded
+_GRAM_FUSED_MAX = 2**20  # nonzeros below which the Schur product is one fused pass
 _MAX_CHUNKS = 64  # row chunks of the parallel passes (fixed: results do not depend on threads)
 _SPAN = 40.0    # the histogram covers log P in [max - _SPAN, max]
 _LAZY_BLOCK_BYTES = 16 * 2**20  # cost block of the lazy kernels
@@ -447,6 +448,30 @@ def spmv(indptr, indices, data, x):
     return y
 
 
+@njit(cache=True, fastmath=_FM)
+def gram(indptr, indices, data, w, weights, m):
+    """``y = A^T diag(weights) A w`` for a CSR matrix ``A`` with ``m`` columns, one pass over
+    ``A``: each row's product ``t_i = weights_i (A w)_i`` (as :func:`_spmv_rows`) is scattered
+    back at once, ``y_j += A_ij t_i``, while the row is in cache (single thread)."""
+    n = indptr.shape[0] - 1
+    y = np.zeros(m)
+    for i in range(n):
+        k0, k1 = indptr[i], indptr[i + 1]
+        s0 = s1 = s2 = s3 = 0.0
+        k4 = k1 - (k1 - k0) % 4
+        for k in range(k0, k4, 4):
+            s0 += data[k] * w[indices[k]]
+            s1 += data[k + 1] * w[indices[k + 1]]
+            s2 += data[k + 2] * w[indices[k + 2]]
+            s3 += data[k + 3] * w[indices[k + 3]]
+        for k in range(k4, k1):
+            s0 += data[k] * w[indices[k]]
+        t = ((s0 + s1) + (s2 + s3)) * weights[i]
+        for k in range(k0, k1):
+            y[indices[k]] += data[k] * t
+    return y
+
+
 @njit(parallel=True, cache=True, fastmath=_FM)
 def col_sums(C, f, inv_eps, shift, acc):
     """``acc_j += sum_i exp((f_i - C_ij) * inv_eps - shift_j)`` (shifted column sums, additive
@@ -668,3 +693,16 @@ class HostSparse:
     def rmatvec(self, u, squared=False):
         indptr, indices, data = self.csc
         return self._spmv(indptr, indices, data * data if squared else data, u)
+
+    def gram(self, w, weights, transpose=False):
+        r""":math:`\Sigma^\top \mathrm{diag}(weights)\,\Sigma w` (or :math:`\Sigma\,
+        \mathrm{diag}(weights)\,\Sigma^\top w` with ``transpose``), the product of the SNS
+        Schur complement. Below ``_GRAM_FUSED_MAX`` nonzeros one fused pass over the block
+        (:func:`gram`), which reads it once instead of twice; above, two threaded products."""
+        indptr, indices, data = self.csc if transpose else self.csr
+        if self.nnz < _GRAM_FUSED_MAX:
+            m = self.csr[0].size - 1 if transpose else self.csc[0].size - 1
+            return gram(indptr, indices, data, w, weights, m)
+        if transpose:
+            return self.matvec(self.rmatvec(w) * weights)
+        return self.rmatvec(self.matvec(w) * weights)

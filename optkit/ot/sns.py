@@ -92,6 +92,16 @@ def _read(*values):
     return [float(v) for v in values]
 
 
+def _gram(sig, w, weights, transpose):
+    r""":math:`\Sigma^\top D \Sigma w` (:math:`\Sigma D \Sigma^\top w` with ``transpose``),
+    ``D = diag(weights)``: one fused pass for a host block that offers it, else two products."""
+    if hasattr(sig, "gram"):
+        return sig.gram(w, weights, transpose)
+    if transpose:
+        return sig.matvec(sig.rmatvec(w) * weights)
+    return sig.rmatvec(sig.matvec(w) * weights)
+
+
 def _direction(problem, f, g, stats, free, k, rtol, cg_cap):
     r"""Newton direction ``(df, dg)`` (``dg[j0] = 0``), the CG result, the sparse block and the
     slope :math:`\nabla D^\top \Delta` (arrays of the problem's namespace)."""
@@ -108,7 +118,7 @@ def _direction(problem, f, g, stats, free, k, rtol, cg_cap):
     if m <= n:
         inv1 = 1.0 / d1
         diag = xp.where(free > 0, d2 - sig.rmatvec(inv1, squared=True), 1.0)
-        cg = pcg(lambda w: d2 * w - sig.rmatvec(sig.matvec(w) * inv1),
+        cg = pcg(lambda w: d2 * w - _gram(sig, w, inv1, False),
                  gg - sig.rmatvec(gf * inv1), precond=diag, rtol=rtol, maxiter=maxiter,
                  sync=sync)
         dg = cg.x
@@ -116,7 +126,7 @@ def _direction(problem, f, g, stats, free, k, rtol, cg_cap):
     else:
         inv2 = free / d2
         diag = d1 - sig.matvec(inv2, squared=True)
-        cg = pcg(lambda v: d1 * v - sig.matvec(sig.rmatvec(v) * inv2),
+        cg = pcg(lambda v: d1 * v - _gram(sig, v, inv2, True),
                  gf - sig.matvec(gg * inv2), precond=diag, rtol=rtol, maxiter=maxiter,
                  sync=sync)
         df = cg.x

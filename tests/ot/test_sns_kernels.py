@@ -119,7 +119,7 @@ def test_select_keeps_the_top_k_and_the_maxima_as_scipy_csr(n, m, seed, kappa):
 
 
 @pytest.mark.parametrize("n, m, seed", CASES)
-def test_transpose_and_products_equal_scipy(n, m, seed):
+def test_transpose_and_products_equal_scipy(n, m, seed, monkeypatch):
     C, f, g, inv = iterate(n, m, seed)
     kern = K.NumbaKernels(C)
     block = kern.select(f, g, inv, 0, 10 * max(n, m), kern.stats(f, g, inv)[0])
@@ -137,6 +137,14 @@ def test_transpose_and_products_equal_scipy(n, m, seed):
     np.testing.assert_allclose(block.rmatvec(u), ref.T @ u, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(block.matvec(v, squared=True), ref.multiply(ref) @ v,
                                rtol=1e-13, atol=1e-13)
+    wn, wm = rng.random(n) + 0.5, rng.random(m) + 0.5
+    fused = block.gram(v, wn), block.gram(u, wm, transpose=True)
+    np.testing.assert_allclose(fused[0], ref.T @ (wn * (ref @ v)), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fused[1], ref @ (wm * (ref.T @ u)), rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(K, "_GRAM_FUSED_MAX", 0)  # the two threaded products
+    np.testing.assert_allclose(block.gram(v, wn), fused[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(block.gram(u, wm, transpose=True), fused[1], rtol=1e-12,
+                               atol=1e-12)
 
 
 def test_spmv_handles_empty_rows():
