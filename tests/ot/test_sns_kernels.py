@@ -190,7 +190,8 @@ def test_kernels_do_not_depend_on_the_thread_count():
         np.testing.assert_array_equal(one, two)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow),
+                                  pytest.param(2, marks=pytest.mark.slow)])
 def test_sns_plan_equals_pot_sinkhorn_log_on_clouds(seed):
     """The issue-18 instance family (uniform clouds, squared Euclidean scaled to max 1,
     reg 2e-3, L1 tol 1e-9), small n: SNS's plan = POT sinkhorn_log's converged plan."""
