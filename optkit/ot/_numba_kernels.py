@@ -20,8 +20,7 @@ from numba.extending import intrinsic
 
 __all__ = ["NumbaKernels", "LazyNumbaKernels", "HostSparse"]
 
-_ROWS = 64      # rows per reduction block (partial column sums, histograms)
-_COLS = 64      # columns per block of the column log-sum-exp
+_ROWS = 64      # rows per reduction block (partial column sums, histograms, row chunks)
 _TINY = 1e-200  # a shifted exp-sum outside [_TINY, 1/_TINY] is recomputed with its exact max
 _NBINS = 2048   # histogram bins for the top-k threshold
 _PARALLEL_MIN = 2**20  # entries of C from which the kernels run multi-threaded
