@@ -92,14 +92,20 @@ def _read(*values):
     return [float(v) for v in values]
 
 
-def _gram(sig, w, weights, transpose):
-    r""":math:`\Sigma^\top D \Sigma w` (:math:`\Sigma D \Sigma^\top w` with ``transpose``),
-    ``D = diag(weights)``: one fused pass for a host block that offers it, else two products."""
-    if hasattr(sig, "gram"):
-        return sig.gram(w, weights, transpose)
+def _schur_cg(sig, d, weights, rhs, diag, rtol, maxiter, sync, transpose):
+    r"""Jacobi PCG on the Schur complement :math:`(\mathrm{diag}(d) - \Sigma^\top D\Sigma)x =`
+    ``rhs`` (:math:`\Sigma D \Sigma^\top` with ``transpose``), ``D = diag(weights)``: a host
+    block's compiled solver when it offers one (numpy input), else :func:`pcg` on the products
+    (``sync=False`` on a device)."""
+    if sync and hasattr(sig, "schur_cg"):
+        return sig.schur_cg(d, weights, rhs, diag, rtol, maxiter, transpose)
     if transpose:
-        return sig.matvec(sig.rmatvec(w) * weights)
-    return sig.rmatvec(sig.matvec(w) * weights)
+        def op(v):
+            return d * v - sig.matvec(sig.rmatvec(v) * weights)
+    else:
+        def op(v):
+            return d * v - sig.rmatvec(sig.matvec(v) * weights)
+    return pcg(op, rhs, precond=diag, rtol=rtol, maxiter=maxiter, sync=sync)
 
 
 def _direction(problem, f, g, stats, free, k, rtol, cg_cap):
@@ -118,17 +124,15 @@ def _direction(problem, f, g, stats, free, k, rtol, cg_cap):
     if m <= n:
         inv1 = 1.0 / d1
         diag = xp.where(free > 0, d2 - sig.rmatvec(inv1, squared=True), 1.0)
-        cg = pcg(lambda w: d2 * w - _gram(sig, w, inv1, False),
-                 gg - sig.rmatvec(gf * inv1), precond=diag, rtol=rtol, maxiter=maxiter,
-                 sync=sync)
+        cg = _schur_cg(sig, d2, inv1, gg - sig.rmatvec(gf * inv1), diag, rtol, maxiter, sync,
+                       False)
         dg = cg.x
         df = (gf - sig.matvec(dg)) * inv1
     else:
         inv2 = free / d2
         diag = d1 - sig.matvec(inv2, squared=True)
-        cg = pcg(lambda v: d1 * v - _gram(sig, v, inv2, True),
-                 gf - sig.matvec(gg * inv2), precond=diag, rtol=rtol, maxiter=maxiter,
-                 sync=sync)
+        cg = _schur_cg(sig, d1, inv2, gf - sig.matvec(gg * inv2), diag, rtol, maxiter, sync,
+                       True)
         df = cg.x
         dg = (gg - sig.rmatvec(df)) * inv2
     dg = dg * free

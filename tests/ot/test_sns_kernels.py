@@ -204,3 +204,31 @@ def test_sns_plan_equals_pot_sinkhorn_log_on_clouds(seed):
     ref = ot.sinkhorn(a, a, C, 2e-3, method="sinkhorn_log", stopThr=1e-13, numItermax=200_000)
     assert np.abs(res.plan - ref).sum() <= 1e-7
     assert abs(res.cost - float(np.sum(ref * C))) <= 1e-8
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_compiled_schur_cg_solves_the_dense_system_as_core_pcg(transpose, monkeypatch):
+    """HostSparse.schur_cg (compiled loop) solves (diag(d) - Σᵀ W Σ) x = b like numpy's dense
+    solve, in the iterations of optkit.core.cg.pcg (the Python loop, forced by the size cut)."""
+    C, f, g, inv = iterate(120, 90, 6)
+    kern = K.NumbaKernels(C)
+    rows, cols, _, _ = kern.stats(f, g, inv)
+    block = kern.select(f, g, inv, 0, 20 * 120, rows)
+    S = sp.csr_matrix((block.csr[2], block.csr[1], block.csr[0]), shape=(120, 90)).toarray()
+    tau = 1e-3
+    if transpose:
+        d, weights = rows * inv + tau, 1.0 / (cols * inv + tau)
+        weights[0] = 0.0
+        A = np.diag(d) - S @ np.diag(weights) @ S.T
+    else:
+        d, weights = cols * inv + tau, 1.0 / (rows * inv + tau)
+        A = np.diag(d) - S.T @ np.diag(weights) @ S
+    b = np.random.default_rng(6).standard_normal(A.shape[0])
+    precond = np.diag(A).copy()
+    compiled = block.schur_cg(d, weights, b, precond, 1e-12, 500, transpose)
+    assert compiled.converged
+    np.testing.assert_allclose(compiled.x, np.linalg.solve(A, b), rtol=1e-8, atol=1e-10)
+    monkeypatch.setattr(K, "_GRAM_FUSED_MAX", 0)
+    python_loop = block.schur_cg(d, weights, b, precond, 1e-12, 500, transpose)
+    assert abs(python_loop.nit - compiled.nit) <= 1
+    np.testing.assert_allclose(python_loop.x, compiled.x, rtol=1e-8, atol=1e-10)
