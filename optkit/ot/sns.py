@@ -40,7 +40,9 @@ step (the paper's count); the schedule (initial, fallback and polish sweeps, the
 :math:`\kappa`, the stall history) is run state and lives in :class:`SNSState`.
 
 The state lives in the problem's namespace. numpy input runs the numba kernels with a CSR/CSC
-Hessian and CG with a host residual test. torch input stays on the cost's device:
+Hessian and the CG compiled whole (:meth:`~optkit.ot._numba_kernels.HostSparse.schur_cg`: the
+recursion and stopping rule of :func:`optkit.core.cg.pcg`, one fused pass over the block per
+product). torch input stays on the cost's device:
 potentials, plan statistics, the sparsified Hessian (a fixed-size COO block,
 :class:`~optkit.ot._torch_kernels.DeviceSparse`), the CG (:func:`optkit.core.cg.pcg` with
 ``sync=False``: at most ``cg_cap`` iterations, converged systems frozen on the device, the cap
