@@ -242,7 +242,7 @@ def run_pytest(config: str, selection: Sequence[str], json_path: Path, junit_pat
     cmd = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider",
            "--benchmark-json", str(json_path), "--junitxml", str(junit_path)]
     env = {**os.environ, "OPTKIT_MICRO_CONFIG": config}
-    print("$", f"OPTKIT_MICRO_CONFIG={config}", " ".join(cmd[1:]), flush=True)
+    print("$", f"OPTKIT_MICRO_CONFIG={config}", "python", " ".join(cmd[1:]), flush=True)
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 
 
