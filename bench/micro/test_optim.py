@@ -111,9 +111,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def _ratio_of(ratio, config, kernel, ours, peer, peer_name):
+def _ratio_of(ratio, config, kernel, ours, peer, peer_name, repeats=31):
+    """ours / peer step time; the steps take 3-60 ms, so 31 interleaved pairs cost ≤ 4 s."""
     opts = [make(name, RATIO_TENSORS[config], 1000) for name in (ours, peer)]
-    return ratio(kernel, opts[0].step, opts[1].step, peer_name=peer_name)
+    return ratio(kernel, opts[0].step, opts[1].step, peer_name=peer_name, repeats=repeats)
 
 
 @pytest.mark.usefixtures("one_thread")
