@@ -94,3 +94,40 @@ def test_a_killed_dask_worker_changes_nothing():
     assert killed and _dead(victim), "the fault was not injected"
     assert res.nit == serial.nit
     assert np.array_equal(res.x, serial.x) and res.fun == serial.fun
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _raises_after(n_calls_ok):
+    """A callback that raises (as a KeyboardInterrupt would) after ``n_calls_ok`` iterations."""
+
+    def callback(intermediate_result):
+        if intermediate_result.nit > n_calls_ok:
+            raise Interrupted
+
+    return callback
+
+
+def population_raiser(x):
+    """An objective that fails on every point (a worker raises; the pool re-raises it)."""
+    raise RuntimeError("objective failed")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", ["objective at x0", "callback mid-run"])
+def test_the_runs_own_pool_is_shut_down_when_the_run_raises(where):
+    """An int ``workers`` starts a process pool; a run that raises (here an exception from the
+    objective during init, or from the callback after 3 iterations) must not leave its
+    worker processes behind."""
+    before = {p.pid for p in multiprocessing.active_children()}
+    if where == "objective at x0":
+        fun, callback = population_raiser, None
+    else:
+        fun, callback = slow_sphere, _raises_after(3)
+    with pytest.raises((Interrupted, RuntimeError)):
+        optkit.minimize(fun, np.ones(2), method="cbo", options=dict(OPTS, workers=2),
+                        callback=callback)
+    left = [p for p in multiprocessing.active_children() if p.pid not in before]
+    assert not left, f"the pool's processes are still alive: {[p.pid for p in left]}"
