@@ -16,6 +16,8 @@ import pytest
 import optkit
 from optkit.cbo import population
 
+from .._processes import is_dead
+
 OPTS = dict(maxiter=25, rng=0, n_particles=16)
 
 
@@ -23,17 +25,6 @@ def slow_sphere(x):
     """The sphere, slowed down so that the kill lands while points are being evaluated."""
     time.sleep(0.002)
     return float(np.sum(x * x))
-
-
-def _dead(pid, within=10.0):
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _pool_killer(at_iteration):
@@ -56,7 +47,7 @@ def test_a_killed_pool_process_changes_nothing():
     callback, killed = _pool_killer(5)
     res = optkit.minimize(slow_sphere, np.ones(2), method="cbo", options=dict(OPTS, workers=2),
                           callback=callback)
-    assert killed and _dead(killed[0]), "the fault was not injected"
+    assert killed and is_dead(killed[0]), "the fault was not injected"
     assert res.nit == serial.nit == OPTS["maxiter"]
     assert np.array_equal(res.x, serial.x) and res.fun == serial.fun
     assert res.nfev == serial.nfev  # the redone batch is not charged twice
@@ -91,7 +82,7 @@ def test_a_killed_dask_worker_changes_nothing():
 
         res = optkit.minimize(slow_sphere, np.ones(2), method="cbo",
                               options=dict(OPTS, workers=client), callback=callback)
-    assert killed and _dead(victim), "the fault was not injected"
+    assert killed and is_dead(victim), "the fault was not injected"
     assert res.nit == serial.nit
     assert np.array_equal(res.x, serial.x) and res.fun == serial.fun
 
