@@ -189,6 +189,15 @@ def test_perpgrad_saturates_float16_projections_instead_of_overflowing():
     assert torch.isfinite(p).all()
 
 
+@pytest.mark.parametrize("kw, match", [({"eps": 1e300}, r"Invalid eps value: 1e\+300"),
+                                       ({"lr": 10**400}, r"lr must be finite, got an integer")])
+def test_zeroth_hyperparameters_beyond_float_range_are_named(kw, match):
+    """Were NaN parameters (MeZO eps = 1e300: the perturbation eps·z overflows float32) and
+    ``OverflowError: int too large to convert to float`` (lr = 10**400)."""
+    with pytest.raises(ValueError, match=match):
+        MeZO(torch.nn.Linear(2, 1).parameters(), **kw)
+
+
 def test_mezo_names_the_closure_for_a_complex_loss():
     """Was ``float() argument must be ... not 'complex'``."""
     model = torch.nn.Linear(2, 1)
