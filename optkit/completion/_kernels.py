@@ -8,7 +8,7 @@ F[\mathrm{other}_e]`,
           \qquad b_j = \sum_{e\in\Omega_j} y_e\, a_e ,
 
 the explicit-feedback ridge normal equations over the observed entries only (the shift
-:math:`s_j` is :math:`\lambda_j`, see :func:`exact`). Every kernel is a ``prange`` loop
+:math:`s_j` is :math:`\lambda_j`, see :func:`normal_equations`). Every kernel is a ``prange`` loop
 over groups (CSR-indexed: ``indptr``, ``other``, ``targets``) with no Python per group;
 each group is handled by one thread in a fixed order, so the result does not depend on
 the thread count. The per-group work:
@@ -22,15 +22,17 @@ the thread count. The per-group work:
 * :func:`exact` — both fused per group, with :math:`G_j` in a per-thread scratch (no
   :math:`g\times k\times k` array);
 * :func:`cg` — ``steps`` warm-started conjugate-gradient steps (Hestenes and Stiefel 1952;
-  for ALS as in Takács, Pilászy and Tikk, RecSys 2011) with the operator applied
-  matrix-free, :math:`q = \sum_e (a_e^Tp)\,a_e + \lambda_j p`: one fused sweep over the
-  group's entries per step, :math:`4k|\Omega_j|` flops, and the same for the start
-  residual :math:`r_0 = b_j - (G_j+\lambda_jI)x_0` (plus :math:`2k|\Omega_j|` for
-  :math:`b_j` itself, whose norm the solver stats report). Assembling :math:`G_j` first
-  costs :math:`|\Omega_j|(k^2+3k)` and then :math:`2k^2` per step: fewer flops for
-  :math:`k \lesssim 4(\mathrm{steps}+1) - 3`, but measured slower at every rank tried
-  (k = 5, 10, 16, 50 with 300 entries per group; the rank-1 updates of a small triangle
-  vectorize worse than the dot/axpy pairs), so the kernel is matrix-free only.
+  for ALS as in Takács, Pilászy and Tikk, RecSys 2011), the operator applied either
+  matrix-free, :math:`q = A_j^T(A_jp) + \lambda_j p` (:math:`4k|\Omega_j|` flops per step,
+  and :math:`6k|\Omega_j|` for the start residual :math:`r_0 = b_j - (G_j+\lambda_jI)x_0`
+  and :math:`b_j`, whose norm the solver stats report), or from :math:`G_j` assembled
+  first (:math:`|\Omega_j|(k^2+3k)` once, then :math:`2k^2` per step), whichever costs
+  fewer flops (:func:`gram_is_cheaper`: the Gram matrix for k < 15 at 3 steps, which is
+  where the measured crossover lies).
+
+Each group's factor rows are first gathered into a per-thread ``(k, |Omega_j|)`` scratch
+(transposed), so that every sweep over the entries is a contiguous, vectorized dot or
+axpy of length :math:`|\Omega_j|` whatever the rank.
 
 The floating-point flags allow reassociation and contraction (SIMD reductions and FMA) but
 keep IEEE NaN/inf semantics: a diverging run must stay non-finite so that the run loop
@@ -44,7 +46,7 @@ import threading
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-__all__ = ["normal_equations", "cholesky_solve", "exact", "cg", "CHUNKS_PER_THREAD"]
+__all__ = ["normal_equations", "cholesky_solve", "exact", "cg", "gram_is_cheaper"]
 
 #: Reassociation (vectorized dot products) and FMA contraction only: no "nnan"/"ninf".
 FASTMATH = {"reassoc", "contract"}
@@ -387,8 +389,8 @@ def gram_is_cheaper(k: int, steps: int, jacobi: bool) -> bool:
     start (:math:`y - Ax_0`, :math:`A^T(\cdot)`, :math:`A^Ty`), :math:`k` for the Jacobi
     diagonal and :math:`2k` per step. The Gram matrix wins when :math:`k + 3 < 2(3 + 2\,
     \mathrm{steps} + \mathrm{jacobi})` (k < 15 for 3 steps), which is where the measured
-    crossover lies (1000 groups of 300 entries, 3 steps: Gram faster at k = 5 and 10, even at
-    16, matrix-free 1.4-2.5x faster at k = 24-50).
+    crossover lies (1000 groups of 300 entries, 3 steps, float64, 1 thread: the Gram matrix
+    1.5x faster at k = 10, both alike at k = 16, matrix-free 1.4-2.5x faster at k = 24-50).
     """
     return k + 3 < 2 * (3 + 2 * steps + int(jacobi))
 
