@@ -149,3 +149,35 @@ def test_thread_count_does_not_change_the_half_step(solver):
     finally:
         numba.set_num_threads(old)
     np.testing.assert_array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("jacobi", [False, True], ids=["plain", "jacobi"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_cg_half_step_matches_the_array_api_path(dtype, jacobi):
+    """solve_block's compiled CG (numpy) against the array-API CG of the same block
+    (optkit.core.cg.pcg over segment sums), stats included."""
+    from optkit.completion._blocks import Arrays
+    from optkit.completion._halfstep import cg, entry_width, solve_block
+    from optkit.completion._observed import canonicalize
+    from optkit.completion._options import HALF_STEP_OPTIONS, resolve
+    from optkit.completion._solver import Side
+
+    k = 20  # matrix-free operator (k >= 15)
+    (rows, cols, vals, shape), _ = problem(150, 120, k, 0.5, seed=9, noise=0.1)
+    obs, proto = canonicalize((rows, cols, vals.astype(dtype), shape))
+    arrays = Arrays(proto)
+    cfg = resolve({"solver": "cg", "reg": 0.05, "cg_steps": 3, "cg_jacobi": jacobi}, k,
+                  known=HALF_STEP_OPTIONS, owner="test")["half_step"]
+    rng = np.random.default_rng(10)
+    U = rng.standard_normal((150, k)).astype(dtype)
+    x0 = rng.standard_normal((120, k)).astype(dtype)
+    tol = RTOL[dtype] / 10
+    for block in Side(arrays, obs, "column", 0.05, "none", entry_width(cfg, k, arrays)).blocks:
+        start = x0[block.g0:block.g1]
+        want, want_st = cg(arrays, block, np.take(U.T, block.other, axis=1), block.vals, start,
+                           cfg)
+        got, got_st = solve_block(arrays, block, U.T, None, 0.0, start, cfg, 0)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+        for key in ("cg_res_max", "cg_rhs_max"):
+            np.testing.assert_allclose(got_st[key], want_st[key], rtol=max(tol, 1e-6))
