@@ -15,6 +15,7 @@ from ._common import (
     check_eps,
     check_half_eps,
     check_lr,
+    check_representable,
     check_weight_decay,
     compiled,
     lr_tensor,
@@ -87,6 +88,7 @@ class DiffGrad(Optimizer):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         try:
+            check_representable(group)
             check_lr(group["lr"])
             check_betas(group["betas"])
             check_eps(group["eps"])

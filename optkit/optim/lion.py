@@ -13,6 +13,7 @@ from torch.optim.optimizer import Optimizer, _default_to_fused_or_foreach
 from ._common import (
     check_betas,
     check_lr,
+    check_representable,
     check_weight_decay,
     compiled,
     lr_tensor,
@@ -132,6 +133,7 @@ class Lion(Optimizer):
 
     @staticmethod
     def _check_group(group: dict[str, Any]) -> None:
+        check_representable(group)
         lr = check_lr(group["lr"])
         check_betas(group["betas"])
         wd = check_weight_decay(group["weight_decay"])

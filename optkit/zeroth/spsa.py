@@ -19,6 +19,7 @@ import torch
 
 from optkit.core.rng import check_torch_rng
 from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive
+from optkit.optim._common import check_representable
 
 __all__ = ["MeZO", "probe_directional_derivatives", "zo_grad_"]
 
@@ -288,6 +289,7 @@ class MeZO(torch.optim.Optimizer):
             if not p.is_floating_point():
                 raise TypeError(f"MeZO parameters must be floating point, got {p.dtype}")
         self._check_group(self.param_groups[-1])
+        check_representable(self.param_groups[-1])
         stats = getattr(self, "zo_stats", None)
         if stats is not None:  # a group added after construction
             stats["last_d"].append(0.0)
