@@ -121,3 +121,33 @@ def test_state_dict_round_trip_between_fused_and_foreach(cls, kw, first, second)
     _steps(opt_b, params, 2, seed=5)
     for a, b in zip(reference, params):
         torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls,module,body", [(Lion, "lion", "_lion_tensors"),
+                                             (DiffGrad, "diffgrad", "_diffgrad_tensors")])
+def test_fused_step_is_one_compiled_call_per_device_and_dtype(monkeypatch, cls, module, body):
+    """The fused step calls its compiled multi-tensor function once per (device, dtype) bucket
+    with every tensor of the bucket, not once per tensor."""
+    import importlib
+
+    mod = importlib.import_module(f"optkit.optim.{module}")
+    compiled_body = mod.compiled(getattr(mod, body))
+    calls = []
+
+    def counting(fn):
+        assert fn is getattr(mod, body)
+
+        def call(params, *args, **kwargs):
+            calls.append(sorted({(p.dtype, tuple(p.shape)) for p in params}, key=str))
+            return compiled_body(params, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(mod, "compiled", counting)
+    params = _mixed_params()
+    opt = cls(params, lr=1e-2, fused=True)
+    _steps(opt, params, 1, seed=1)  # every tensor but params[3] has a gradient
+    assert sorted(calls, key=str) == sorted([
+        [(torch.float32, (30, 20)), (torch.float32, (7,))],
+        [(torch.float64, (5,))],
+        [(torch.float32, (4, 3, 2))],  # complex64 as its real view
+    ], key=str)
