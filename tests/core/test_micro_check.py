@@ -149,6 +149,19 @@ def test_read_results_rejects_a_kernel_recorded_twice(tmp_path):
         check.read_results(path)
 
 
+def test_every_ratio_test_skipped_leaves_an_empty_json(tmp_path, budgets_file, capsys):
+    """pytest-benchmark writes an empty file when no benchmark ran: all budgets SKIP, exit 0."""
+    def runner(config, selection, json_path, junit_path):
+        json_path.write_text("")
+        write_junit(junit_path, skipped={k: "could not import 'peer'" for k in
+                                         ("fast-kernel", "slow-kernel", "needs-peer")})
+        return 0
+
+    assert check.main(["--budgets", str(budgets_file)], runner=runner) == 0
+    out = capsys.readouterr().out
+    assert out.count("SKIP") == 3 and "could not import 'peer'" in out
+
+
 def test_read_outcomes_maps_junit_class_names_to_node_ids(tmp_path):
     path = tmp_path / "j.xml"
     write_junit(path, skipped={"needs-peer": "no peer"}, failed={"slow-kernel": "assert 0"})
