@@ -27,6 +27,7 @@ _ESTIMATORS = ("central", "forward")
 _UPDATES = ("sgd", "sign", "elementwise_sign")
 _RESTORES = ("inplace", "copy")
 _NONFINITE = ("raise", "skip")
+_DISTRIBUTIONS = ("gaussian", "rademacher")
 _RECENT = 256
 
 
@@ -42,6 +43,17 @@ def _seed_of(*key: int) -> int:
         h = (h ^ (h >> 27)) * 0x94D049BB133111EB & _MASK
         h ^= h >> 31
     return h >> 1
+
+
+def _blocks_drawn(n_blocks: int, fraction: float) -> int:
+    """k: the number of tensors a direction perturbs, round(fraction * B), at least 1."""
+    return max(1, round(fraction * n_blocks))
+
+
+def _check_fraction(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    return float(value)
 
 
 def _check_clip(value, name):
@@ -227,7 +239,8 @@ class MeZO(torch.optim.Optimizer):
                  weight_decay: float = 0.0, clip: float | None = None, maximize: bool = False,
                  scale_min: float | None = None, rng=None,
                  chunk_size: int = 2 ** 24, restore: str = "inplace", on_nonfinite: str = "raise",
-                 check_determinism: bool = False, process_group=None):
+                 check_determinism: bool = False, process_group=None,
+                 distribution: str = "gaussian", block_fraction: float = 1.0):
         defaults = dict(lr=lr, eps=eps, clip=clip, weight_decay=weight_decay, momentum=momentum,
                         scale_min=scale_min)
         self._check_group(defaults)
@@ -237,6 +250,8 @@ class MeZO(torch.optim.Optimizer):
         self.restore = check_in(restore, "restore", _RESTORES)
         self.on_nonfinite = check_in(on_nonfinite, "on_nonfinite", _NONFINITE)
         self.chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        self.distribution = check_in(distribution, "distribution", _DISTRIBUTIONS)
+        self.block_fraction = _check_fraction(block_fraction, "block_fraction")
         if not isinstance(maximize, bool):
             raise TypeError(f"maximize must be a bool, got {type(maximize).__name__}")
         self.maximize = maximize
@@ -254,7 +269,8 @@ class MeZO(torch.optim.Optimizer):
             dist.broadcast(seed_t, src=dist.get_global_rank(process_group, 0), group=process_group)
             self.base_seed = int(seed_t.item())
         self._seeds = {}  # the current step's seeds, keyed by (step, direction, tensor, chunk)
-        self._generators = {}  # one reusable generator per device
+        self._generators = {}  # one reusable generator per non-CPU device
+        self._blocks = {}  # the current step's perturbed tensors, keyed by (step, direction)
         self.zo_stats = {"n_forward": 0, "n_clipped": 0, "n_nonfinite": 0, "n_floor_hits": 0,
                          "last_d": [0.0] * len(self.param_groups),
                          "recent_abs_d": deque(maxlen=_RECENT)}
@@ -310,6 +326,7 @@ class MeZO(torch.optim.Optimizer):
         self.base_seed = int(zo["base_seed"])
         self.step_count = int(zo["step"])
         self._seeds.clear()
+        self._blocks.clear()
 
     # z regeneration ---------------------------------------------------------------------
     def _params(self):
@@ -327,38 +344,97 @@ class MeZO(torch.optim.Optimizer):
         for c, start in enumerate(range(0, n, size)):
             yield c, flat, start, min(start + size, n)
 
-    def _z(self, p, step, j, i, c, n):
-        """z for chunk c of tensor i, direction j: a generator freshly seeded from the key."""
+    def _seed(self, step, j, i, c):
+        """The seed of chunk c of tensor i for direction j of the step (cached for the step)."""
         key = (step, j, i, c)
         seed = self._seeds.get(key)
         if seed is None:
             seed = self._seeds[key] = _seed_of(self.base_seed, *key)
+        return seed
+
+    def _z(self, p, step, j, i, c, n):
+        """z (fp32, on p's device) for chunk c of tensor i, direction j.
+
+        On CPU the counter-based stream of :mod:`optkit.zeroth._directions`; on another
+        device a torch generator there, freshly seeded from the key.
+        """
+        seed = self._seed(step, j, i, c)
+        if p.device.type == "cpu":
+            return self._kernels().draw(n, seed, self.distribution)
         gen = self._generators.get(p.device)
         if gen is None:
             gen = self._generators[p.device] = torch.Generator(device=p.device)
         gen.manual_seed(seed)
-        return torch.randn(n, generator=gen, dtype=torch.float32, device=p.device)
+        if self.distribution == "gaussian":
+            return torch.randn(n, generator=gen, dtype=torch.float32, device=p.device)
+        bits = torch.randint(0, 2, (n,), generator=gen, dtype=torch.int8, device=p.device)
+        return bits.to(torch.float32).mul_(-2.0).add_(1.0)
+
+    @staticmethod
+    def _kernels():
+        from . import _directions  # compiles numba code: imported on the first CPU draw
+
+        return _directions
+
+    @staticmethod
+    def _fusable(p, flat):
+        """Whether z can be fused into p's chunk by the CPU kernel (no z buffer)."""
+        return flat is not None and p.device.type == "cpu" and p.dtype in (torch.float32,
+                                                                           torch.float64)
+
+    def _n_blocks(self):
+        return sum(len(group["params"]) for group in self.param_groups)
+
+    def _block_scale(self):
+        """B / k: the factor that keeps the sparse estimate unbiased (1 without sparsity)."""
+        if self.block_fraction == 1.0:
+            return 1.0
+        n_blocks = self._n_blocks()
+        return n_blocks / _blocks_drawn(n_blocks, self.block_fraction)
+
+    def _selected(self, j, i):
+        """Whether tensor i is perturbed by direction j of this step (sparse MeZO)."""
+        if self.block_fraction == 1.0:
+            return True
+        key = (self.step_count, j)
+        chosen = self._blocks.get(key)
+        if chosen is None:
+            n_blocks = self._n_blocks()
+            draw = np.random.default_rng(_seed_of(self.base_seed, self.step_count, j, -1))
+            chosen = self._blocks[key] = frozenset(draw.choice(
+                n_blocks, size=_blocks_drawn(n_blocks, self.block_fraction),
+                replace=False).tolist())
+        return i in chosen
 
     def _perturb(self, scale: float, j: int):
-        """theta += scale * eps_g * z_j for every tensor (z drawn in fp32, cast, added)."""
+        """theta += scale * eps_g * z_j for every tensor that direction j perturbs (z in fp32,
+        cast to the parameter dtype)."""
         i = 0
         for group in self.param_groups:
             alpha = scale * group["eps"]
             for p in group["params"]:
-                for c, flat, a, b in self._chunks(p):
-                    z = self._z(p, self.step_count, j, i, c, b - a).to(p.dtype)
-                    if flat is None:
-                        p.add_(z.view(p.shape), alpha=alpha)
-                    else:
-                        flat[a:b].add_(z, alpha=alpha)
-                    del z  # free the chunk before drawing the next: one buffer at a time
+                if self._selected(j, i):
+                    for c, flat, a, b in self._chunks(p):
+                        if self._fusable(p, flat):
+                            self._kernels().axpy_(flat[a:b], self._seed(self.step_count, j, i, c),
+                                                  alpha, self.distribution)
+                            continue
+                        z = self._z(p, self.step_count, j, i, c, b - a).to(p.dtype)
+                        if flat is None:
+                            p.add_(z.view(p.shape), alpha=alpha)
+                        else:
+                            flat[a:b].add_(z, alpha=alpha)
+                        del z  # free the chunk before drawing the next: one buffer at a time
                 i += 1
 
     def _apply(self, coefs: list[list[float]], pending: float):
         """The update; ``coefs[g][j]`` multiplies z_j in group g (see the class docstring).
 
         ``pending`` (in units of eps_g z_last) is the restore of the last direction, fused
-        into this pass so that its z is drawn once for both.
+        into this pass so that its z is drawn once for both. A tensor that no direction
+        perturbed is left alone unless weight decay or momentum moves it; with one
+        direction, no weight decay, no momentum and a CPU fp32/fp64 chunk, restore and
+        update are one fused pass of the kernel.
         """
         hits = 0
         i = 0
@@ -368,9 +444,23 @@ class MeZO(torch.optim.Optimizer):
                 group["scale_min"]
             for p in group["params"]:
                 work = torch.promote_types(p.dtype, torch.float32)
+                directions = [j for j in range(self.n_directions) if self._selected(j, i)]
+                if not directions and not wd and not mom:
+                    i += 1
+                    continue
+                fused = (self.n_directions == 1 and self.update != "elementwise_sign"
+                         and not wd and not mom)
                 for c, flat, a, b in self._chunks(p):
+                    if fused and self._fusable(p, flat):
+                        alpha = pending * group["eps"] - lr * coefs[gi][0]
+                        self._kernels().axpy_(flat[a:b], self._seed(self.step_count, 0, i, c),
+                                              alpha, self.distribution)
+                        if floor is not None:
+                            hits += int((flat[a:b] < floor).sum())
+                            flat[a:b].clamp_(min=floor)
+                        continue
                     u = None
-                    for j, coef in enumerate(coefs[gi]):
+                    for j in directions:
                         z = self._z(p, self.step_count, j, i, c, b - a).to(work)
                         if pending and j == last:
                             restore = z.to(p.dtype)
@@ -379,8 +469,11 @@ class MeZO(torch.optim.Optimizer):
                             else:
                                 flat[a:b].add_(restore, alpha=pending * group["eps"])
                             del restore
+                        coef = coefs[gi][j]
                         u = z.mul_(coef) if u is None else u.add_(z, alpha=coef)
                         del z
+                    if u is None:  # not perturbed: weight decay / momentum only
+                        u = torch.zeros(b - a, dtype=work, device=p.device)
                     if self.update == "elementwise_sign":
                         u = u.sign_()
                     target = p.reshape(-1) if flat is None else flat[a:b]
@@ -433,8 +526,9 @@ class MeZO(torch.optim.Optimizer):
         perturbation left in place (in units of eps z_last): with ``fuse`` and in-place
         restore, the last restore is left to the update pass."""
         saved = None
-        if self.restore == "copy":
-            saved = [p.detach().clone() for p in self._params()]
+        if self.restore == "copy":  # the tensors some direction perturbs, and their copies
+            saved = [(p, p.detach().clone()) for i, p in enumerate(self._params())
+                     if any(self._selected(j, i) for j in range(self.n_directions))]
 
         losses = []
         offset = 0.0  # current perturbation, in units of eps * z_j
@@ -442,7 +536,7 @@ class MeZO(torch.optim.Optimizer):
         def move(to, j):
             nonlocal offset
             if to == 0.0 and saved is not None:
-                for p, s in zip(self._params(), saved):
+                for p, s in saved:
                     p.copy_(s)
             else:
                 self._perturb(to - offset, j)
@@ -485,6 +579,7 @@ class MeZO(torch.optim.Optimizer):
                 self._perturb(pending, self.n_directions - 1)
             self.step_count += 1
             self._seeds.clear()
+            self._blocks.clear()
             if self.on_nonfinite == "raise":
                 raise FloatingPointError(f"non-finite loss {losses} at step {self.step_count - 1}; "
                                          "parameters restored")
@@ -515,25 +610,31 @@ class MeZO(torch.optim.Optimizer):
                 coefs.append([math.copysign(1.0, v) / n if v else 0.0 for v in ds])
             else:
                 coefs.append(ds)
+        scale = self._block_scale()
+        if scale != 1.0:  # sparse: the update direction is (B / k) z_S
+            coefs = [[v * scale for v in row] for row in coefs]
         self._apply(coefs, pending)
         self.step_count += 1
         self._seeds.clear()
+        self._blocks.clear()
         return value
 
 
 @torch.no_grad()
 def probe_directional_derivatives(params: Iterable, closure: Callable[[], object], eps: float,
-                                  n: int = 32, rng=None) -> np.ndarray:
+                                  n: int = 32, rng=None, distribution: str = "gaussian"
+                                  ) -> np.ndarray:
     r"""Sample :math:`n` central-difference directional derivatives without updating.
 
     Returns :math:`d_j = (L(\theta + \varepsilon z_j) - L(\theta - \varepsilon z_j)) /
     (2\varepsilon)` for :math:`n` seeded Gaussian directions; the parameters are
     restored bitwise. ``rng`` (None, an int, a numpy or torch Generator) draws the
-    directions. Use the quantiles of :math:`|d|` to choose QZO's clip :math:`C` and the
+    directions, from ``distribution`` (``"gaussian"`` or ``"rademacher"``, as in
+    :class:`MeZO`). Use the quantiles of :math:`|d|` to choose QZO's clip :math:`C` and the
     learning rate before training.
     """
     opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), rng=rng,
-               restore="copy")
+               restore="copy", distribution=distribution)
     losses, _ = opt._evaluate_directions(closure)
     if not all(math.isfinite(v) for v in losses):
         raise FloatingPointError(f"non-finite loss while probing (eps={eps})")
@@ -542,7 +643,7 @@ def probe_directional_derivatives(params: Iterable, closure: Callable[[], object
 
 @torch.no_grad()
 def zo_grad_(params: Iterable, closure: Callable[[], object], eps: float = 1e-3, rng=None,
-             n: int = 1) -> float:
+             n: int = 1, distribution: str = "gaussian") -> float:
     r"""Set ``p.grad`` to the SPSA estimate :math:`\frac1n \sum_j d_j z_j` for every parameter.
 
     :math:`d_j = (L(\theta + \varepsilon z_j) - L(\theta - \varepsilon z_j)) / (2\varepsilon)`,
@@ -551,10 +652,12 @@ def zo_grad_(params: Iterable, closure: Callable[[], object], eps: float = 1e-3,
     ``adam.step()``), at the cost of a materialized ``.grad`` (+1x parameter bytes) and
     the optimizer's state. ``rng`` (None, an int, a numpy or torch Generator) draws the
     directions: pass one ``Generator`` to every step so that its stream moves on (a
-    fixed int reuses the same directions at every step). Returns the mean loss.
+    fixed int reuses the same directions at every step); ``distribution`` is
+    ``"gaussian"`` or ``"rademacher"`` (:class:`MeZO`). Returns the mean loss.
     """
     params = list(params)
-    opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), rng=rng)
+    opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), rng=rng,
+               distribution=distribution)
     losses, _ = opt._evaluate_directions(closure)
     if not all(math.isfinite(v) for v in losses):
         raise FloatingPointError(f"non-finite loss {losses}; parameters restored")
