@@ -266,6 +266,9 @@ def axpy_(flat: torch.Tensor, seed: int, alpha: float, distribution: str) -> Non
     arr = flat.detach().numpy()
     a = arr.dtype.type(alpha)
     serial, parallel = _AXPY[distribution]
+    if arr.size < _PARALLEL_MIN:  # the common small tensor: no thread bookkeeping
+        serial(arr, _key(seed), a, 0, arr.size)
+        return
     with parallel_threads(arr.size) as threads:
         if threads is None:
             serial(arr, _key(seed), a, 0, arr.size)
