@@ -2,9 +2,10 @@ r"""MeZO: memory-efficient zeroth-order (SPSA) optimization with the seed trick.
 
 The random direction :math:`z` is never stored: every tensor's slice of it is
 regenerated from a seed derived from ``(base_seed, step, direction, tensor, chunk)``
-by one ``torch.Generator`` per tensor and chunk, so the perturbation and the update
-issue exactly the same random draws, whatever the tensor shapes, layouts or the
-order in which the tensors are visited.
+(on CPU by the counter-based kernels of :mod:`optkit.zeroth._directions`, fused with the
+in-place update; on other devices by a ``torch.Generator`` per tensor and chunk), so the
+perturbation and the update issue exactly the same random draws, whatever the tensor
+shapes, layouts or the order in which the tensors are visited.
 """
 
 from __future__ import annotations
@@ -94,8 +95,8 @@ def _loss_value(loss) -> float:
 class MeZO(torch.optim.Optimizer):
     r"""Zeroth-order SGD with the SPSA estimator at inference memory (MeZO).
 
-    Each step draws :math:`n` Gaussian directions :math:`z_j \sim N(0, I)` from
-    seeds and, with ``estimator="central"``, evaluates the loss at :math:`\theta
+    Each step draws :math:`n` directions :math:`z_j` from seeds (Gaussian
+    :math:`N(0, I)`, or Rademacher: independent uniform signs :math:`\pm 1`) and, with ``estimator="central"``, evaluates the loss at :math:`\theta
     \pm \varepsilon_g z_j` in place (perturb :math:`+\varepsilon z`, then
     :math:`-2\varepsilon z`, then restore), giving the projected gradients
 
@@ -129,9 +130,50 @@ class MeZO(torch.optim.Optimizer):
     Gaussian-smoothed loss (Nesterov & Spokoiny 2017), and
     :math:`E\|\hat g\|^2 = \frac{D + n + 1}{n} \|\nabla L\|^2` for Gaussian directions.
 
+    **Directions.** ``distribution="gaussian"`` (default, MeZO) or ``"rademacher"``,
+    :math:`z_i \in \{-1, +1\}` with probability 1/2 each, SPSA's classic choice (Spall
+    1992; Spall 1998 recommends this symmetric Bernoulli law: the SPSA conditions need
+    :math:`E[z_i^{-1}]` finite, which it meets and a Gaussian does not, for the
+    :math:`\Delta^{-1}` form of the estimator; with :math:`d\,z` as here both are valid).
+    Both have :math:`E[z z^\top] = I`, so on a quadratic :math:`E[\hat g] = \nabla L` for
+    both; the variance is :math:`E\|\hat g\|^2 = \frac{D + n + 1}{n}\|\nabla L\|^2`
+    (Gaussian) and :math:`\frac{D + n - 1}{n}\|\nabla L\|^2` (Rademacher, since
+    :math:`\|z\|^2 = D` exactly), and a Rademacher :math:`z` costs one random bit per
+    element instead of a Box-Muller transform.
+
+    **Sparse MeZO** (``block_fraction`` :math:`f < 1`). The blocks are the parameter
+    tensors (all groups, :math:`B` of them). Each direction :math:`j` of a step
+    perturbs only :math:`k = \max(1, \operatorname{round}(f B))` tensors :math:`S_j`,
+    drawn uniformly without replacement from the step's seed, i.e. it uses
+    :math:`z_{j, S_j}` (zero outside :math:`S_j`), and the update uses
+    :math:`\tfrac{B}{k} z_{j, S_j}` in place of :math:`z_j` in every formula above. Each
+    tensor is in :math:`S_j` with probability :math:`k/B`, so on a quadratic
+
+    .. math::
+        E\big[\tfrac{B}{k}\, d_j\, z_{j,S_j}\big]
+        = \tfrac{B}{k}\, E_S\big[P_S\big] \nabla L = \nabla L,
+
+    (:math:`P_S` the projection on the coordinates of :math:`S`): unbiased for the
+    *full* gradient, coupling between blocks included; in general it is the gradient of
+    the Gaussian-smoothed loss, averaged over :math:`S`. Its second moment,
+    :math:`(B/k)^2 E_S[(|S| + 2)\|\nabla_S L\|^2]` (Gaussian, :math:`n = 1`), is about
+    :math:`D \|\nabla L\|^2` when the blocks are alike, the dense value, so the default
+    learning rate still applies. The perturbation and update passes touch only the
+    :math:`k` tensors (plus, when a group has ``weight_decay`` or ``momentum``, the
+    deterministic part of its update on every tensor), so a step costs about
+    :math:`f` of the dense one's random-direction work. LeZO (Wang et al. 2024) drops the
+    :math:`B/k` factor, which makes :math:`E[\hat g] = (k/B) \nabla L` (the same
+    direction, a learning rate :math:`k/B` smaller); Sparse MeZO (Liu et al. 2024)
+    chooses coordinates by magnitude instead; random block-coordinate ZO descent is
+    ZO-BCD (Cai et al. 2021).
+
     Memory: no per-parameter state unless ``momentum > 0`` (+1x parameter bytes) or
-    ``restore="copy"`` (a transient copy of the parameters); the transient random
-    buffer is one fp32 chunk of at most ``chunk_size`` elements.
+    ``restore="copy"`` (a transient copy of the perturbed tensors). On CPU, fp32 and fp64
+    contiguous tensors are perturbed and updated by a kernel that regenerates :math:`z`
+    element by element (no buffer); otherwise (other devices, half precision, a
+    non-contiguous tensor, ``n_directions > 1``, weight decay, momentum or
+    ``"elementwise_sign"``) the transient random buffer is one fp32 chunk of at most
+    ``chunk_size`` elements.
 
     Parameters
     ----------
@@ -183,6 +225,14 @@ class MeZO(torch.optim.Optimizer):
         set it with ``torch.distributed.init_process_group(..., timeout=timedelta(...))``;
         the default is 30 min for gloo); the step then leaves the parameters and the step
         counter as they were before it, so the run can be checkpointed and resumed.
+    distribution : {"gaussian", "rademacher"}
+        Law of the directions' entries: :math:`N(0, 1)` or uniform on :math:`\{-1, +1\}`
+        (see *Directions*).
+    block_fraction : float
+        In (0, 1]: the fraction :math:`f` of parameter tensors each direction perturbs
+        (sparse MeZO, see above); 1 (default) perturbs all of them. A fraction, not a
+        count, so that one value fits models of any depth; the count is
+        :math:`\max(1, \operatorname{round}(f B))`.
 
     Attributes
     ----------
@@ -210,13 +260,20 @@ class MeZO(torch.optim.Optimizer):
     size of :math:`d` before training.
 
     The seed of chunk ``c`` of tensor ``i`` (counted over all groups) for direction
-    ``j`` of step ``t`` is a SplitMix64 hash of ``(base seed, t, j, i, c)``; the chunk's z
-    is ``torch.randn(numel)`` in fp32 from a generator on the tensor's device seeded
-    with it, taken in row-major order and cast to the parameter dtype. Perturbation
-    and update therefore draw identical z for any shape, memory layout or visiting
-    order (an error in one tensor cannot desynchronize the next), and a step replays
-    bitwise on the same device type (CPU and CUDA streams differ). The restore of the
-    last direction is fused with the update, so a central step draws z three times.
+    ``j`` of step ``t`` is a SplitMix64 hash of ``(base seed, t, j, i, c)``; the sparse
+    tensor subset of direction ``j`` is drawn from the hash of ``(base seed, t, j, -1)``.
+    On CPU, the chunk's z is the counter-based stream of that seed (element :math:`e` a
+    function of the seed and :math:`e` only: SplitMix64 words, Box-Muller in fp32 for
+    Gaussian, one bit per element for Rademacher; :mod:`optkit.zeroth._directions`),
+    threaded like torch (``torch.get_num_threads()``) with a result that does not depend
+    on the thread count; on another device, ``torch.randn(numel)`` (or random bits) in
+    fp32 from a generator there seeded with it. Either way z is taken in row-major
+    order and cast to the parameter dtype. Perturbation and update therefore draw
+    identical z for any shape, memory layout or visiting order (an error in one tensor
+    cannot desynchronize the next), and a step replays bitwise on the same device type
+    (CPU and CUDA streams differ). The restore of the last direction is fused with the
+    update, so a central step passes over z three times; on CPU each pass is one read
+    and one write of the parameters.
 
     References
     ----------
@@ -224,14 +281,25 @@ class MeZO(torch.optim.Optimizer):
     "Fine-Tuning Language Models with Just Forward Passes", NeurIPS 2023
     (arXiv:2305.17333), Algorithm 1 and Definition 1. J. C. Spall, "Multivariate
     stochastic approximation using a simultaneous perturbation gradient
-    approximation", IEEE TAC 37(3), 1992. S. Liu, P.-Y. Chen, X. Chen, M. Hong,
-    "signSGD via Zeroth-Order Oracle", ICLR 2019.
+    approximation", IEEE TAC 37(3), 1992. J. C. Spall, "Implementation of the
+    simultaneous perturbation algorithm for stochastic optimization", IEEE Trans.
+    Aerospace and Electronic Systems 34(3), 1998 (the symmetric Bernoulli ±1 directions).
+    S. Liu, P.-Y. Chen, X. Chen, M. Hong, "signSGD via Zeroth-Order Oracle", ICLR 2019.
+    F. Wang, L. Shen, L. Ding, C. Xue, Y. Liu, C. Ding, "Simultaneous Computation and
+    Memory Efficient Zeroth-Order Optimizer for Fine-Tuning Large Language Models"
+    (LeZO), arXiv:2410.09823, 2024. Y. Liu, Z. Zhu, C. Gong, M. Cheng, C.-J. Hsieh,
+    Y. You, "Sparse MeZO: Less Parameters for Better Performance in Zeroth-Order LLM
+    Fine-Tuning", arXiv:2402.15751, 2024. H. Cai, D. McKenzie, W. Yin, Z. Zhang, "A
+    Zeroth-Order Block Coordinate Descent Algorithm for Huge-Scale Black-Box
+    Optimization", ICML 2021. G. L. Steele, D. Lea, C. H. Flood, "Fast splittable
+    pseudorandom number generators", OOPSLA 2014 (SplitMix64).
 
     Examples
     --------
     >>> model.eval()
     >>> opt = MeZO(model.parameters(), eps=1e-3, rng=0)   # lr = 20 / D
     >>> loss = opt.step(lambda: loss_fn(model(x), y))   # no backward
+    >>> fast = MeZO(model.parameters(), rng=0, distribution="rademacher", block_fraction=0.25)
     """
 
     def __init__(self, params, lr: float | None = None, eps: float = 1e-3, *, n_directions: int = 1,
