@@ -16,8 +16,9 @@ Ratio tests for ``bench/micro/check.py`` (budgets in ``bench/micro/budgets.toml`
 ``test_ratio_mezo_step*``: one MeZO step (Gaussian, Rademacher, or sparse with half the
 tensors perturbed) against two forward passes of the same MLP on a 64-row batch, one thread.
 ``OPTKIT_MICRO_CONFIG=full`` (default) is the issue's case, 4 x 1024^2 (4.2M parameters);
-``ci`` is 4 x 512^2 (1.1M parameters; the ratio hardly depends on the width, since both the
-forwards and the z passes scale with the parameter count).
+``ci`` is 2 x 1024^2 (2.1M parameters: half the time, the same ratio, since both the forwards
+and the z passes scale with the parameter count; a narrower MLP would raise the share of the
+fixed per-tensor Python cost).
 
 Times in the script are process CPU time (robust to other load on a shared machine); the
 ratio tests use the fixture's interleaved wall-time medians. A ZO step is two forwards plus
@@ -44,7 +45,8 @@ WIDTH = int(os.environ.get("OPTKIT_MICRO_WIDTH", "1024"))
 DEPTH = int(os.environ.get("OPTKIT_MICRO_DEPTH", "4"))
 ROWS = int(os.environ.get("OPTKIT_MICRO_ROWS", "2048"))
 CONFIG = os.environ.get("OPTKIT_MICRO_CONFIG", "full")
-RATIO_WIDTH = {"ci": 512, "full": 1024}[CONFIG]  # depth 4, 64 rows in both
+RATIO_DEPTH = {"ci": 2, "full": 4}[CONFIG]  # width 1024, 64 rows in both
+RATIO_WIDTH = 1024
 RATIO_ROWS = 64
 
 
@@ -112,7 +114,7 @@ def test_zeroth_step(benchmark, cases, name):
 @pytest.fixture(scope="module")
 def ratio_model():
     torch.set_num_threads(1)
-    model, x, y = _setup(RATIO_WIDTH, 4, RATIO_ROWS)
+    model, x, y = _setup(RATIO_WIDTH, RATIO_DEPTH, RATIO_ROWS)
 
     def closure():
         return nn.functional.mse_loss(model(x), y)
@@ -134,7 +136,8 @@ def test_ratio_mezo_step_vs_two_forwards(ratio, ratio_model, variant, options):
     model, closure, two_forwards = ratio_model
     mezo = MeZO(model.parameters(), lr=1e-7, rng=0, **options)
     ratio(f"mezo-step{variant}-vs-two-forwards", lambda: mezo.step(closure), two_forwards,
-          peer_name=f"two no-grad forwards, MLP 4x{RATIO_WIDTH}^2, {RATIO_ROWS} rows, 1 thread",
+          peer_name=f"two no-grad forwards, MLP {RATIO_DEPTH}x{RATIO_WIDTH}^2, {RATIO_ROWS} rows, "
+                    "1 thread",
           repeats=15)
 
 
