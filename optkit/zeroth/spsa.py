@@ -2,7 +2,7 @@ r"""MeZO: memory-efficient zeroth-order (SPSA) optimization with the seed trick.
 
 The random direction :math:`z` is never stored: every tensor's slice of it is
 regenerated from a seed derived from ``(base_seed, step, direction, tensor, chunk)``
-(on CPU by the counter-based kernels of :mod:`optkit.zeroth._directions`, fused with the
+(on CPU by the counter-based kernels of ``optkit.zeroth._directions``, fused with the
 in-place update; on other devices by a ``torch.Generator`` per tensor and chunk), so the
 perturbation and the update issue exactly the same random draws, whatever the tensor
 shapes, layouts or the order in which the tensors are visited.
@@ -264,7 +264,7 @@ class MeZO(torch.optim.Optimizer):
     tensor subset of direction ``j`` is drawn from the hash of ``(base seed, t, j, -1)``.
     On CPU, the chunk's z is the counter-based stream of that seed (element :math:`e` a
     function of the seed and :math:`e` only: SplitMix64 words, Box-Muller in fp32 for
-    Gaussian, one bit per element for Rademacher; :mod:`optkit.zeroth._directions`),
+    Gaussian, one bit per element for Rademacher; ``optkit.zeroth._directions``),
     threaded like torch (``torch.get_num_threads()``) with a result that does not depend
     on the thread count; on another device, ``torch.randn(numel)`` (or random bits) in
     fp32 from a generator there seeded with it. Either way z is taken in row-major
