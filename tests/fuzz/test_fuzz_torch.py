@@ -130,7 +130,7 @@ def test_parameter_dtypes(name, dtype):
 
 ZEROTH = {"mezo": MeZO, "qzo": QZO}
 ZEROTH_ARGS = ["lr", "eps", "n_directions", "momentum", "weight_decay", "clip", "estimator",
-               "update", "restore", "on_nonfinite", "rng"]
+               "update", "restore", "on_nonfinite", "rng", "distribution", "block_fraction"]
 
 
 @pytest.mark.parametrize("name", list(ZEROTH))
