@@ -93,7 +93,8 @@ class PerpGrad(Optimizer):
         if (isinstance(perp_eps, bool) or not isinstance(perp_eps, (int, float))
                 or not 0 <= perp_eps < 1):
             raise ValueError(f"Invalid perp_eps value: {perp_eps}")
-        _check_base_groups(base)
+        for group in base.param_groups:
+            _check_base_group(group)
         self.base = base
         self.rescale = rescale
         self.perp_eps = float(perp_eps)
@@ -137,9 +138,7 @@ class PerpGrad(Optimizer):
         self._set_group_defaults(param_group)
         self.base.add_param_group(param_group)
         try:
-            check_representable(self.base.param_groups[-1])
-            check_half_eps(self.base.param_groups[-1].get("eps"),
-                           self.base.param_groups[-1]["params"])
+            _check_base_group(self.base.param_groups[-1])
         except (ValueError, TypeError):
             self.base.param_groups.pop()
             raise
@@ -233,15 +232,17 @@ def _project(p: Tensor, grad: Tensor, rescale: bool, eps: float) -> Tensor:
     return g_perp.clamp_(-limit, limit).reshape(shape)
 
 
-def _check_base_groups(base: Optimizer) -> None:
-    """The base's ``lr``, ``eps``, ``weight_decay`` fit the parameters' dtypes
-    (:func:`~optkit.optim._common.check_representable`: torch checks only their sign), and
-    an Adam-type base on float16 has an ``eps`` that is not 0 in float16: the projection
-    makes a gradient exactly zero whenever it is parallel to the weight (always on
-    one-element tensors) (:func:`~optkit.optim._common.check_half_eps`)."""
-    for group in base.param_groups:
-        check_representable(group)
-        check_half_eps(group.get("eps"), group["params"])
+def _check_base_group(group: dict[str, Any]) -> None:
+    """A base group's ``lr``, ``eps``, ``weight_decay`` fit the parameters' dtypes
+    (:func:`~optkit.optim._common.check_representable`: torch checks only their sign), its
+    ``betas`` are a pair, and an Adam-type base on float16 has an ``eps`` that is not 0 in
+    float16: the projection makes a gradient exactly zero whenever it is parallel to the
+    weight (always on one-element tensors) (:func:`~optkit.optim._common.check_half_eps`)."""
+    check_representable(group)
+    check_half_eps(group.get("eps"), group["params"])
+    betas = group.get("betas")  # torch checks each beta's range, not that there are two
+    if betas is not None and (not isinstance(betas, (tuple, list)) or len(betas) != 2):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
 
 
 class PerpSGD(PerpGrad):

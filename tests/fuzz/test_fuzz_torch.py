@@ -74,8 +74,11 @@ def test_constructor_hyperparameters(name, data):
                 p.grad = torch.full_like(p, 0.5 - step)
             opt.step()
         finite = all(bool(torch.isfinite(p).all()) for p in params)
-        hyper_finite = all(math.isfinite(v) for v in _numbers(value))
-        assert finite or not hyper_finite, f"{name}({arg}={value!r}) made the params non-finite"
+        # Within float32's range, a hyperparameter can still scale an update past it (lr or
+        # weight_decay ~1e38 on parameters ~1): as in torch.optim, the optimizers do not
+        # inspect their updates, so finiteness is required for magnitudes up to 1e30 only.
+        moderate = all(math.isfinite(v) and abs(v) <= 1e30 for v in _numbers(value))
+        assert finite or not moderate, f"{name}({arg}={value!r}) made the params non-finite"
 
     outcome(f"{name}.{arg}", call, [arg])
 

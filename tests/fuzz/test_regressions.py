@@ -177,6 +177,13 @@ def test_hyperparameters_beyond_the_parameter_dtype_are_named(make):
     assert torch.isfinite(params[0]).all()
 
 
+def test_perpgrad_checks_that_the_base_betas_are_a_pair():
+    """Was torch's ``too many values to unpack (expected 2)`` at the first step: Adam
+    checks each beta's range at construction, not their number."""
+    with pytest.raises(TypeError, match=r"betas must be a pair"):
+        _perp_adam([torch.nn.Parameter(torch.ones(2))], betas=[0.0, 0.0, 0.0])
+
+
 def test_perpgrad_saturates_float16_projections_instead_of_overflowing():
     """Was NaN parameters: with float16 gradients near 65504 one entry of g⊥ exceeded the
     float16 range, became inf, and Adam's update inf/inf = NaN."""
