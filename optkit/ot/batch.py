@@ -46,8 +46,14 @@ class BatchOTResult(OptimizeResult):
 
     @property
     def plan(self):
+        if "_plan_fn" in self.__dict__:
+            return self.__dict__["_plan_fn"]()
         xp = namespace(self.f)
         return xp.stack([r.plan for r in self.results])
+
+    def set_plan(self, plan_fn) -> None:
+        """Attach the function that forms the (B, n, m) plans when read."""
+        self.__dict__["_plan_fn"] = plan_fn
 
     def __repr__(self) -> str:
         return (f"BatchOTResult(B={len(self.results)}, success={self.success}, "
