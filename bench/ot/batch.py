@@ -4,14 +4,14 @@ Two forms, B = 64 problems of n = m = 128 by default (issue 14, spec ot.md §8.3
 
 - ``costs``: B different costs (2-D uniform clouds, squared Euclidean), B x n x m. optkit's
   vectorised batch (numpy and torch) vs optkit's unbatched solver in a Python loop (numba
-  kernels for numpy, torch kernels for torch) vs POT's ``ot.sinkhorn(method="sinkhorn_log")`` (stopThr = tol/sqrt(m): its L2 column test)
-  in a loop (POT has no batched-cost form).
+  kernels for numpy, torch kernels for torch) vs POT's ``ot.sinkhorn(method="sinkhorn_log")`` in a loop
+  (stopThr = tol/sqrt(m) for its L2 column test) (POT has no batched-cost form).
 - ``columns``: one cost, B histograms b (POT's several-b form). optkit's vectorised batch vs
   POT's ``ot.sinkhorn(a, B, C, method="sinkhorn")`` (kernel domain, vectorised over the
   columns) and ``method="sinkhorn_log"`` (POT loops over the columns).
 
-Every run is timed in the same process (median of ``--repeats``), and every solution's largest
-L1 marginal error is re-measured here, so the ratios compare equal accuracy.
+Every run is timed in the same process (median of ``--repeats``, the runs interleaved), and
+every solution's largest L1 marginal error is re-measured here.
 
     OMP_NUM_THREADS=1 python bench/ot/batch.py --batch 64 --n 128 --repeats 3
 """
@@ -32,13 +32,27 @@ def marginal_error(P, a, b):
                         / a.sum(-1)))
 
 
-def timed(fn, repeats):
-    times, out = [], None
+def timed(runs, repeats):
+    """Median seconds and last output of every run, the runs interleaved round-robin (so a
+    change of the machine's load hits every run alike)."""
+    times = {name: [] for name in runs}
+    outs = {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        for name, fn in runs.items():
+            t0 = time.perf_counter()
+            outs[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(t), outs[name]) for name, t in times.items()}
+
+
+def report_runs(head, runs, repeats, a, b):
+    report = dict(head)
+    for name, (seconds, P) in timed(runs, repeats).items():
+        report[name] = {"s": round(seconds, 4), "err": marginal_error(P, a, b)}
+    base = report[next(iter(runs))]["s"]
+    report["ratios (time / first run)"] = {k: round(v["s"] / base, 2)
+                                          for k, v in report.items() if isinstance(v, dict)}
+    print(json.dumps(report))
 
 
 def main():
@@ -81,14 +95,8 @@ def main():
         "POT loop numpy": lambda: np.stack(pot_loop(C, a, b)),
         "POT loop torch": lambda: torch.stack(pot_loop(Ct, at, bt)),
     }
-    report = {"form": "costs", "B": B, "n": n, "reg": reg, "tol": tol}
-    for name, fn in runs.items():
-        seconds, P = timed(fn, args.repeats)
-        report[name] = {"s": round(seconds, 4), "err": marginal_error(P, a, b)}
-    base = report["optkit batch numpy"]["s"]
-    report["ratios vs optkit batch numpy"] = {k: round(v["s"] / base, 2)
-                                              for k, v in report.items() if isinstance(v, dict)}
-    print(json.dumps(report))
+    report_runs({"form": "costs", "B": B, "n": n, "reg": reg, "tol": tol}, runs, args.repeats,
+                a, b)
     # several b, one cost
     Cs, a1, cols = C[0], a[0], b.T.copy()
     runs = {
@@ -99,15 +107,8 @@ def main():
         "POT sinkhorn_log (several b)": lambda: _pot_columns(ot, a1, cols, Cs, reg, tol,
                                                              "sinkhorn_log"),
     }
-    report = {"form": "columns", "B": B, "n": n, "reg": reg, "tol": tol}
-    for name, fn in runs.items():
-        seconds, P = timed(fn, args.repeats)
-        report[name] = {"s": round(seconds, 4), "err": marginal_error(P, a, b)}
-    base = report["optkit several-b numpy"]["s"]
-    report["ratios vs optkit several-b numpy"] = {
-        k: round(v["s"] / base, 2) for k, v in report.items() if isinstance(v, dict)}
-    print(json.dumps(report))
-
+    report_runs({"form": "columns", "B": B, "n": n, "reg": reg, "tol": tol}, runs,
+                args.repeats, a, b)
 
 def _pot_columns(ot, a, cols, C, reg, tol, method):
     """POT's plans for several b: its log gives the scalings (one column per problem)."""

@@ -125,7 +125,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
       Algorithm 1): ``n_init`` Sinkhorn sweeps, then Newton ascent steps on the reduced dual
       with a sparsified Hessian; see :class:`~optkit.ot.sns.SNSSolver`. On torch input
       everything (potentials, sparse Hessian, CG, line search) stays on ``C``'s device and
-      the host reads one small vector per line-search trial.
+      the host reads one small vector per Newton step (the line search evaluates its trial
+      steps together in one pass over ``C``).
 
     Parameters
     ----------
@@ -179,7 +180,12 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         blocks on the clouds' device), so a solve holds O((n + m) d) memory plus one block;
         ``result.plan`` still forms the n x m plan when read. SNS runs unchanged on it: its
         sparse Hessian (top-k histogram, CSR) is built by blocks too, :math:`O(|K|)` memory. A named
-        ``cost`` is required (not a callable).
+        ``cost`` is required (not a callable). torch clouds that require gradients get the
+        envelope gradient :math:`\partial_{x_i} = \sum_j P^*_{ij}\nabla_x c(x_i, y_j)`
+        (and w.r.t. ``y``, ``a``, ``b``) on ``dual`` and ``ent_reg_cost``, computed by blocks
+        of rows in the backward (:class:`~optkit.ot.autograd.LazyEnvelopeValue`: Feydy et al.,
+        AISTATS 2019; Peyré & Cuturi 2019, §9.1.3); ``grad="implicit"``/``"autodiff"`` raise
+        ``ValueError``.
     options : dict, optional
         SNS settings (``ValueError`` with ``method="sinkhorn"``): ``n_init`` (20), ``kappa``
         (10: kept entries per row, adapted in [2, ceil(m/4)]), ``adaptive`` (True),
@@ -216,9 +222,13 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
 
     Batches (:mod:`optkit.ot.batch`): a leading batch axis on ``a``, ``b``, ``C``
     or ``x``, ``y`` (shared 1-D masses allowed), or POT's several-``b``
-    form ``b (m, k)`` with one ``C``, solves each problem on its own (own potentials and
-    stopping test) and returns a :class:`~optkit.ot.batch.BatchOTResult` (``cost`` a
-    vector, as POT's ``sinkhorn2``). ``init`` and ``callback`` then apply to every problem.
+    form ``b (m, k)`` with one ``C``, returns a :class:`~optkit.ot.batch.BatchOTResult`
+    (``cost`` a vector, as POT's ``sinkhorn2``; per-problem ``status``, ``nit``). With
+    ``method="sinkhorn"`` the batch runs as one tensor program (numba kernel for numpy, batched
+    torch reductions on ``C``'s device; :mod:`optkit.ot.batch_sinkhorn`) with a per-problem
+    stopping mask, and ``dual``/``ent_reg_cost`` carry the envelope gradient per problem;
+    SNS, zero masses, ``init`` or a ``callback`` solve each problem on its own (``init`` and
+    ``callback`` then apply to every problem).
 
     Returns
     -------
