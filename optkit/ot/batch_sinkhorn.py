@@ -27,13 +27,16 @@ device after every sweep and a problem that is no longer active keeps its potent
 sweep's new values are discarded by ``where``), so its result is the iterate at which it
 converged, and its ``nit`` counts its own sweeps. The host reads the error and dual vectors
 once per ``check_every`` sweeps (one transfer) and stops when no problem is active or a
-budget is spent (then the unconverged problems get that status).
+budget is spent (then the unconverged problems get that status). Once a quarter of the
+problems a torch sweep computes are seen converged at a check, the sweeps gather the active
+problems' costs and compute only those (the numba kernel skips converged problems anyway).
 
 Differences from solving the problems one after another (:func:`optkit.ot.batch.solve_batch`):
 the same iterates up to rounding (potentials within 1e-12, the same sweep counts in the
-tests), but every pass runs in float64 (a float32 cost is upcast; the default ``tol`` stays the float32 one,
-so results agree with the per-problem solves to that tolerance), the stopping test is exact per
-sweep even with ``check_every > 1``, and the batch holds ``B n m`` float64 temporaries per pass.
+tests), but every pass runs in float64 (a float32 cost is upcast; the default ``tol`` stays
+the float32 one, so results agree with the per-problem solves to that tolerance), the stopping
+test is exact per sweep even with ``check_every > 1``, and the batch holds ``B n m`` float64
+temporaries per pass.
 """
 
 from __future__ import annotations
@@ -77,6 +80,13 @@ def _shifted(u, C_scaled, inv):
 
         return torch.sub(u * inv, C_scaled)
     return np.subtract(u * inv, C_scaled)
+
+
+def _scatter(full, index, part):
+    """A copy of ``full`` with the rows ``index`` replaced by ``part``."""
+    out = namespace(full).asarray(full, copy=True)
+    out[index] = part
+    return out
 
 
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}  # keeps inf and NaN semantics
@@ -158,6 +168,20 @@ class BatchProblem:
             self.sweep_kernel = _batch_sweep
             self.C3 = np.ascontiguousarray(self.C if self.C.ndim == 3 else self.C[None])
 
+    def subset(self, work):
+        """The sub-batch of the problems ``work`` (host indices; None: the whole batch), kept
+        until the next call with another set (one gather of their costs)."""
+        if work is None:
+            return self
+        key = tuple(work.tolist())
+        if getattr(self, "_subset", (None,))[0] != key:
+            w = self.xp.asarray(work, device=device_of(self.a))
+            C = self.C if self.C.ndim == 2 else self.xp.take(self.C, w, axis=0)
+            self._subset = (key, BatchProblem(C, self.xp.take(self.a, w, axis=0),
+                                              self.xp.take(self.b, w, axis=0), self.eps,
+                                              self.tol))
+        return self._subset[1]
+
     def row_lse(self, g):
         r""":math:`L_i = \mathrm{LSE}_j((g_j - C_{ij})/\varepsilon)` per problem, (B, n)."""
         return _lse(_shifted(g[:, None, :], self.C_scaled, self.inv_eps), 2)
@@ -185,7 +209,8 @@ class BatchProblem:
 @dataclass
 class BatchSinkhornState:
     """Potentials (B, n), (B, m), the row LSE ``L``, per-problem error, dual, activity mask and
-    sweep counts (device arrays); ``checks`` the host reads ``(sweeps, err, dual)``."""
+    sweep counts (device arrays); ``checks`` the host reads ``(sweeps, err, dual)``; ``work``
+    the problems the torch sweeps compute (host indices, None: all)."""
 
     f: Any
     g: Any
@@ -198,6 +223,7 @@ class BatchSinkhornState:
     n_sweeps: int = 0
     host: tuple | None = None
     checks: list = field(default_factory=list)
+    work: Any = None
 
     def read(self):
         """Host ``(err, dual)`` vectors of the current iterate: one transfer, cached."""
@@ -244,17 +270,47 @@ class BatchSinkhornSolver:
         if problem.sweep_kernel is not None:
             return self._numba_step(problem, state)
         xp, eps, act = problem.xp, problem.eps, state.active
-        f = eps * (problem.log_a - state.L)
-        g = eps * (problem.log_b - problem.col_lse(f))
-        L, err, dual = problem.row_pass(f, g)
-        keep = act[:, None]
-        err = xp.where(act, err, state.err_value)
+        work = self._work(problem, state)
+        sub = problem.subset(work)
+        if work is None:
+            L_old = state.L
+        else:
+            w = xp.asarray(work, device=device_of(state.f))
+            L_old = xp.take(state.L, w, axis=0)
+        f = eps * (sub.log_a - L_old)
+        g = eps * (sub.log_b - sub.col_lse(f))
+        L, err, dual = sub.row_pass(f, g)
+        new = {"f": f, "g": g, "L": L, "err_value": err, "dual_value": dual}
+        old = {key: getattr(state, key) for key in new}
+
+        def kept(mask, value, previous):  # a problem no longer active keeps its values
+            return xp.where(mask[:, None] if value.ndim == 2 else mask, value, previous)
+
+        if work is None:
+            upd = {key: kept(act, value, old[key]) for key, value in new.items()}
+        else:
+            mask = xp.take(act, w, axis=0)
+            upd = {key: _scatter(old[key], w, kept(mask, value, xp.take(old[key], w, axis=0)))
+                   for key, value in new.items()}
         return BatchSinkhornState(
-            xp.where(keep, f, state.f), xp.where(keep, g, state.g), xp.where(keep, L, state.L),
-            err, xp.where(act, dual, state.dual_value),
-            act & ~(err <= problem.tol),  # a NaN error stays active
+            upd["f"], upd["g"], upd["L"], upd["err_value"], upd["dual_value"],
+            act & ~(upd["err_value"] <= problem.tol),  # a NaN error stays active
             state.nit_each + xp.astype(act, xp.int64), problem.tol, state.n_sweeps + 1,
-            checks=state.checks)
+            checks=state.checks, work=work)
+
+    @staticmethod
+    def _work(problem, state):
+        """The problems a torch sweep computes: the whole batch until the host has seen a
+        quarter of the current set converge (at a check), then only the active ones (their
+        costs gathered once), so converged problems cost nothing."""
+        work, host = state.work, state.host
+        if host is None:
+            return work
+        live = np.flatnonzero(~(host[0] <= problem.tol))
+        current = problem.size if work is None else work.size
+        if 0 < live.size <= 0.75 * current:
+            return live
+        return work
 
     def _numba_step(self, problem, state):
         """The same sweep on numpy input by :func:`_numba_sweep`'s kernel (one compiled

@@ -95,6 +95,17 @@ def test_vectorised_batch_envelope_gradient():
         torch.testing.assert_close(x.grad[k], xk.grad, rtol=1e-9, atol=1e-12)
         torch.testing.assert_close(a.grad[k], ak.grad, rtol=1e-9, atol=1e-12)
 
+    # a cost shared by several b (POT's form) receives the sum of the problems' plans
+    C = torch.from_numpy(rng.random((12, 10))).requires_grad_()
+    cols = torch.from_numpy(_masses(rng, 3, 10).T.copy())
+    shared = sinkhorn(None, cols, C, 0.1, method="sinkhorn", tol=1e-13)
+    assert shared.vectorised
+    (shared.dual * weights).sum().backward()
+    expected = sum(float(weights[k]) * sinkhorn(None, cols[:, k], C.detach(), 0.1,
+                                                method="sinkhorn", tol=1e-13).plan
+                   for k in range(3))
+    torch.testing.assert_close(C.grad, expected, rtol=1e-9, atol=1e-13)
+
     def value(xv):
         r = sinkhorn(a.detach(), None, x=xv, y=y.expand(3, 10, 2), reg=0.1, method="sinkhorn",
                      tol=1e-13)
