@@ -44,10 +44,11 @@ Hessian and CG with a host residual test. torch input stays on the cost's device
 potentials, plan statistics, the sparsified Hessian (a fixed-size COO block,
 :class:`~optkit.ot._torch_kernels.DeviceSparse`), the CG (:func:`optkit.core.cg.pcg` with
 ``sync=False``: at most ``cg_cap`` iterations, converged systems frozen on the device, the cap
-twice the previous step's count, at least 20, at most 500) and the line-search trials. The host
-reads one small vector per line-search trial (error, dual, slope, step, CG count), so a Newton
-step accepted at its first trial costs one read; Sinkhorn sweeps are read only at the run
-loop's checks (``check_every``).
+twice the previous step's count, at least 20, at most 500) and the line search, whose six
+trials are evaluated together in one pass over ``C`` and tested on the device
+(:func:`_device_line_search`). The host reads one small vector per Newton step (accepted trial,
+error, dual, step, slope, CG count); Sinkhorn sweeps are read only at the run loop's checks
+(``check_every``).
 """
 
 from __future__ import annotations
