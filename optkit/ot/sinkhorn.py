@@ -39,7 +39,7 @@ from optkit.core.validate import (
     optional,
 )
 
-from .batch import batch_form, solve_batch
+from .batch import _ndim, batch_form, solve_batch
 from .costs import COSTS, LazyCost, cost_matrix
 from .problem import (
     check_cost,
@@ -391,10 +391,6 @@ def _batch_masses(v, name, size, length, torch_in, device):
                      for k in range(size)])
 
 
-def _ndim(v):
-    return v.ndim if hasattr(v, "ndim") else np.ndim(v)
-
-
 def _vectorised_batch(form, a, b, C, x, y, *, reg, eta, tol, stopThr, maxiter, maxfev,
                       max_time, check_every, cost, grad, warn):
     r"""A batch of ``method="sinkhorn"`` problems solved as one tensor program
@@ -469,8 +465,7 @@ def _vectorised_batch(form, a, b, C, x, y, *, reg, eta, tol, stopThr, maxiter, m
                    "max_time": opts["max_time"], "check_every": opts["check_every"]}
     res = solve_vectorised(a_d, b_d, Cd, C, a_graph, b_graph, eps=eps, tol=tol,
                            run_options=run_options, tracked=tracked)
-    if warn and not res.success and res.results[int(np.argmin(res.successes))].status != (
-            STATUS["callback"]):
+    if warn and not res.success:
         warnings.warn(f"sinkhorn did not converge: {res.message} Increase the budget "
                       "(maxiter, POT's numItermax; maxfev; max_time) or reg, or use "
                       "method='sns'.", UserWarning, stacklevel=3)
