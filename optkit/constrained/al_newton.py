@@ -24,6 +24,7 @@ from optkit.core.result import STATUS
 from . import _sketch_ops as _sk
 from ._al_state import _Accuracy, _Inner, _State, merit_gradient
 from ._kkt import KKTSystem, build_kkt
+from ._ldl import ReusableLDL
 from ._scaling import ScaledProblem, scale_factors
 from ._spectral import DENSE_MAX, gram_eigs
 
@@ -596,9 +597,10 @@ class ALNewton:
         """One sketch pass from ``inner.z`` to the relative target ``inner.rtol`` (at most
         ``max_inner`` steps); a capped pass is finished by LU with ``inner_fallback="direct"``
         when K is a matrix. Returns the pass's residual."""
+        ldl = self._reusable_ldl(s, kkt)
         out = _sk.run_pass(kkt.kind, kkt.K, b, inner.z, self.sketch, self.sampling,
                            min(self.block_size, b.size), inner.rtol * kkt_norm,
-                           self._pass_cap(kkt.kind, b.size), check_every, s.rng)
+                           self._pass_cap(kkt.kind, b.size), check_every, s.rng, ldl=ldl)
         inner.z = out.x
         inner.steps += out.n_steps
         inner.flops += out.flops
@@ -606,7 +608,7 @@ class ALNewton:
         if inner.capped and self.inner_fallback == "direct" and kkt.kind != "operator":
             try:  # finish the pass exactly: the accuracy condition then holds
                 exact = _sk.run_pass(kkt.kind, kkt.K, b, inner.z, "direct", self.sampling, 1,
-                                     inner.rtol * kkt_norm, 1, 1, s.rng)
+                                     inner.rtol * kkt_norm, 1, 1, s.rng, ldl=ldl)
                 inner.z = exact.x
                 inner.flops += exact.flops
                 inner.capped = False
@@ -614,6 +616,17 @@ class ALNewton:
             except _sk.SingularMatrixError:
                 pass
         return out.residual
+
+    @staticmethod
+    def _reusable_ldl(s, kkt: KKTSystem):
+        """``(ReusableLDL, m)`` for exact solves on the sparse path (the KKT pattern is the
+        same at every Newton step, so its symbolic analysis is computed once per run:
+        :mod:`optkit.constrained._ldl`); ``None`` on the dense and matrix-free paths."""
+        if kkt.kind != "sparse":
+            return None
+        if s.ldl is None:
+            s.ldl = ReusableLDL()
+        return s.ldl, s.lam.size
 
     def _pass_cap(self, kind, size) -> int:
         r"""Sketch steps of one pass before the LU fallback. ``max_inner``, except with
@@ -679,6 +692,7 @@ class ALNewton:
                        "kappa": s.kappa},
             "n_inner": s.n_inner,
             "n_direct_fallback": s.n_direct_fallback,
+            "n_kkt_analyses": 0 if s.ldl is None else s.ldl.n_analyses,
             "n_recoveries": s.n_recoveries,
             "n_restorations": s.n_restorations,
             "n_restoration_nfev": s.n_restoration_nfev,
