@@ -47,6 +47,7 @@ class _State:
     n_recoveries: int = 0  # failed Newton steps answered by ALNewton._recover (robust)
     n_restorations: int = 0  # feasibility restorations among them
     n_restoration_nfev: int = 0  # constraint evaluations of the restorations
+    n_soc: int = 0  # unit steps accepted after a second-order correction (robust)
     inner_flops: float = 0.0
     setup_flops: float = 0.0
     stop: tuple[int, str] | None = None

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from optkit.core.constraints import ConstraintOracle
-from optkit.core.linesearch import backtracking
+from optkit.core.linesearch import LineSearchResult, backtracking
 from optkit.core.result import STATUS
 
 from . import _sketch_ops as _sk
@@ -26,7 +26,7 @@ from ._al_state import _Accuracy, _Inner, _State, merit_gradient
 from ._kkt import KKTSystem, build_kkt
 from ._ldl import ReusableLDL
 from ._scaling import ScaledProblem, scale_factors
-from ._spectral import DENSE_MAX, gram_eigs
+from ._spectral import DENSE_MAX, gram_eigs, gram_solver
 
 __all__ = ["ALNewton", "al_newton", "AL_STATUS", "merit_gradient"]
 
@@ -254,12 +254,14 @@ class ALNewton:
             if s_f < 1.0 or np.any(d < 1.0):  # iterate on the scaled problem
                 view = ScaledProblem(problem, s_f, d)
                 f, g, c, G, gl = self._eval(view, x, lam)
-        if isinstance(self.lam0, str):  # "ls": least-squares multipliers
+        lam0 = self.lam0
+        if lam0 is None and self.robust:  # robust: least-squares multipliers at x0
+            lam0 = "ls"
+        if isinstance(lam0, str):  # "ls": least-squares multipliers
             if m:
-                Gd = G.toarray() if sp.issparse(G) else G
-                lam = np.linalg.lstsq(Gd.T, -g, rcond=None)[0]
-                gl = g + Gd.T @ lam
-        elif self.lam0 is not None:
+                lam = self._least_squares_multipliers(G, g)
+                gl = np.asarray(g + G.T @ lam, dtype=float).ravel()
+        elif lam0 is not None:
             lam = np.array(self.lam0, dtype=float).ravel()
             if lam.shape != (m,) or not np.all(np.isfinite(lam)):
                 raise ValueError(f"lam0 must be a finite array of shape ({m},), got {lam.shape}")
@@ -440,11 +442,20 @@ class ALNewton:
 
     @staticmethod
     def _least_squares_multipliers(G, g):
-        r""":math:`\arg\min_\lambda \|\nabla f + G^\top\lambda\|` (minimum norm)."""
+        r""":math:`\arg\min_\lambda \|\nabla f + G^\top\lambda\|` (minimum norm):
+        LAPACK's ``lstsq`` on a dense :math:`G`; for a sparse :math:`G` beyond the dense
+        limit the normal equations :math:`GG^\top\lambda = -G\nabla f` (one sparse LU),
+        zeros when :math:`GG^\top` is singular."""
         if G.shape[0] == 0:
             return np.zeros(0)
+        g = np.asarray(g, dtype=float)
+        if sp.issparse(G) and sum(G.shape) > DENSE_MAX:
+            try:
+                return -gram_solver(sp.csr_array(G))(G @ g)
+            except (RuntimeError, np.linalg.LinAlgError):
+                return np.zeros(G.shape[0])
         Gd = G.toarray() if sp.issparse(G) else np.asarray(G, dtype=float)
-        return np.linalg.lstsq(Gd.T, -np.asarray(g, dtype=float), rcond=None)[0]
+        return np.linalg.lstsq(Gd.T, -g, rcond=None)[0]
 
     def _restore(self, problem, s):
         r"""Feasibility restoration: minimize :math:`\phi(x) = \tfrac12\|c(x)\|^2` from the
@@ -587,7 +598,7 @@ class ALNewton:
         s.inner_flops += inner.flops
         s.mu, s.nu, s.delta, s.kappa = mu, nu, delta, kappa
         s.info = {"inner_steps": inner.steps, "hess_shift": kkt.t, "rtol": inner.rtol, "recovery": 0.0,
-                  "inner_capped": inner.capped, "penalty_updates": inner.penalty_updates,
+                  "inner_capped": inner.capped, "penalty_updates": inner.penalty_updates, "soc": 0.0,
                   "safeguard_step": inner.safeguard_step, "inner_fallbacks": inner.fallbacks,
                   "alpha": 0.0, "psi": acc.psi, "upsilon": acc.ups, "K_norm": kkt.norms["K"],
                   "delta_trial": acc.trial0}
@@ -642,33 +653,120 @@ class ALNewton:
 
     def _line_search(self, problem, s, z, slope):
         """Step 5: Armijo backtracking on the merit with a round-off slack
-        (:func:`optkit.core.linesearch.backtracking`, halving from 1 down to ``ALPHA_MIN``)."""
+        (:func:`optkit.core.linesearch.backtracking`, halving from 1 down to ``ALPHA_MIN``);
+        with ``safeguards="robust"`` a rejected unit step is first retried with a
+        second-order correction (:meth:`_second_order_correction`)."""
         n = s.x.size
         mu, nu = s.mu, s.nu
         merit0 = s.fun + s.lam @ s.c + 0.5 * mu * (s.c @ s.c) + 0.5 * nu * (s.gl @ s.gl)
+        slack = 10.0 * _EPS * abs(merit0)
 
-        def trial(alpha):
-            x = s.x + alpha * z[:n]
-            lam = s.lam + alpha * z[n:]
+        def at(x, lam):
             with np.errstate(all="ignore"):
                 f, g, c, G, gl = self._eval(problem, x, lam)
                 merit = f + lam @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gl @ gl)
-            return merit, alpha * slope, (x, lam, f, g, c, G, gl)
+            return merit, (x, lam, f, g, c, G, gl)
 
-        ls = backtracking(trial, merit0, step=1.0, c1=self.beta, shrink=0.5,
-                          min_step=ALPHA_MIN, slack=10.0 * _EPS * abs(merit0))
+        def trial(alpha):
+            merit, payload = at(s.x + alpha * z[:n], s.lam + alpha * z[n:])
+            return merit, alpha * slope, payload
+
+        if self.robust:
+            ls = self._robust_backtracking(s, z, slope, merit0, slack, at)
+        else:
+            ls = backtracking(trial, merit0, step=1.0, c1=self.beta, shrink=0.5,
+                              min_step=ALPHA_MIN, slack=slack)
         if ls.success:
             s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = ls.payload
             if not problem.constraints.is_linear:  # else G is constant: keep its spectrum
                 s.xi_G = s.gram_max = s.gram_solve = None  # and factorization
             s.info["alpha"] = ls.step
-            s.short_steps = s.short_steps + 1 if ls.step < SHORT_STEP else 0
+            s.short_steps = s.short_steps + 1 if ls.step <= SHORT_STEP else 0
             return s
         s.stop = (AL_STATUS["line_search"], (
             f"The line search on the augmented Lagrangian found no decrease down to step "
             f"{ALPHA_MIN:g} at iteration {s.k - 1} (merit slope {slope:.3g}); the derivatives "
             "may be inconsistent with the function values."))
         return s
+
+    def _robust_backtracking(self, s, z, slope, merit0, slack, at):
+        r"""``safeguards="robust"``: the same Armijo test from :math:`\alpha = 1`, with (i) a
+        second-order correction of a rejected unit step (:meth:`_second_order_correction`)
+        and (ii) safeguarded quadratic interpolation instead of halving: with
+        :math:`\phi(\alpha)` the merit along :math:`\Delta`, the next trial minimizes the
+        quadratic through :math:`\phi(0)`, :math:`\phi'(0)` and :math:`\phi(\alpha)`,
+
+        .. math::
+            \alpha_+ = \frac{-\phi'(0)\,\alpha^2}{2(\phi(\alpha) - \phi(0) -
+            \phi'(0)\alpha)}, \qquad \alpha_+ \in [\alpha/10, \alpha/2]
+
+        (Nocedal and Wright, Numerical Optimization, 2nd ed., 2006, §3.5; Dennis and
+        Schnabel, 1983, §6.3.2), halving after a non-finite value. Steps far below 1 (the
+        crawl that precedes a feasibility restoration) then cost a few evaluations each
+        instead of one per halving; every evaluation of the exact augmented Lagrangian
+        needs :math:`\nabla f` and the Jacobian."""
+        n = s.x.size
+        alpha, trials = 1.0, 0
+        while alpha >= ALPHA_MIN:
+            value, payload = at(s.x + alpha * z[:n], s.lam + alpha * z[n:])
+            trials += 1
+            finite = np.isfinite(value)
+            if finite and value <= merit0 + self.beta * alpha * slope + slack:
+                return LineSearchResult(True, alpha, value, payload, trials)
+            if trials == 1 and s.c.size:
+                soc = self._second_order_correction(s, z, payload, slope, merit0, slack, at)
+                if soc is not None:
+                    return soc
+            curvature = 2.0 * (value - merit0 - slope * alpha) if finite else 0.0
+            step = -slope * alpha * alpha / curvature if curvature > 0.0 else 0.5 * alpha
+            alpha = min(max(step, 0.1 * alpha), 0.5 * alpha)
+        return LineSearchResult(False, alpha, merit0, None, trials)
+
+    def _second_order_correction(self, s, z, full, slope, merit0, slack, at):
+        r"""``safeguards="robust"``: retry a rejected unit step with a second-order
+        correction (Fletcher, "Second order corrections for non-differentiable
+        optimization", Lecture Notes in Math. 912, 1982; Nocedal and Wright, Numerical
+        Optimization, 2nd ed., 2006, §15.6 (the Maratos effect, §15.5), and its use in the
+        line-search SQP method of ch. 18).
+
+        Near a solution a merit function can reject the unit Newton step because of the
+        constraints' curvature (the Maratos effect: the step is tangent to the linearized
+        constraints, :math:`c(x + p) = O(\|p\|^2)` grows the penalty terms). The correction
+        is the least-norm step back onto the linearization at :math:`x + p`,
+
+        .. math::
+            \hat p = -G^\top (G G^\top)^{-1} c(x + p), \qquad G = \nabla c(x)^\top,
+
+        and :math:`(x + p + \hat p, \lambda + \Delta_\lambda)` is accepted when it passes the
+        same Armijo test as the unit step, :math:`\mathcal{L}_{\mu,\nu} \le
+        \mathcal{L}_{\mu,\nu}(x, \lambda) + \beta\nabla\mathcal{L}_{\mu,\nu}^\top\Delta`
+        (plus the round-off slack). ``None`` when the corrected point is rejected too (the
+        caller then backtracks on the original direction, as without the correction).
+        It costs one extra evaluation (:math:`c(x + p)` comes from the rejected trial) and
+        a least-squares solve with :math:`G` (dense) or one sparse LU of :math:`GG^\top`."""
+        n = s.x.size
+        c_full = full[4]
+        if not np.all(np.isfinite(c_full)):
+            return None
+        G = s.G
+        with np.errstate(all="ignore"):
+            try:
+                if sp.issparse(G):
+                    if s.gram_solve is None:
+                        s.gram_solve = gram_solver(sp.csr_array(G))
+                    correction = -(G.T @ s.gram_solve(c_full))
+                else:  # minimum-norm solution of G p = -c(x + p)
+                    correction = np.linalg.lstsq(np.asarray(G), -c_full, rcond=None)[0]
+            except (np.linalg.LinAlgError, RuntimeError, ValueError):
+                return None
+        if not np.all(np.isfinite(correction)):
+            return None
+        merit, payload = at(s.x + z[:n] + correction, s.lam + z[n:])
+        if np.isfinite(merit) and merit <= merit0 + self.beta * slope + slack:
+            s.n_soc += 1
+            s.info["soc"] = 1.0
+            return LineSearchResult(True, 1.0, merit, payload, 2)
+        return None
 
     def result(self, problem, s):
         """Result fields, in the user's units when scaling was active (then ``trace["fun"]``
@@ -696,6 +794,7 @@ class ALNewton:
             "n_recoveries": s.n_recoveries,
             "n_restorations": s.n_restorations,
             "n_restoration_nfev": s.n_restoration_nfev,
+            "n_soc": s.n_soc,
             "inner_flops": s.inner_flops,
             "setup_flops": s.setup_flops,
         }
