@@ -132,12 +132,21 @@ class ALNewton:
       infeasible;
     - a *progress test* (:meth:`_stalled`): status 5 after ``STALL_WINDOW`` iterations
       without a 1% decrease of the KKT residual.
+    - *least-squares initial multipliers* :math:`\lambda_0 = -(GG^\top)^{-1}G\nabla f(x_0)`
+      when ``lam0`` is not given (IPOPT's initialization, Wächter and Biegler 2006, §3.6):
+      with :math:`\lambda_0 = 0` the Lagrangian Hessian of a problem whose curvature sits
+      in the constraints is nearly zero and the first Newton steps are huge (S2MPJ
+      MARATOS: Armijo steps of :math:`4\cdot 10^{-6}`, 7 iterations and a restoration;
+      3 unit steps from the least-squares estimate);
+    - in the line search (:meth:`_robust_backtracking`), a *second-order correction* of a
+      rejected unit step against the Maratos effect (Fletcher 1982; Nocedal and Wright
+      2006, §15.6; :meth:`_second_order_correction`) and safeguarded quadratic
+      interpolation instead of halving.
 
-    A second-order correction against the Maratos effect (Nocedal and Wright, Numerical Optimization, 2nd ed., ch. 15) is
-    not implemented: the exact augmented Lagrangian is a differentiable merit for which
-    the paper states local acceptance of the unit step, and no failure of the wide S2MPJ
-    table (``bench/constrained/s2mpj_wide.py``) was traced to rejected unit steps near a
-    solution (not checked problem by problem).
+    The sparse path's exact solves (``sketch="direct"`` and the LU fallback) use an
+    :math:`LDL^\top` factorization whose symbolic analysis is computed once per run
+    (:mod:`optkit.constrained._ldl`, result field ``n_kkt_analyses``), with SuperLU as
+    the fallback; this applies to both configurations.
 
     Three linear-algebra paths (``linear_algebra``) build the same K. ``"dense"`` (n + m
     <= 1000 by default) forms it from n Hessian-vector products, with Frobenius norms (as the

@@ -127,3 +127,19 @@ def test_wide_table_regressions_fast(name, expect):
                                           ("BAmL1SP", "best")])
 def test_wide_table_regressions_slow(name, expect):
     _check_regression(name, expect)
+
+
+def test_maratos_takes_unit_newton_steps():
+    """S2MPJ MARATOS (min -x1 + tau (x1^2 + x2^2 - 1), x1^2 + x2^2 = 1, tau = 1e-6; x* = (1, 0)).
+    With lambda_0 = 0 the Lagrangian Hessian is tau I and the first Newton steps are huge
+    (Armijo steps of 4e-6, then a restoration: 7 iterations, 83 evaluations); the robust
+    least-squares lambda_0 (about 1/2) makes it a 3-iteration Newton run with unit steps."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        problem = s2mpj.s2mpj_problem("MARATOS")
+        res = solve(problem, "al-newton", options={"rng": 0})
+        paper = solve(problem, "al-newton", options={"rng": 0, "safeguards": "paper"})
+    assert res.success and paper.success
+    np.testing.assert_allclose(res.x, [1.0, 0.0], atol=1e-7)
+    assert res.nit <= 4 and np.all(res.trace["alpha"][1:] == 1.0)
+    assert paper.nit > 2 * res.nit and paper.nfev > 10 * res.nfev
