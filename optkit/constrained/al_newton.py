@@ -132,12 +132,6 @@ class ALNewton:
       infeasible;
     - a *progress test* (:meth:`_stalled`): status 5 after ``STALL_WINDOW`` iterations
       without a 1% decrease of the KKT residual.
-    - *least-squares initial multipliers* :math:`\lambda_0 = -(GG^\top)^{-1}G\nabla f(x_0)`
-      when ``lam0`` is not given (IPOPT's initialization, Wächter and Biegler 2006, §3.6):
-      with :math:`\lambda_0 = 0` the Lagrangian Hessian of a problem whose curvature sits
-      in the constraints is nearly zero and the first Newton steps are huge (S2MPJ
-      MARATOS: Armijo steps of :math:`4\cdot 10^{-6}`, 7 iterations and a restoration;
-      3 unit steps from the least-squares estimate);
     - in the line search (:meth:`_robust_backtracking`), a *second-order correction* of a
       rejected unit step against the Maratos effect (Fletcher 1982; Nocedal and Wright
       2006, §15.6; :meth:`_second_order_correction`) and safeguarded quadratic
@@ -264,8 +258,6 @@ class ALNewton:
                 view = ScaledProblem(problem, s_f, d)
                 f, g, c, G, gl = self._eval(view, x, lam)
         lam0 = self.lam0
-        if lam0 is None and self.robust:  # robust: least-squares multipliers at x0
-            lam0 = "ls"
         if isinstance(lam0, str):  # "ls": least-squares multipliers
             if m:
                 lam = self._least_squares_multipliers(G, g)

@@ -158,8 +158,7 @@ def test_modified_reduced_hessian_is_at_least_xi_B(name, safeguards):
     """Z^T B Z >= xi_B against a sympy Hessian and scipy's null space; the robust (minimal)
     shift puts lambda_min(Z^T B Z) exactly at xi_B (times the objective scale s_f)."""
     p = BY_NAME[name]
-    # lambda_0 = 0 given explicitly (robust's default is the least-squares estimate)
-    res = solve_hs(p, maxiter=1, safeguards=safeguards, lam0=np.zeros(len(p.c(p.x0))))
+    res = solve_hs(p, maxiter=1, safeguards=safeguards)
     t = res.trace.records[1]["hess_shift"]
     x, lam, L = _sym(p)
     subs = dict(zip(x, p.x0)) | dict.fromkeys(lam, 0.0)
@@ -398,8 +397,9 @@ def test_capped_passes_fall_back_to_an_exact_solve():
     res = solve_hs(p, max_inner=1, sketch="rk")
     assert res.success and res.trace["inner_fallbacks"][1:].min() >= 1
     assert_optimal(p, res)
-    # the reference code's iteration (safeguards="paper"): with robust's second-order
-    # correction the capped one-step passes happen to converge on HS7 (37 iterations)
+    # the reference code's iteration (safeguards="paper"): with robust's line search
+    # (second-order correction, interpolation) the capped one-step passes happen to
+    # converge on HS7
     res = solve_hs(p, max_inner=1, sketch="rk", inner_fallback="none", maxiter=50,
                    safeguards="paper")
     assert not res.success and np.nansum(res.trace["inner_fallbacks"]) == 0

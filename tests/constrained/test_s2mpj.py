@@ -129,11 +129,12 @@ def test_wide_table_regressions_slow(name, expect):
     _check_regression(name, expect)
 
 
-def test_maratos_takes_unit_newton_steps():
+def test_maratos_line_search_evaluations():
     """S2MPJ MARATOS (min -x1 + tau (x1^2 + x2^2 - 1), x1^2 + x2^2 = 1, tau = 1e-6; x* = (1, 0)).
-    With lambda_0 = 0 the Lagrangian Hessian is tau I and the first Newton steps are huge
-    (Armijo steps of 4e-6, then a restoration: 7 iterations, 83 evaluations); the robust
-    least-squares lambda_0 (about 1/2) makes it a 3-iteration Newton run with unit steps."""
+    With lambda_0 = 0 the Lagrangian Hessian is tau I and the first Newton steps are huge:
+    Armijo steps of 4e-6 to 2e-4 before a restoration. Halving from 1 spent 83 evaluations
+    on them (issue 17's robust run), the interpolating backtracking of the robust line
+    search 33; the paper configuration (halving, no restoration) needs 14 iterations."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         problem = s2mpj.s2mpj_problem("MARATOS")
@@ -141,5 +142,5 @@ def test_maratos_takes_unit_newton_steps():
         paper = solve(problem, "al-newton", options={"rng": 0, "safeguards": "paper"})
     assert res.success and paper.success
     np.testing.assert_allclose(res.x, [1.0, 0.0], atol=1e-7)
-    assert res.nit <= 4 and np.all(res.trace["alpha"][1:] == 1.0)
-    assert paper.nit > 2 * res.nit and paper.nfev > 10 * res.nfev
+    np.testing.assert_allclose(paper.x, [1.0, 0.0], atol=1e-7)
+    assert res.nfev <= 40 and paper.nfev > 2 * res.nfev
