@@ -115,10 +115,12 @@ def _maratos(theta, **options):
 
 
 def test_second_order_correction_on_the_maratos_example():
-    """From theta = 1 the unit step of the first iterations is rejected by the merit and
-    the second-order correction is accepted once; the run ends at the known solution.
-    The paper configuration never corrects (n_soc = 0) and reaches the same point."""
-    robust, paper = _maratos(1.0), _maratos(1.0, safeguards="paper")
+    """From theta = 0.8 one unit step is rejected by the merit and its second-order
+    correction accepted; the run ends at the known solution. The paper configuration
+    never corrects (n_soc = 0) and reaches the same point. (The exact augmented
+    Lagrangian is a differentiable merit: from theta <= 0.5 every unit step is accepted
+    without a correction, and from theta >= 1 the rejected steps are far from x*.)"""
+    robust, paper = _maratos(0.8), _maratos(0.8, safeguards="paper")
     for res in (robust, paper):
         assert res.success, res.message
         np.testing.assert_allclose(res.x, [1.0, 0.0], atol=1e-9)
