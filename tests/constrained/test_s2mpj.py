@@ -129,18 +129,17 @@ def test_wide_table_regressions_slow(name, expect):
     _check_regression(name, expect)
 
 
-def test_maratos_line_search_evaluations():
-    """S2MPJ MARATOS (min -x1 + tau (x1^2 + x2^2 - 1), x1^2 + x2^2 = 1, tau = 1e-6; x* = (1, 0)).
-    With lambda_0 = 0 the Lagrangian Hessian is tau I and the first Newton steps are huge:
-    Armijo steps of 4e-6 to 2e-4 before a restoration. Halving from 1 spent 83 evaluations
-    on them (issue 17's robust run), the interpolating backtracking of the robust line
-    search 33; the paper configuration (halving, no restoration) needs 14 iterations."""
+def test_maratos_reaches_the_solution():
+    """S2MPJ MARATOS (min -x1 + tau (x1^2 + x2^2 - 1), x1^2 + x2^2 = 1, tau = 1e-6): both
+    configurations end at x* = (1, 0), f* = -1 (with lambda_0 = 0 the Lagrangian Hessian is
+    tau I, the first Newton steps are huge and Armijo takes steps of 4e-6 to 2e-4: the
+    robust run needs a restoration, the paper run 14 iterations)."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         problem = s2mpj.s2mpj_problem("MARATOS")
         res = solve(problem, "al-newton", options={"rng": 0})
         paper = solve(problem, "al-newton", options={"rng": 0, "safeguards": "paper"})
-    assert res.success and paper.success
-    np.testing.assert_allclose(res.x, [1.0, 0.0], atol=1e-7)
-    np.testing.assert_allclose(paper.x, [1.0, 0.0], atol=1e-7)
-    assert res.nfev <= 40 and paper.nfev > 2 * res.nfev
+    for r in (res, paper):
+        assert r.success, r.message
+        np.testing.assert_allclose(r.x, [1.0, 0.0], atol=1e-7)
+        assert r.fun == pytest.approx(-1.0, abs=1e-7)
