@@ -36,6 +36,7 @@ analysis on the union of both patterns (the pattern only grows).
 from __future__ import annotations
 
 import numpy as np
+import qdldl
 import scipy.sparse as sp
 
 __all__ = ["ReusableLDL", "LDLFailure"]
@@ -106,8 +107,6 @@ class ReusableLDL:
         same matrix object twice is factored once. Raises :class:`LDLFailure`."""
         if K is self._K:
             return
-        import qdldl
-
         N = K.shape[0]
         keys, values = self._upper(K, n_constraints)
         known = self._keys is not None and self._size == N
