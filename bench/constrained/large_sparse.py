@@ -96,12 +96,16 @@ def _ipopt(problem, options):
 
 
 def _warm_up():
-    """Compile the numba sketch kernels outside the timed region."""
-    from optkit.constrained import sketch
+    """Compile the numba sketch kernels, and load the method registry and scipy's
+    trust-constr, outside the timed region (one tiny sparse-path run of each)."""
+    from optkit.constrained import large, sketch
 
     A = sp.csr_array(np.array([[2.0, 1.0], [1.0, 3.0]]))
     for name in ("rk", "gaussian"):
         sketch.solve(A, np.ones(2), sketch=name, maxiter=5, rng=0)
+    tiny = large.semilinear_control(N=3)
+    _al_newton(tiny, dict(sketch="direct", linear_algebra="sparse", maxiter=2))
+    _trust_constr(tiny, dict(maxiter=2))
 
 
 def _child(problem_name, solver, queue):

@@ -4,6 +4,13 @@ A ratio test times ``ours`` and ``peer`` alternately in one process (so that a n
 both alike), takes the median of each, and stores ``kernel``, ``peer``, ``ratio`` (ours / peer) and
 both medians in ``benchmark.extra_info``; ``bench/micro/check.py`` compares them with
 ``bench/micro/budgets.toml``. ``OPTKIT_MICRO_REPEATS`` overrides every test's repeat count.
+
+Sizes: ``OPTKIT_MICRO_CONFIG=ci`` (small problems; every ratio test of the project together runs in
+≤ 3 min on 2 cores, as CI runs them) or ``full`` (the default: the reference sizes of issue 18).
+The gate, as CI runs it and in full::
+
+    python bench/micro/check.py --config ci
+    python bench/micro/check.py --config full
 """
 
 from __future__ import annotations
@@ -31,6 +38,23 @@ def interleaved_medians(ours: Callable[[], object], peer: Callable[[], object], 
             fn()
             times.append(time.perf_counter() - t0)
     return statistics.median(t_ours), statistics.median(t_peer)
+
+
+MICRO_CONFIGS = ("ci", "full")
+
+
+def micro_config() -> str:
+    """The size configuration, ``OPTKIT_MICRO_CONFIG``: ``"ci"`` or ``"full"`` (the default)."""
+    config = os.environ.get("OPTKIT_MICRO_CONFIG", "full")
+    if config not in MICRO_CONFIGS:
+        raise ValueError(f"OPTKIT_MICRO_CONFIG must be one of {list(MICRO_CONFIGS)}, got {config!r}")
+    return config
+
+
+@pytest.fixture(name="micro_config")
+def micro_config_fixture() -> str:
+    """:func:`micro_config` as a fixture."""
+    return micro_config()
 
 
 @pytest.fixture

@@ -11,6 +11,15 @@ Interleaved ratios (optkit and the peers timed in one process, alternating, medi
 Sizes: ``OPTKIT_MICRO_TENSORS`` × (``OPTKIT_MICRO_SIZE``)² fp32 parameters (default 10 × 1000²
 = 10 M, the issue's reference case). A step is memory-bound: Lion reads/writes 5 words per
 parameter, AdamW 7, DiffGrad 9.
+
+The gated ratios (``test_ratio_*``, one thread, budgets in ``bench/micro/budgets.toml``) at the
+``OPTKIT_MICRO_CONFIG`` size: ``full`` = 10 × 1000², ``ci`` = 4 × 1000² (48–64 MB of parameters,
+gradients and state per optimizer, above the 32 MB L3 of the reference machine: still
+memory-bound)::
+
+    OPTKIT_MICRO_CONFIG=full pytest bench/micro/test_optim.py -k ratio -p no:cacheprovider \
+        --benchmark-json=/tmp/optim.json
+    python bench/micro/check.py --config full      # every kernel of bench/micro, with the budgets
 """
 
 from __future__ import annotations
@@ -88,6 +97,46 @@ def test_step(benchmark, name):
     benchmark.group = f"optim step {TENSORS}x{SIZE}^2 fp32"
     benchmark.extra_info["state_MiB"] = state_bytes(opt) / 2**20
     benchmark.pedantic(opt.step, rounds=5, warmup_rounds=1)
+
+
+RATIO_TENSORS = {"ci": 4, "full": 10}
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test (the budgets are single-thread ratios), restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _ratio_of(ratio, config, kernel, ours, peer, peer_name, repeats=31):
+    """ours / peer step time; the steps take 3-60 ms, so 31 interleaved pairs cost ≤ 4 s."""
+    opts = [make(name, RATIO_TENSORS[config], 1000) for name in (ours, peer)]
+    return ratio(kernel, opts[0].step, opts[1].step, peer_name=peer_name, repeats=repeats)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_ratio_lion_fused_vs_adamw_fused(ratio, micro_config):
+    """Lion(fused=True) against AdamW(fused=True): 5 words per parameter against 7."""
+    _ratio_of(ratio, micro_config, "lion-fused-vs-adamw-fused", "optkit-lion-fused",
+              "adamw-fused", "torch.optim.AdamW(fused=True)")
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_ratio_diffgrad_vs_torch_optimizer(ratio, micro_config):
+    """DiffGrad's default step (single-tensor on CPU) against torch-optimizer's DiffGrad."""
+    pytest.importorskip("torch_optimizer")
+    _ratio_of(ratio, micro_config, "diffgrad-vs-torch-optimizer", "optkit-diffgrad",
+              "torch-optimizer-diffgrad", "torch_optimizer.DiffGrad")
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_ratio_diffgrad_fused_vs_adamw_fused(ratio, micro_config):
+    """DiffGrad(fused=True) against AdamW(fused=True): 9 words per parameter against 7."""
+    _ratio_of(ratio, micro_config, "diffgrad-fused-vs-adamw-fused", "optkit-diffgrad-fused",
+              "adamw-fused", "torch.optim.AdamW(fused=True)")
 
 
 def ratios(tensors=TENSORS, size=SIZE, repeats=15, names=None):

@@ -8,9 +8,24 @@ Interleaved ratios (all timed in one process, alternating, medians)::
 
     python bench/micro/test_zeroth.py [--width 1024 --depth 4 --rows 2048 --repeats 15]
 
-Times are process CPU time (robust to other load on a shared machine). A ZO step is two forwards plus three passes of z over the parameters (perturb +eps,
-perturb -2eps, then restore and update fused in one pass); its cost relative to two
-forwards falls as rows (batch x sequence) per parameter grow.
+Ratio tests for ``bench/micro/check.py`` (budgets in ``bench/micro/budgets.toml``)::
+
+    OPTKIT_MICRO_CONFIG=ci pytest bench/micro/test_zeroth.py -k ratio -p no:cacheprovider \
+        --benchmark-json=/tmp/zeroth.json
+
+``test_ratio_mezo_step*``: one MeZO step (Gaussian, Rademacher, or sparse with half the
+tensors perturbed) against two forward passes of the same MLP on a 64-row batch, one thread.
+``OPTKIT_MICRO_CONFIG=full`` (default) is the issue's case, 4 x 1024^2 (4.2M parameters);
+``ci`` is 2 x 1024^2 (2.1M parameters: half the time, the same ratio, since both the forwards
+and the z passes scale with the parameter count; a narrower MLP would raise the share of the
+fixed per-tensor Python cost).
+
+Times in the script are process CPU time (robust to other load on a shared machine); the
+ratio tests use the fixture's interleaved wall-time medians. A ZO step is two forwards plus
+three passes of z over the parameters (perturb +eps, perturb -2eps, then restore and update
+fused in one pass); its cost relative to two forwards falls as rows (batch x sequence) per
+parameter grow. On CPU each pass is one numba kernel that regenerates z from its counter and
+adds it in place (no z buffer).
 """
 
 from __future__ import annotations
@@ -29,6 +44,10 @@ from optkit.zeroth import QZO, MeZO, quantize_model, scale_parameters
 WIDTH = int(os.environ.get("OPTKIT_MICRO_WIDTH", "1024"))
 DEPTH = int(os.environ.get("OPTKIT_MICRO_DEPTH", "4"))
 ROWS = int(os.environ.get("OPTKIT_MICRO_ROWS", "2048"))
+CONFIG = os.environ.get("OPTKIT_MICRO_CONFIG", "full")
+RATIO_DEPTH = {"ci": 2, "full": 4}[CONFIG]  # width 1024, 64 rows in both
+RATIO_WIDTH = 1024
+RATIO_ROWS = 64
 
 
 def _setup(width, depth, rows, seed=0):
@@ -49,6 +68,8 @@ def _cases(width, depth, rows):
         return lambda: nn.functional.mse_loss(m(x), y)
 
     mezo = MeZO(model.parameters(), lr=1e-7, rng=0)
+    mezo_rademacher = MeZO(model.parameters(), lr=1e-7, rng=0, distribution="rademacher")
+    mezo_sparse = MeZO(model.parameters(), lr=1e-7, rng=0, block_fraction=0.5)
     qzo = QZO(scale_parameters(qmodel), lr=1e-9, eps=1e-4, rng=0)
     sgd_model, _, _ = _setup(width, depth, rows)
     sgd = torch.optim.SGD(sgd_model.parameters(), lr=1e-7)
@@ -68,6 +89,8 @@ def _cases(width, depth, rows):
     return {
         "two-forwards": two_forwards(model),
         "mezo-step": lambda: mezo.step(closure(model)),
+        "mezo-step-rademacher": lambda: mezo_rademacher.step(closure(model)),
+        "mezo-step-sparse-half": lambda: mezo_sparse.step(closure(model)),
         "two-forwards-int4": two_forwards(qmodel),
         "qzo-step": lambda: qzo.step(closure(qmodel)),
         "sgd-fo-step": sgd_step,
@@ -80,11 +103,42 @@ def cases():
     return _cases(WIDTH, DEPTH, ROWS)
 
 
-@pytest.mark.parametrize("name", ["two-forwards", "mezo-step", "two-forwards-int4", "qzo-step",
+@pytest.mark.parametrize("name", ["two-forwards", "mezo-step", "mezo-step-rademacher",
+                                  "mezo-step-sparse-half", "two-forwards-int4", "qzo-step",
                                   "sgd-fo-step"])
 def test_zeroth_step(benchmark, cases, name):
     benchmark.group = f"zeroth step, MLP {DEPTH}x{WIDTH}^2, {ROWS} rows"
     benchmark.pedantic(cases[name], rounds=5, iterations=1, warmup_rounds=1)
+
+
+@pytest.fixture(scope="module")
+def ratio_model():
+    torch.set_num_threads(1)
+    model, x, y = _setup(RATIO_WIDTH, RATIO_DEPTH, RATIO_ROWS)
+
+    def closure():
+        return nn.functional.mse_loss(model(x), y)
+
+    def two_forwards():
+        with torch.no_grad():
+            closure()
+            closure()
+
+    return model, closure, two_forwards
+
+
+@pytest.mark.parametrize("variant, options", [
+    ("", {}),
+    ("-rademacher", {"distribution": "rademacher"}),
+    ("-sparse-half", {"block_fraction": 0.5}),
+])
+def test_ratio_mezo_step_vs_two_forwards(ratio, ratio_model, variant, options):
+    model, closure, two_forwards = ratio_model
+    mezo = MeZO(model.parameters(), lr=1e-7, rng=0, **options)
+    ratio(f"mezo-step{variant}-vs-two-forwards", lambda: mezo.step(closure), two_forwards,
+          peer_name=f"two no-grad forwards, MLP {RATIO_DEPTH}x{RATIO_WIDTH}^2, {RATIO_ROWS} rows, "
+                    "1 thread",
+          repeats=15)
 
 
 def main():
@@ -112,6 +166,10 @@ def main():
         for k, v in med.items():
             print(f"  {k:18s} {v * 1e3:9.2f} ms")
         print(f"  MeZO step / two forwards      {med['mezo-step'] / med['two-forwards']:.2f}")
+        print(f"  Rademacher MeZO / two forwards "
+              f"{med['mezo-step-rademacher'] / med['two-forwards']:.2f}")
+        print(f"  sparse MeZO (half the tensors) / two forwards "
+              f"{med['mezo-step-sparse-half'] / med['two-forwards']:.2f}")
         print(f"  QZO step / two int4 forwards  {med['qzo-step'] / med['two-forwards-int4']:.2f}")
         print(f"  MeZO step / SGD (FO) step     {med['mezo-step'] / med['sgd-fo-step']:.2f}")
 

@@ -6,8 +6,13 @@ POT's L2 column test). Every err is re-measured by optkit's kernels on the devic
 wall times with ``torch.cuda.synchronize()``, after a warm-up solve at small n (Triton
 compile). Prints one JSON line per run and the hardware.
 
+The batch case (``--batch B``, after the runs above): B problems of ``--batch-n`` points,
+optkit's vectorised batch (``method="sinkhorn"``, one tensor program) vs optkit's
+per-problem loop and POT's ``sinkhorn_log`` loop, at ``--batch-tol``.
+
     python bench/ot/gpu.py                       # the H200 target: n = 20000
     python bench/ot/gpu.py --device cpu --n 400  # a smoke run without a GPU
+    python bench/ot/gpu.py --skip sns sinkhorn lazy pot --batch 64   # the batch case only
 """
 
 from __future__ import annotations
@@ -58,6 +63,10 @@ def main():
     p.add_argument("--tol", type=float, default=1e-9)
     p.add_argument("--device", default="cuda")
     p.add_argument("--skip", nargs="*", default=[], help="runs to skip: sns sinkhorn lazy pot")
+    p.add_argument("--batch", type=int, default=0, help="problems of the batch case (0: none)")
+    p.add_argument("--batch-n", type=int, default=128)
+    p.add_argument("--batch-reg", type=float, default=0.05)
+    p.add_argument("--batch-tol", type=float, default=1e-6)
     args = p.parse_args()
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -93,6 +102,35 @@ def main():
         print(json.dumps({"run": "pot sinkhorn_log", "n": args.n, "time": elapsed,
                           "err": measured_err(C, a, b, f, g, args.reg),
                           "nit": int(log["niter"])}), flush=True)
+    if args.batch:
+        batch_case(args, device)
+
+
+def batch_case(args, device):
+    """The vectorised batch vs the per-problem loops (optkit, POT), one JSON line each."""
+    import ot
+
+    gen = torch.Generator().manual_seed(2)
+    B, n, reg, tol = args.batch, args.batch_n, args.batch_reg, args.batch_tol
+    x = torch.rand(B, n, 2, generator=gen, dtype=torch.float64).to(device)
+    y = torch.rand(B, n, 2, generator=gen, dtype=torch.float64).to(device)
+    C = ((x[:, :, None, :] - y[:, None, :, :]) ** 2).sum(-1)
+    a = torch.full((B, n), 1.0 / n, dtype=torch.float64, device=device)
+    kw = {"method": "sinkhorn", "tol": tol, "maxiter": 100000, "warn": False}
+    sinkhorn(a[:2], a[:2], C[:2], reg, **kw)                    # warm up
+    runs = {
+        "optkit batch": lambda: sinkhorn(a, a, C, reg, **kw).plan,
+        "optkit loop": lambda: torch.stack([sinkhorn(a[k], a[k], C[k], reg, **kw).plan
+                                            for k in range(B)]),
+        "pot sinkhorn_log loop": lambda: torch.stack([ot.sinkhorn(
+            a[k], a[k], C[k], reg, method="sinkhorn_log", stopThr=tol / math.sqrt(n),
+            numItermax=100000) for k in range(B)]),
+    }
+    for name, fn in runs.items():
+        elapsed, P = timed(fn, device)
+        err = ((P.sum(-1) - a).abs().sum(-1) + (P.sum(-2) - a).abs().sum(-1)).max()
+        print(json.dumps({"run": name, "B": B, "n": n, "time": elapsed, "err": float(err)}),
+              flush=True)
 
 
 if __name__ == "__main__":

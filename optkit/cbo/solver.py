@@ -384,7 +384,11 @@ class CBO:
             state.ub = xp.asarray(ub, dtype=x0.dtype, device=dev)
             state.X = self._project(state, X, xp.ones((M, N), dtype=xp.bool, device=dev))
             state.n_projected = xp.zeros((), dtype=xp.int64, device=dev)
-        self._evaluate(state)
+        try:
+            self._evaluate(state)
+        except BaseException:  # core.run closes only the states init returned
+            self.close(problem, state)
+            raise
         state.ref_f = xp.asarray(state.best_f, copy=True)
         if self.batch_size is not None:
             self._next_batch(state)
@@ -510,10 +514,13 @@ class CBO:
         }[code]
         return True, code, message
 
-    def result(self, problem, state):
+    def close(self, problem, state):
+        """Shut down the process pool an int ``workers`` started (also when the run raises)."""
         if state.pool is not None:
             state.pool.shutdown()
             state.pool = None
+
+    def result(self, problem, state):
         names = {code: name for name, code in STATUS.items()}
         return {
             "x_runs": to_numpy(state.best_x),

@@ -6,10 +6,13 @@ the V half-step, a row for the U half-step),
 .. math:: x_j = \arg\min_x \|A_j x - b_j\|^2 + \lambda_j \|x\|^2,
           \qquad A_j = F[\Omega_j, :],\ b_j = M[\Omega_j, j].
 
-No Python loop runs over groups: each kernel works on all groups of a block at once
-(segment sums, batched ``k x k`` solves), and blocks are cut so that the per-entry
-work arrays stay under a memory cap. The kernels are plain functions of picklable
-arguments, so the same code runs in-process and on dask workers.
+No Python loop runs over groups. On numpy arrays the exact and CG half-steps run the
+compiled kernels of :mod:`._kernels` (numba, threaded over groups; the sketched
+half-step uses them for its exact fallback and its ``verify`` check); on torch tensors
+each kernel below works on all groups of a block at once through the array API
+(segment sums, batched ``k x k`` solves). Blocks are cut so that the per-entry work
+arrays stay under a memory cap. The kernels are plain functions of picklable arguments,
+so the same code runs in-process and on dask workers.
 """
 
 from __future__ import annotations
@@ -27,8 +30,15 @@ __all__ = ["entry_width", "solve_block", "merge_stats", "finalize_stats", "passe
 T_MAX = 50
 
 
-def entry_width(cfg: HalfStepConfig, k: int) -> int:
+def compiled(arrays: Arrays, cfg: HalfStepConfig) -> bool:
+    """Whether the half-steps run the compiled kernels (numpy arrays, exact or CG solver)."""
+    return isinstance(arrays.proto, np.ndarray) and cfg.solver in ("exact", "cg")
+
+
+def entry_width(cfg: HalfStepConfig, k: int, arrays: Arrays) -> int:
     """Numbers per entry of the solver's largest work array (sets the block size)."""
+    if compiled(arrays, cfg):  # the targets; the kernels' scratch is per thread
+        return 1
     if cfg.solver == "exact" or cfg.checks:
         return k * (k + 1) // 2 + k
     if cfg.solver == "sketch" and cfg.sketch == "gaussian":
@@ -75,10 +85,18 @@ def exact(arrays: Arrays, block: Block, ft, y, jitter, gram=False):
     and right-hand side, one batched solve the :math:`x_j`. The shift is
     :math:`s_j = \lambda_j`, or :math:`\delta\,\mathrm{tr}(G_j)/k` when :math:`\lambda_j = 0`
     (``jitter`` :math:`\delta`, scalar or per group); an empty group without shift gets
-    :math:`G_j = I` (so :math:`x_j = 0`).
+    :math:`G_j = I` (so :math:`x_j = 0`). numpy arrays go to the compiled kernels.
     """
     xp = arrays.xp
     k, e = ft.shape
+    if isinstance(ft, np.ndarray):
+        from . import _kernels  # numba is imported on first use
+
+        entries = np.arange(e)
+        if not gram:
+            return _kernels.exact(block.indptr, entries, y, ft.T, block.lam, jitter)
+        g, rhs = _kernels.normal_equations(block.indptr, entries, y, ft.T, block.lam, jitter)
+        return _kernels.cholesky_solve(g, rhs), g
     iu0, iu1 = (arrays.index(i) for i in np.triu_indices(k))
     t = iu0.shape[0]
     w = xp.empty((t + k, e), dtype=ft.dtype, device=arrays.device)  # every row written below
@@ -291,7 +309,8 @@ def _verify(arrays: Arrays, block, ft, y, x, eps0):
 def cg(arrays: Arrays, block: Block, ft, y, x0, cfg: HalfStepConfig):
     r"""``cg_steps`` conjugate-gradient steps on :math:`(A_j^TA_j + \lambda_j I)x = A_j^Tb_j`
     from the current factor (warm start), matrix-free and batched over groups
-    (:func:`optkit.core.cg.pcg` with ``rtol = 0``); optional Jacobi preconditioner
+    (:func:`optkit.core.cg.pcg` with ``rtol = 0``; the array API path, for torch tensors;
+    numpy arrays run :func:`._kernels.cg`); optional Jacobi preconditioner
     :math:`\mathrm{diag}(A_j^TA_j) + \lambda_j` (1 where it vanishes: empty groups).
     Stats: the largest final residual norm over the groups and the largest right-hand side.
     """
@@ -320,8 +339,18 @@ def solve_block(arrays: Arrays, block: Block, factor_t, offset, mu, x0, cfg: Hal
     ``factor_t`` is the fixed factor transposed, ``(k, n_other)``; ``entropy`` with the
     block's key seeds the block's sketch randomness.
     """
-    ft = arrays.xp.take(factor_t, block.other, axis=1)
     y = _targets(block, offset, mu)
+    if compiled(arrays, cfg):  # the factor rows are read in place, through block.other
+        from . import _kernels  # numba is imported on first use
+
+        if cfg.solver == "exact":
+            return _kernels.exact(block.indptr, block.other, y, factor_t.T, block.lam,
+                                  cfg.jitter), {}
+        x, res, rhs = _kernels.cg(block.indptr, block.other, y, factor_t.T, block.lam, x0,
+                                  cfg.cg_steps, cfg.cg_jacobi)
+        return x, {"cg_res_max": float(res.max(initial=0)),
+                   "cg_rhs_max": float(rhs.max(initial=0))}
+    ft = arrays.xp.take(factor_t, block.other, axis=1)
     if cfg.solver == "exact":
         return exact(arrays, block, ft, y, cfg.jitter), {}
     if cfg.solver == "cg":

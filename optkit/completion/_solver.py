@@ -309,7 +309,8 @@ class AltMin:
         if key not in state.sides:
             cfg = self.half_step
             state.sides[key] = Side(state.arrays, state.parts[key[0]], by, cfg.reg,
-                                    cfg.reg_scaling, entry_width(cfg, self.rank + self.biases))
+                                    cfg.reg_scaling, entry_width(cfg, self.rank + self.biases,
+                                                                  state.arrays))
         return state.sides[key]
 
     def step(self, problem: CompletionProblem, state: AltMinState) -> AltMinState:

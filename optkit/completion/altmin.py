@@ -276,7 +276,7 @@ def half_step(observed, factor, *, by="column", x0=None, solver="exact", reg=0.0
     expected = obs.shape[0] if by == "column" else obs.shape[1]
     if factor.shape[0] != expected:
         raise ValueError(f"factor must have {expected} rows for by={by!r}, got {factor.shape[0]}")
-    side = Side(arrays, obs, by, cfg.reg, cfg.reg_scaling, entry_width(cfg, rank))
+    side = Side(arrays, obs, by, cfg.reg, cfg.reg_scaling, entry_width(cfg, rank, arrays))
     n_groups = obs.shape[1] if by == "column" else obs.shape[0]
     if cfg.solver == "cg" and x0 is None:
         x0 = np.zeros((n_groups, rank))

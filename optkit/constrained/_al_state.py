@@ -37,6 +37,7 @@ class _State:
     eigvec: np.ndarray | None = None  # warm starts of the reduced-Hessian Lanczos
     eigvec_H: np.ndarray | None = None  # and of the ||grad^2 L|| Lanczos
     gram_solve: Callable | None = None  # r -> (G G^T)^{-1} r for the current G
+    ldl: Any = None  # ReusableLDL of the sparse path's KKT matrices (one analysis per pattern)
     k: int = 0
     best_kkt: float = np.inf  # lowest KKT residual so far and its iteration (progress test)
     best_k: int = 0
@@ -46,6 +47,7 @@ class _State:
     n_recoveries: int = 0  # failed Newton steps answered by ALNewton._recover (robust)
     n_restorations: int = 0  # feasibility restorations among them
     n_restoration_nfev: int = 0  # constraint evaluations of the restorations
+    n_soc: int = 0  # unit steps accepted after a second-order correction (robust)
     inner_flops: float = 0.0
     setup_flops: float = 0.0
     stop: tuple[int, str] | None = None

@@ -113,14 +113,16 @@ def _matvec(kind, A, x):
 
 
 def run_pass(kind, A, b, x, sketch, sampling, block_size, thresh, limit, check_every, rng,
-             res0=-1.0, row_sq=None):
+             res0=-1.0, row_sq=None, ldl=None):
     """Row sketch-and-project on :math:`Ax = b` from ``x`` (updated in place for the
     kernels); ``thresh`` is the absolute residual target, ``res0`` the residual at ``x`` when
-    known (negative: computed), ``row_sq`` the row norms when known."""
+    known (negative: computed), ``row_sq`` the row norms when known. ``ldl``: for
+    ``"direct"`` on a sparse KKT matrix, ``(ReusableLDL, m)`` tried before SuperLU (see
+    :func:`_direct`)."""
     N, n = A.shape
     check_cost = 2.0 * (A.nnz if kind == "sparse" else N * n)
     if sketch == "direct":
-        return _direct(kind, A, b, thresh, check_cost)
+        return _direct(kind, A, b, thresh, check_cost, ldl)
     if sketch == "minres":
         return _minres(kind, A, b, x, thresh, limit, check_cost)
     start_checks = 1 if res0 < 0 else 0
@@ -186,11 +188,14 @@ def sparse_lu(A, symmetric=True):
     return splu(sp.csc_array(A))
 
 
-def _direct(kind, A, b, thresh, check_cost):
-    """One exact solve: LAPACK for dense ``A``; for sparse ``A``, SuperLU with a symmetric
+def _direct(kind, A, b, thresh, check_cost, ldl=None):
+    """One exact solve: LAPACK for dense ``A``; for sparse ``A``, first the reusable
+    :math:`LDL^\\top` of ``ldl = (ReusableLDL, m)`` when given (one symbolic analysis per
+    sparsity pattern, :mod:`optkit.constrained._ldl`), then SuperLU with a symmetric
     minimum-degree ordering and diagonal pivots (a fraction of the fill of column ordering
     on KKT matrices), one refinement step, and partial pivoting only when that residual
-    exceeds :math:`\\sqrt{\\varepsilon}\\|b\\|`."""
+    exceeds :math:`\\sqrt{\\varepsilon}\\|b\\|` (each only when the previous one did not
+    reach it)."""
     N, n = A.shape
     if kind == "operator":
         raise ValueError("sketch='direct' needs an explicit matrix A, not a LinearOperator")
@@ -205,6 +210,22 @@ def _direct(kind, A, b, thresh, check_cost):
         return PassResult(x, 1, res, res <= thresh, 2.0 / 3.0 * n**3 + check_cost)
     flops = 0.0
     best = None
+    accept = max(thresh, np.sqrt(_EPS) * np.linalg.norm(b))
+    if ldl is not None:
+        from ._ldl import LDLFailure
+
+        factorizer, m = ldl
+        try:
+            factored = factorizer.n_factorizations
+            x, res, steps = factorizer.solve(A, b, m, accept)
+            factored = factorizer.n_factorizations - factored  # 0: the factor was reused
+            fill = factorizer.fill  # flops estimated as for SuperLU below: 2 fill^2 / n
+            flops += 2.0 * fill * (2.0 * (steps + 1) + factored * fill / n) \
+                + 2.0 * (steps + 1) * check_cost
+            if res <= accept:
+                return PassResult(x, 1, res, res <= thresh, flops)
+        except LDLFailure:  # not accepted: SuperLU as without it (singular K raises)
+            pass
     for symmetric in (True, False):
         try:
             lu = sparse_lu(A, symmetric)
@@ -218,7 +239,7 @@ def _direct(kind, A, b, thresh, check_cost):
             res = float(np.linalg.norm(A @ x - b))
         if np.isfinite(res) and (best is None or res < best[1]):
             best = (x, res)
-        if best is not None and best[1] <= max(thresh, np.sqrt(_EPS) * np.linalg.norm(b)):
+        if best is not None and best[1] <= accept:
             break
     if best is None:
         raise SingularMatrixError("A is singular: sketch='direct' cannot solve it")

@@ -36,7 +36,10 @@ class Solver(Protocol):
     ``n_hvp``, ...) when the problem has no :class:`~optkit.core.Counted` objective, and
     ``trace_extra() -> dict`` for method-specific trace columns. A solver may define
     ``callback_fields(problem, state) -> dict``: fields the callback's
-    ``intermediate_result`` carries besides ``x``, ``fun``, ``nit`` and the counts.
+    ``intermediate_result`` carries besides ``x``, ``fun``, ``nit`` and the counts, and
+    ``close(problem, state)``: releases what ``init`` acquired (a process pool); called with
+    the last state once the run has its result, or when it raises (an exception in the
+    objective or the callback, a ``KeyboardInterrupt``).
     """
 
     def init(self, problem, x0, rng: np.random.Generator) -> Any: ...
@@ -116,45 +119,50 @@ def run(solver: Solver, problem, *, maxiter: int, rng: np.random.Generator | Non
         trace.append(nit=nit, fun=fun, time=time.perf_counter() - t0,
                      **_counts(problem, state), **(extra() if callable(extra) else {}))
 
-    fun = to_float(state.fun)
-    record(fun)
-    status = None
-    message = ""
-    if not math.isfinite(fun):
-        status, message = STATUS["nonfinite"], "The objective is not finite at x0."
-    while status is None:
-        budget = _spent_budget(nit, maxiter, _counts(problem, state).get("n_value", 0), maxfev,
-                               time.perf_counter() - t0, max_time)
-        if budget is not None or nit % check_every == 0:
-            done, code, msg = solver.terminate(problem, state)
-            if done:
-                status, message = code, msg
-                break
-        if budget is not None:
-            status = budget
-            break
-        state = solver.step(problem, state)
-        nit += 1
-        if nit % check_every and cb is None:
-            continue
+    close = getattr(solver, "close", None)
+    try:
         fun = to_float(state.fun)
         record(fun)
+        status = None
+        message = ""
         if not math.isfinite(fun):
-            status = STATUS["nonfinite"]
-            message = f"The objective became non-finite ({fun}) at iteration {nit}."
-        elif abs(fun) > divergence_threshold:
-            status = STATUS["diverged"]
-            message = f"The iterates diverged: |fun| = {abs(fun):.3g} at iteration {nit}."
-        elif cb is not None:
-            try:
-                cb(OptimizeResult(x=copy_x(state.x), fun=fun, nit=nit,
-                                  **_named_counts(_counts(problem, state)),
-                                  **(fields(problem, state) if fields is not None else {})))
-            except StopIteration:
-                status = STATUS["callback"]
-    message = message or MESSAGES[status]
-    res = result_type(x=copy_x(state.x), fun=to_float(state.fun))
-    res.update(solver.result(problem, state))
+            status, message = STATUS["nonfinite"], "The objective is not finite at x0."
+        while status is None:
+            budget = _spent_budget(nit, maxiter, _counts(problem, state).get("n_value", 0), maxfev,
+                                   time.perf_counter() - t0, max_time)
+            if budget is not None or nit % check_every == 0:
+                done, code, msg = solver.terminate(problem, state)
+                if done:
+                    status, message = code, msg
+                    break
+            if budget is not None:
+                status = budget
+                break
+            state = solver.step(problem, state)
+            nit += 1
+            if nit % check_every and cb is None:
+                continue
+            fun = to_float(state.fun)
+            record(fun)
+            if not math.isfinite(fun):
+                status = STATUS["nonfinite"]
+                message = f"The objective became non-finite ({fun}) at iteration {nit}."
+            elif abs(fun) > divergence_threshold:
+                status = STATUS["diverged"]
+                message = f"The iterates diverged: |fun| = {abs(fun):.3g} at iteration {nit}."
+            elif cb is not None:
+                try:
+                    cb(OptimizeResult(x=copy_x(state.x), fun=fun, nit=nit,
+                                      **_named_counts(_counts(problem, state)),
+                                      **(fields(problem, state) if fields is not None else {})))
+                except StopIteration:
+                    status = STATUS["callback"]
+        message = message or MESSAGES[status]
+        res = result_type(x=copy_x(state.x), fun=to_float(state.fun))
+        res.update(solver.result(problem, state))
+    finally:
+        if close is not None:
+            close(problem, state)
     res.update(
         nit=nit,
         **_named_counts(_counts(problem, state)),

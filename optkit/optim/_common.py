@@ -78,6 +78,37 @@ def check_half_eps(eps: Any, params) -> None:
             f"or float32 master parameters")
 
 
+def check_representable(group: dict[str, Any]) -> None:
+    """``lr``, ``eps`` and ``weight_decay`` of a parameter group fit every parameter's dtype.
+
+    The kernels pass them to torch as scalar factors of the parameters' dtype; a value beyond
+    that dtype's range (e.g. lr = 1e39 on float32, or 1e5 on float16) would overflow to inf
+    or end in torch's "value cannot be converted" at the first step. A bool is rejected
+    (torch reads ``weight_decay=True`` as a Boolean alpha); an integer becomes a float, so
+    that one beyond int64 (2**64) does not reach torch as an int.
+    """
+    dtypes = {real_view(p).dtype for p in group["params"]
+              if p.dtype.is_floating_point or p.dtype.is_complex}
+    for name in ("lr", "eps", "weight_decay"):
+        value = group.get(name)
+        if value is None or isinstance(value, Tensor):
+            continue
+        if isinstance(value, bool):
+            raise TypeError(f"{name} must be a float, got bool")
+        if isinstance(value, numbers.Integral):
+            try:
+                group[name] = value = float(value)
+            except OverflowError:
+                raise ValueError(f"Invalid {name} value: {value} (beyond float range)") from None
+        if not isinstance(value, numbers.Real):
+            continue  # the optimizer's own checks name the wrong type
+        for dtype in sorted(dtypes, key=lambda d: torch.finfo(d).max):
+            limit = torch.finfo(dtype).max
+            if abs(value) > limit:
+                raise ValueError(f"Invalid {name} value: {value} (the parameters are {dtype}, "
+                                 f"whose largest value is {limit:.4g})")
+
+
 def real_view(t: Tensor) -> Tensor:
     """``view_as_real`` for complex tensors, the tensor itself otherwise."""
     return torch.view_as_real(t) if t.is_complex() else t

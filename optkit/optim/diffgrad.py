@@ -15,6 +15,7 @@ from ._common import (
     check_eps,
     check_half_eps,
     check_lr,
+    check_representable,
     check_weight_decay,
     compiled,
     lr_tensor,
@@ -67,8 +68,11 @@ class DiffGrad(Optimizer):
         Keep ``step`` on the parameter's device and compute the bias corrections there
         (CUDA graphs, ``torch.compile`` without graph breaks).
     fused : bool, default False
-        Run each tensor's update as one ``torch.compile``-d kernel (CPU and CUDA; the
-        first step pays the compilation). Equal to the eager kernels up to rounding.
+        Run the group's update as one ``torch.compile``-d multi-tensor step per device and
+        dtype (CPU and CUDA): one vectorised loop per tensor, 9 words of memory traffic per
+        parameter, the bias corrections computed once per step outside the loop. The first
+        step pays the compilation, and so does a change of the set of tensors with a
+        gradient. Equal to the eager kernels up to rounding.
     """
 
     def __init__(self, params, lr: float | Tensor = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -84,6 +88,7 @@ class DiffGrad(Optimizer):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         try:
+            check_representable(group)
             check_lr(group["lr"])
             check_betas(group["betas"])
             check_eps(group["eps"])
@@ -153,7 +158,7 @@ def _bias_corrections(step: Tensor, betas, capturable: bool):
 
 def _diffgrad_tensor(p, g, m, v, prev, step, *, lr, beta1, beta2, eps, weight_decay, decoupled,
                      maximize, capturable):
-    """One tensor's diffGrad update (the body of the single-tensor and the fused kernels)."""
+    """One tensor's diffGrad update (the body of the single-tensor kernel)."""
     p, g, m, v, prev = (real_view(t) for t in (p, g, m, v, prev))
     if maximize:
         g = torch.neg(g)
@@ -190,14 +195,69 @@ def _single_tensor_diffgrad(params, grads, exp_avgs, exp_avg_sqs, prev_grads, st
                          capturable=capturable)
 
 
+def _diffgrad_tensors(params, grads, exp_avgs, exp_avg_sqs, prev_grads, step_sizes, inv_bc2_sqrts,
+                      lr, *, beta1, beta2, eps, weight_decay, decoupled, maximize):
+    r"""The fused update of one (device, dtype) bucket (real tensors), traced as one graph.
+
+    Per tensor i the same maths as :func:`_diffgrad_tensor`, written with one division:
+    with :math:`\xi = 1/(1 + e^{-|\tilde g_{t-1} - \tilde g_t|})`,
+
+    .. math::
+
+        \theta \leftarrow \theta - \frac{s_i\, m_t}
+            {\bigl(\sqrt{v_t}\, r_i + \epsilon\bigr)\bigl(1 + e^{-|\tilde g_{t-1} - \tilde g_t|}\bigr)},
+        \qquad s_i = \frac{\eta}{1 - \beta_1^t},\quad r_i = \frac{1}{\sqrt{1 - \beta_2^t}},
+
+    where ``step_sizes[i]`` = s_i and ``inv_bc2_sqrts[i]`` = r_i are computed outside the
+    loop (inside it, Inductor evaluated the two powers and the square root once per SIMD
+    vector: that, and four divisions, made the former per-tensor compiled step
+    compute-bound).
+    """
+    for i, (p, g, m, v, prev) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs, prev_grads)):
+        if maximize:
+            g = torch.neg(g)
+        if weight_decay != 0:
+            if decoupled:
+                p.mul_(1 - lr * weight_decay)
+            else:
+                g = torch.add(g, p, alpha=weight_decay)
+        m.mul_(beta1)
+        m.add_(g, alpha=1 - beta1)
+        v.mul_(beta2)
+        v.addcmul_(g, g, value=1 - beta2)
+        inv_friction = torch.sub(prev, g).abs_().neg_().exp_().add_(1)
+        prev.copy_(g)
+        denom = torch.sqrt(v).mul_(inv_bc2_sqrts[i]).add_(eps).mul_(inv_friction)
+        p.sub_(torch.mul(m, step_sizes[i]).div_(denom))
+
+
 def _fused_diffgrad(params, grads, exp_avgs, exp_avg_sqs, prev_grads, steps, *, lr, betas, eps,
                     weight_decay, decoupled, maximize, capturable):
-    kernel = compiled(_diffgrad_tensor)
-    for p, g, m, v, prev, step in zip(params, grads, exp_avgs, exp_avg_sqs, prev_grads, steps):
-        dtype = torch.promote_types(real_view(p).dtype, torch.float32)
-        kernel(p, g, m, v, prev, step, lr=lr_tensor(lr, dtype, p.device), beta1=betas[0],
-               beta2=betas[1], eps=eps, weight_decay=weight_decay, decoupled=decoupled,
-               maximize=maximize, capturable=True)
+    """One ``torch.compile``-d multi-tensor step per (device, dtype) bucket of the group.
+
+    The steps are counted and the bias corrections computed for the whole bucket at once
+    (a handful of eager ops on a vector of step counts, in float64); the compiled graph then
+    reads θ, g, m, v, g_prev and writes θ, m, v, g_prev: 9 words per parameter, one ``exp``,
+    one ``sqrt`` and one division. ``steps`` live on the parameters' device (``capturable``
+    is implied).
+    """
+    beta1, beta2 = betas
+    kernel = compiled(_diffgrad_tensors)
+    buckets = Optimizer._group_tensors_by_device_and_dtype(
+        [params, grads, exp_avgs, exp_avg_sqs, prev_grads, steps])
+    for (ps, gs, ms, vs, prevs, sts), _ in buckets.values():
+        # complex tensors as real views: the graph (and Inductor's kernels) stays real
+        ps, gs, ms, vs, prevs = ([real_view(t) for t in ts] for ts in (ps, gs, ms, vs, prevs))
+        torch._foreach_add_(sts, 1)
+        device = ps[0].device
+        dtype = torch.promote_types(ps[0].dtype, torch.float32)
+        t = torch.stack(sts).to(torch.float64)
+        lr64 = lr_tensor(lr, torch.float64, device)
+        step_sizes = (lr64 / (1 - torch.pow(beta1, t))).to(dtype)
+        inv_bc2_sqrts = torch.rsqrt(1 - torch.pow(beta2, t)).to(dtype)
+        kernel(ps, gs, ms, vs, prevs, step_sizes, inv_bc2_sqrts, lr_tensor(lr, dtype, device),
+               beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+               decoupled=decoupled, maximize=maximize)
 
 
 def _foreach_diffgrad(params, grads, exp_avgs, exp_avg_sqs, prev_grads, steps, *, lr, betas,

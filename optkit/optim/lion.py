@@ -13,6 +13,7 @@ from torch.optim.optimizer import Optimizer, _default_to_fused_or_foreach
 from ._common import (
     check_betas,
     check_lr,
+    check_representable,
     check_weight_decay,
     compiled,
     lr_tensor,
@@ -96,9 +97,11 @@ class Lion(Optimizer):
         Use the ``torch._foreach_*`` kernel; ``None`` picks it when every parameter
         lives on an accelerator (torch's rule). Both kernels give the same numbers.
     fused : bool, default False
-        Run each tensor's update as one ``torch.compile``-d kernel (CPU and CUDA; the
-        first step pays the compilation; elementwise κ and ``"l2"``). Equal to the eager
-        kernels up to rounding (fused multiply-adds).
+        Run the group's update as one ``torch.compile``-d multi-tensor step per device and
+        dtype (CPU and CUDA; elementwise κ and ``"l2"``): one vectorised loop per tensor,
+        5 words of memory traffic per parameter. The first step pays the compilation, and
+        so does a change of the set of tensors with a gradient. Equal to the eager kernels
+        up to rounding (fused multiply-adds).
     momentum_dtype : torch.dtype, optional
         dtype of ``exp_avg`` (default: the parameter's). The direction c is always
         computed in at least fp32.
@@ -130,6 +133,7 @@ class Lion(Optimizer):
 
     @staticmethod
     def _check_group(group: dict[str, Any]) -> None:
+        check_representable(group)
         lr = check_lr(group["lr"])
         check_betas(group["betas"])
         wd = check_weight_decay(group["weight_decay"])
@@ -303,10 +307,27 @@ def _single_tensor_lion(params, grads, moms, *, lr, betas, rho, kappa, options, 
                      options=options, maximize=maximize)
 
 
-def _fused_lion(params, grads, moms, *, lr, betas, rho, kappa, options, maximize):
-    step = compiled(_lion_tensor)
+def _lion_tensors(params, grads, moms, *, lr, beta1, beta2, rho, kappa, options, maximize):
+    """Every tensor's update (real tensors) in one traced function: the fused kernel's graph."""
     for p, g, m in zip(params, grads, moms):
-        step(p, g, m, lr=lr_tensor(lr, _compute_dtype(p), p.device), beta1=betas[0],
+        _lion_tensor(p, g, m, lr=lr, beta1=beta1, beta2=beta2, rho=rho, kappa=kappa,
+                     options=options, maximize=maximize)
+
+
+def _fused_lion(params, grads, moms, *, lr, betas, rho, kappa, options, maximize):
+    """One ``torch.compile``-d multi-tensor step per (device, dtype) bucket of the group.
+
+    Inductor emits one vectorised loop per tensor that reads θ, g, m and writes θ, m (5 words
+    per parameter, against AdamW's 7), all called from one compiled graph: one guard check
+    and one Python call per bucket instead of per tensor. The learning rate enters as a 0-d
+    tensor, so a scheduler never recompiles.
+    """
+    step = compiled(_lion_tensors)
+    buckets = Optimizer._group_tensors_by_device_and_dtype([params, grads, moms])
+    for (ps, gs, ms), _ in buckets.values():
+        # complex tensors as real views: the graph (and Inductor's kernels) stays real
+        ps, gs, ms = ([real_view(t) for t in ts] for ts in (ps, gs, ms))
+        step(ps, gs, ms, lr=lr_tensor(lr, _compute_dtype(ps[0]), ps[0].device), beta1=betas[0],
              beta2=betas[1], rho=rho, kappa=kappa, options=options, maximize=maximize)
 
 

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from ._common import check_half_eps, real_view
+from ._common import check_half_eps, check_representable, real_view
 
 __all__ = ["PerpAdamW", "PerpGrad", "PerpSGD"]
 
@@ -93,7 +93,8 @@ class PerpGrad(Optimizer):
         if (isinstance(perp_eps, bool) or not isinstance(perp_eps, (int, float))
                 or not 0 <= perp_eps < 1):
             raise ValueError(f"Invalid perp_eps value: {perp_eps}")
-        _check_half_eps(base)
+        for group in base.param_groups:
+            _check_base_group(group)
         self.base = base
         self.rescale = rescale
         self.perp_eps = float(perp_eps)
@@ -136,6 +137,11 @@ class PerpGrad(Optimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         self._set_group_defaults(param_group)
         self.base.add_param_group(param_group)
+        try:
+            _check_base_group(self.base.param_groups[-1])
+        except (ValueError, TypeError):
+            self.base.param_groups.pop()
+            raise
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.base.zero_grad(set_to_none=set_to_none)
@@ -219,15 +225,24 @@ def _project(p: Tensor, grad: Tensor, rescale: bool, eps: float) -> Tensor:
     keep = perp_norm > _ROUNDING_ULPS * torch.finfo(dtype).eps * g_norm
     if rescale:
         g_perp = g_perp * (g_norm / (perp_norm + eps))
-    return torch.where(keep, g_perp, torch.zeros((), dtype=dtype, device=g.device)).reshape(shape)
+    g_perp = torch.where(keep, g_perp, torch.zeros((), dtype=dtype, device=g.device))
+    # saturate at the gradient dtype's range: |g⊥|_2 <= |g|_2, but one entry of g⊥ can exceed
+    # every entry of g, and a float16 gradient near its maximum would otherwise become inf
+    limit = torch.finfo(real_view(grad).dtype).max
+    return g_perp.clamp_(-limit, limit).reshape(shape)
 
 
-def _check_half_eps(base: Optimizer) -> None:
-    """The projection makes a gradient exactly zero whenever it is parallel to the weight
-    (always on one-element tensors): an Adam-type base on float16 needs an ``eps`` that is
-    not 0 in float16 (:func:`~optkit.optim._common.check_half_eps`)."""
-    for group in base.param_groups:
-        check_half_eps(group.get("eps"), group["params"])
+def _check_base_group(group: dict[str, Any]) -> None:
+    """A base group's ``lr``, ``eps``, ``weight_decay`` fit the parameters' dtypes
+    (:func:`~optkit.optim._common.check_representable`: torch checks only their sign), its
+    ``betas`` are a pair, and an Adam-type base on float16 has an ``eps`` that is not 0 in
+    float16: the projection makes a gradient exactly zero whenever it is parallel to the
+    weight (always on one-element tensors) (:func:`~optkit.optim._common.check_half_eps`)."""
+    check_representable(group)
+    check_half_eps(group.get("eps"), group["params"])
+    betas = group.get("betas")  # torch checks each beta's range, not that there are two
+    if betas is not None and (not isinstance(betas, (tuple, list)) or len(betas) != 2):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
 
 
 class PerpSGD(PerpGrad):

@@ -171,6 +171,27 @@ class TorchKernels:
         r = torch.cat(r)
         return r, c, r.sum(), cost
 
+    def stats_many(self, F, G, inv_eps):
+        r""":meth:`stats` of ``T`` potential pairs ``F`` (T, n), ``G`` (T, m) in one pass over
+        the cost: ``(P1 (T, n), P^T 1 (T, m), sum P (T,), <C, P> (T,))``, float64.
+
+        Each block of ``C`` is read (or, lazy, formed) once and serves the ``T`` pairs, so the
+        pass costs ``T`` exponentials per entry but one cost read: the line search of
+        :mod:`optkit.ot.sns` evaluates all its trial steps this way and reads the host once.
+        """
+        T = F.shape[0]
+        Fw, Gw = self._dev(F).to(self.work), self._dev(G).to(self.work)
+        r = torch.zeros((T, self.n), dtype=torch.float64, device=self.device)
+        c = torch.zeros((T, self.m), dtype=torch.float64, device=self.device)
+        cost = torch.zeros(T, dtype=torch.float64, device=self.device)
+        for lo, hi, Cb in self._blocks():
+            for t in range(T):
+                P = ((Fw[t, lo:hi, None] + Gw[t, None, :] - Cb) * inv_eps).exp()
+                r[t, lo:hi] = P.sum(dim=1, dtype=torch.float64)
+                c[t] += P.sum(dim=0, dtype=torch.float64)
+                cost[t] += (P * Cb).sum(dtype=torch.float64)
+        return r, c, r.sum(dim=1), cost
+
     def select(self, f, g, inv_eps, j0, k, row_sums) -> DeviceSparse:
         r""":math:`\Sigma = P/\varepsilon` on the kept set of the SNS sparsification (Tang et
         al., 2024), in one pass, without a host read.

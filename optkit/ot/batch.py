@@ -8,9 +8,12 @@ Two forms:
 - POT's several-``b`` form: ``a (n,)``, ``b (m, k)`` and one ``C (n, m)``, i.e. ``k``
   problems sharing ``a`` and ``C`` (POT ``ot.sinkhorn2``, which then returns ``k`` costs).
 
-Each problem is solved on its own by the unbatched solver (its own potentials, its own
-stopping test and budgets), one after another on the input's device; the results are stacked
-in a :class:`BatchOTResult`, so a batched result equals the per-problem results exactly.
+With ``method="sinkhorn"`` and positive masses the batch runs as one tensor program
+(:mod:`optkit.ot.batch_sinkhorn`, per-problem stopping masks). Otherwise (SNS, zero masses,
+``init``, ``callback``) :func:`solve_batch` solves each problem on its own by the unbatched
+solver (its own potentials, stopping test and budgets), one after another on the input's
+device, and stacks the results in a :class:`BatchOTResult`: they equal the per-problem
+results exactly.
 """
 
 from __future__ import annotations
@@ -41,13 +44,23 @@ class BatchOTResult(OptimizeResult):
     results : list of OTResult
         The per-problem results (``results[i].plan`` forms one plan).
     plan : array (B, n, m)
-        Formed when read.
+        Formed when read (the vectorised batch forms it with its final statistics).
+    vectorised : bool
+        Present and True when the batch ran as one tensor program
+        (:mod:`optkit.ot.batch_sinkhorn`); there ``dual`` and ``ent_reg_cost`` are float64
+        tensors carrying the envelope gradient on torch input that requires gradients.
     """
 
     @property
     def plan(self):
+        if "_plan_fn" in self.__dict__:
+            return self.__dict__["_plan_fn"]()
         xp = namespace(self.f)
         return xp.stack([r.plan for r in self.results])
+
+    def set_plan(self, plan_fn) -> None:
+        """Attach the function that forms the (B, n, m) plans when read."""
+        self.__dict__["_plan_fn"] = plan_fn
 
     def __repr__(self) -> str:
         return (f"BatchOTResult(B={len(self.results)}, success={self.success}, "

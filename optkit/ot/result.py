@@ -37,8 +37,8 @@ class OTResult(OptimizeResult):
         :math:`(\|P1 - a\|_1 + \|P^\top 1 - b\|_1)/\sum a` at ``x``.
     nit, n_sinkhorn, n_newton, n_cg, n_trials : int
         Iterations (Sinkhorn sweeps + Newton steps, as the SNS paper counts them); sweeps;
-        Newton steps; CG iterations; line-search trials (on torch input, each is one host
-        read).
+        Newton steps; CG iterations; line-search trials up to the accepted one (on torch
+        input all trials of a step are evaluated in one pass and read once per Newton step).
     nfev : int
         Passes over the cost matrix (a sweep is two, a line-search trial one).
     success, status, message

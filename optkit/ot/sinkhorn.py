@@ -39,7 +39,7 @@ from optkit.core.validate import (
     optional,
 )
 
-from .batch import batch_form, solve_batch
+from .batch import _ndim, batch_form, solve_batch
 from .costs import COSTS, LazyCost, cost_matrix
 from .problem import (
     check_cost,
@@ -125,7 +125,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
       Algorithm 1): ``n_init`` Sinkhorn sweeps, then Newton ascent steps on the reduced dual
       with a sparsified Hessian; see :class:`~optkit.ot.sns.SNSSolver`. On torch input
       everything (potentials, sparse Hessian, CG, line search) stays on ``C``'s device and
-      the host reads one small vector per line-search trial.
+      the host reads one small vector per Newton step (the line search evaluates its trial
+      steps together in one pass over ``C``).
 
     Parameters
     ----------
@@ -179,7 +180,12 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         blocks on the clouds' device), so a solve holds O((n + m) d) memory plus one block;
         ``result.plan`` still forms the n x m plan when read. SNS runs unchanged on it: its
         sparse Hessian (top-k histogram, CSR) is built by blocks too, :math:`O(|K|)` memory. A named
-        ``cost`` is required (not a callable).
+        ``cost`` is required (not a callable). torch clouds that require gradients get the
+        envelope gradient :math:`\partial_{x_i} = \sum_j P^*_{ij}\nabla_x c(x_i, y_j)`
+        (and w.r.t. ``y``, ``a``, ``b``) on ``dual`` and ``ent_reg_cost``, computed by blocks
+        of rows in the backward (:class:`~optkit.ot.autograd.LazyEnvelopeValue`: Feydy et al.,
+        AISTATS 2019; Peyré & Cuturi 2019, §9.1.3); ``grad="implicit"``/``"autodiff"`` raise
+        ``ValueError``.
     options : dict, optional
         SNS settings (``ValueError`` with ``method="sinkhorn"``): ``n_init`` (20), ``kappa``
         (10: kept entries per row, adapted in [2, ceil(m/4)]), ``adaptive`` (True),
@@ -216,9 +222,13 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
 
     Batches (:mod:`optkit.ot.batch`): a leading batch axis on ``a``, ``b``, ``C``
     or ``x``, ``y`` (shared 1-D masses allowed), or POT's several-``b``
-    form ``b (m, k)`` with one ``C``, solves each problem on its own (own potentials and
-    stopping test) and returns a :class:`~optkit.ot.batch.BatchOTResult` (``cost`` a
-    vector, as POT's ``sinkhorn2``). ``init`` and ``callback`` then apply to every problem.
+    form ``b (m, k)`` with one ``C``, returns a :class:`~optkit.ot.batch.BatchOTResult`
+    (``cost`` a vector, as POT's ``sinkhorn2``; per-problem ``status``, ``nit``). With
+    ``method="sinkhorn"`` the batch runs as one tensor program (numba kernel for numpy, batched
+    torch reductions on ``C``'s device; :mod:`optkit.ot.batch_sinkhorn`) with a per-problem
+    stopping mask, and ``dual``/``ent_reg_cost`` carry the envelope gradient per problem;
+    SNS, zero masses, ``init`` or a ``callback`` solve each problem on its own (``init`` and
+    ``callback`` then apply to every problem).
 
     Returns
     -------
@@ -235,6 +245,14 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     check_bool(warn, "warn")
     form = batch_form(a, b, C, x, y)
     if form is not None:
+        if (method == "sinkhorn" and not lazy and init is None and callback is None
+                and options is None and grad in ("envelope", "detach")):
+            res = _vectorised_batch(form, a, b, C, x, y, reg=reg, eta=eta, tol=tol,
+                                    stopThr=stopThr, maxiter=maxiter, maxfev=maxfev,
+                                    max_time=max_time, check_every=check_every, cost=cost,
+                                    grad=grad, warn=warn)
+            if res is not None:
+                return res
         return solve_batch(sinkhorn, form, a, b, C, x, y, dict(
             reg=reg, eta=eta, method=method, tol=tol, maxiter=maxiter, maxfev=maxfev,
             max_time=max_time, check_every=check_every, init=init, cost=cost, grad=grad,
@@ -265,9 +283,9 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     C_in = C
     if isinstance(C, LazyCost):
         torch_in = is_torch_tensor(C.x)
-        if grad != "detach" and _needs_grad(C.x, C.y, a, b):
-            raise ValueError("lazy costs carry no gradient (not implemented): "
-                             "use lazy=False, or grad='detach'")
+        if grad in ("implicit", "autodiff") and _needs_grad(x, y, a, b):
+            raise ValueError(f"lazy costs carry envelope gradients only, got grad={grad!r}: "
+                             "use grad='envelope' (or 'detach'), or lazy=False")
     else:
         C, torch_in = check_cost(C)
     if not torch_in and grad != "envelope":
@@ -303,7 +321,9 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         f0, g0 = (host_vector(v, name, k) for v, name, k in zip(init, ("init[0]", "init[1]"), (n, m)))
     rows, cols = a > 0, b > 0
     full = bool(rows.all() and cols.all())
-    tracked = torch_in and grad != "detach" and _needs_grad(C_in, a_in, b_in)
+    lazy_in = isinstance(C_in, LazyCost)
+    tracked = torch_in and grad != "detach" and _needs_grad(
+        *((x, y) if lazy_in else (C_in,)), a_in, b_in)
     if tracked and grad in ("implicit", "autodiff"):
         if not full:
             raise ValueError(f"grad={grad!r} needs positive masses a and b (a zero mass sits on "
@@ -351,8 +371,104 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
 
     res.set_plan(plan_fn)
     res.reg = eps
-    if tracked:
+    if tracked and lazy_in:
+        _attach_lazy_gradients(res, x, y, a_in, b_in, C_in, rows, cols)
+    elif tracked:
         _attach_gradients(res, grad, C_in, a_in, b_in, plan_fn, int(np.argmax(b)), full)
+    return res
+
+
+def _batch_masses(v, name, size, length, torch_in, device):
+    """Masses of a batch as a float64 numpy array (size, length): a shared 1-D vector (or
+    None: uniform) repeated, or one validated row per problem."""
+    if v is None or _ndim(v) == 1:
+        return np.broadcast_to(masses(None if _empty(v) else v, name, length, torch_in,
+                                      device), (size, length))
+    if v.shape != (size, length):
+        raise ValueError(f"{name} must have shape {(size, length)} in this batch, got "
+                         f"{tuple(v.shape)}")
+    return np.stack([masses(v[k], f"{name}[{k}]", length, torch_in, device)
+                     for k in range(size)])
+
+
+def _vectorised_batch(form, a, b, C, x, y, *, reg, eta, tol, stopThr, maxiter, maxfev,
+                      max_time, check_every, cost, grad, warn):
+    r"""A batch of ``method="sinkhorn"`` problems solved as one tensor program
+    (:mod:`optkit.ot.batch_sinkhorn`), or None when a problem has a zero mass (the
+    per-problem solver drops those rows and columns: :func:`optkit.ot.batch.solve_batch`).
+
+    ``form`` is :func:`optkit.ot.batch.batch_form`'s: ``"columns"`` (POT's ``b (m, k)`` with
+    one cost) or ``"batch"`` (a leading axis on ``C`` or on the clouds ``x``, ``y``)."""
+    from .batch_sinkhorn import solve_vectorised
+
+    given = {"method": "sinkhorn", "tol": tol, "maxfev": maxfev, "max_time": max_time,
+             "check_every": check_every, "input": "C" if C is not None else "points"}
+    if maxiter is not None:
+        given["maxiter"] = maxiter
+    if cost is not None:
+        given["cost"] = cost
+    opts = resolve_options(OPTIONS, given, owner="sinkhorn")
+    eps = check_reg(reg, eta)
+    if C is None:
+        if x is None or y is None:
+            raise TypeError("give either C or both point clouds x and y")
+        if form == "columns":
+            C = cost_matrix(x, y, opts["cost"])
+        else:
+            size = x.shape[0] if _ndim(x) == 3 else y.shape[0]
+            pick = [(x[k] if _ndim(x) == 3 else x, y[k] if _ndim(y) == 3 else y)
+                    for k in range(size)]
+            C = namespace(x, y).stack([cost_matrix(u, v, opts["cost"]) for u, v in pick])
+    elif x is not None or y is not None:
+        raise TypeError("give either C or the point clouds x, y, not both")
+    shape = tuple(C.shape)
+    Cd, torch_in = check_cost(C.reshape(-1, shape[-1]))
+    Cd = Cd.reshape(shape)
+    n, m = shape[-2:]
+    if form == "columns":
+        b_rows = b.T if not is_torch_tensor(b) else b.transpose(0, 1)
+        size = b_rows.shape[0]
+    else:
+        b_rows = b
+        sizes = {v.shape[0] for v in (a, b) if v is not None and _ndim(v) == 2}
+        sizes.add(shape[0])
+        if len(sizes) != 1:
+            raise ValueError(f"the batch dimensions of a, b, C, x, y differ: {sorted(sizes)}")
+        size = shape[0]
+    device = Cd.device if torch_in else None
+    a_h = _batch_masses(a, "a", size, n, torch_in, device)
+    b_h = _batch_masses(b_rows, "b", size, m, torch_in, device)
+    if not (np.all(a_h > 0) and np.all(b_h > 0)):
+        return None
+    sa, sb = a_h.sum(axis=1), b_h.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sa - sb) > 1e-6 * np.maximum(sa, sb))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"a and b must have equal positive totals in every problem, got "
+                         f"sum(a)={sa[k]!r}, sum(b)={sb[k]!r} in problem {k}")
+    float32 = str(Cd.dtype) in ("float32", "torch.float32")
+    if stopThr is not None:
+        tol = stopThr
+    else:
+        tol = opts["tol"] if opts["tol"] is not None else max(
+            1e-5 if float32 else 1e-9, float(np.max(2.0 * np.abs(sa - sb) / sa)))
+    xp = namespace(Cd)
+    Cd = xp.astype(Cd, xp.float64)
+    a_d, b_d = (xp.asarray(np.ascontiguousarray(v), dtype=xp.float64, device=device)
+                for v in (a_h, b_h))
+    tracked = torch_in and grad != "detach" and _needs_grad(C, a, b)
+    a_graph, b_graph = a_d, b_d
+    if tracked:
+        a_graph = a_d if a is None else a.double().expand(size, n)
+        b_graph = b_d if b is None else b_rows.double().expand(size, m)
+    run_options = {"maxiter": opts["maxiter"], "maxfev": opts["maxfev"],
+                   "max_time": opts["max_time"], "check_every": opts["check_every"]}
+    res = solve_vectorised(a_d, b_d, Cd, C, a_graph, b_graph, eps=eps, tol=tol,
+                           run_options=run_options, tracked=tracked)
+    if warn and not res.success:
+        warnings.warn(f"sinkhorn did not converge: {res.message} Increase the budget "
+                      "(maxiter, POT's numItermax; maxfev; max_time) or reg, or use "
+                      "method='sns'.", UserWarning, stacklevel=3)
     return res
 
 
@@ -447,6 +563,34 @@ def _attach_gradients(res, grad, C, a, b, plan_fn, j0, full) -> None:
     res.update(fields)
     res.set_plan(lambda: plan)
     res.__dict__.pop("plan", None)
+
+
+def _attach_lazy_gradients(res, x, y, a, b, lazy_cost, rows, cols) -> None:
+    r"""``grad="envelope"`` on a lazy cost: ``dual`` and ``ent_reg_cost`` carry
+    :math:`\partial_{x_i} = \sum_j P^*_{ij}\nabla_x c(x_i, y_j)` (and the same for ``y``,
+    ``a``, ``b``), computed by blocks of rows in the backward
+    (:class:`~optkit.ot.autograd.LazyEnvelopeValue`): C and P are never formed. A block holds
+    its (rows, m, d) differences, their autograd copy and a few (rows, m) arrays within the lazy
+    block budget of :mod:`optkit.ot._torch_kernels`."""
+    import torch
+
+    from . import _torch_kernels
+    from .autograd import LazyEnvelopeValue
+
+    n, m = lazy_cost.shape
+    block_rows = max(1, min(n, _torch_kernels._LAZY_BLOCK_BYTES
+                            // (8 * m * (2 * lazy_cost.dim + 4))))
+    like = res.f
+    a_t, b_t = _mass_tensor(a, n, like), _mass_tensor(b, m, like)
+    masks = [torch.as_tensor(v, dtype=torch.float64, device=like.device) for v in (rows, cols)]
+
+    def value(v):
+        v = torch.tensor(v, dtype=torch.float64, device=like.device)
+        return LazyEnvelopeValue.apply(x, y, a_t, b_t, v, res.f, res.g, res.reg, lazy_cost.cost,
+                                       *masks, block_rows)
+
+    res.dual, res.ent_reg_cost = value(res.dual), value(res.ent_reg_cost)
+    res.cost = torch.tensor(res.cost, dtype=torch.float64, device=like.device)
 
 
 def _unrolled(C, a, b, init, eps, tol, run_options) -> OTResult:

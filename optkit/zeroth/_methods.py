@@ -37,6 +37,9 @@ register(MethodInfo(
                          "(ZO-SGD-Sign) or sign(d * z) (ZO-signSGD).",
                          check=lambda v, n: check_in(v, n, ("sgd", "sign", "elementwise_sign"))),
         "momentum": Option(0.0, "float\n    Heavy-ball coefficient in [0, 1).", check=check_probability),
+        "distribution": Option("gaussian", "{'gaussian', 'rademacher'}\n    Directions z ~ N(0, I) "
+                               "or uniform on {-1, +1}^n (Spall's SPSA).",
+                               check=lambda v, n: check_in(v, n, ("gaussian", "rademacher"))),
         "clip": Option(None, "float or None\n    Clip the directional derivative d to [-clip, clip].",
                        check=_clip),
     },

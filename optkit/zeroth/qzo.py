@@ -31,7 +31,18 @@ class QZO(MeZO):
     unbiased; it is not). The variance bound holds since :math:`d'^2 \le d^2`. When
     :math:`\|g\| \gg C` nearly every step clips and the update is
     :math:`-\eta C \operatorname{sign}(d) z`, ZO-SGD-Sign at learning rate
-    :math:`\eta C`. ``zo_stats["n_clipped"]`` counts the clipped scalars.
+    :math:`\eta C`. ``zo_stats["n_clipped"]`` counts the clipped scalars. The erf factor is
+    Stein's lemma, so Gaussian :math:`z` only; with ``distribution="rademacher"`` the
+    clipped estimate is also shrunk but not exactly parallel to :math:`g` (it is for an
+    unclipped step, where :math:`E[(g^\top z) z] = g` for both laws).
+
+    **Rademacher directions and sparse steps** apply to the scales as to any MeZO
+    parameters: ``distribution="rademacher"`` moves every scale of a perturbed tensor by
+    :math:`\pm\varepsilon`, and ``block_fraction`` :math:`f < 1` perturbs and updates
+    :math:`\max(1, \operatorname{round}(f B))` of the :math:`B` scale tensors (one per
+    quantized layer, plus any other tensor passed) per direction, with the :math:`B/k`
+    factor that keeps the estimate unbiased (see :class:`MeZO`); with the default
+    ``restore="copy"`` only those tensors are copied.
 
     **Choosing lr, eps and clip.** The paper's lr 1e-7 (with eps 1e-3, C 100) is tuned
     to LLMs with about 5e7 scales and does not port to small models.
@@ -61,7 +72,8 @@ class QZO(MeZO):
     scale_min : float or None
         Absolute floor of the scales after each update; ``None`` disables it.
     **mezo_kwargs
-        Any other :class:`MeZO` keyword (``rng``, ``n_directions``, ``restore``...).
+        Any other :class:`MeZO` keyword (``rng``, ``n_directions``, ``restore``,
+        ``distribution``, ``block_fraction``...).
 
     References
     ----------

@@ -41,9 +41,10 @@ class SPSASolver:
     """
 
     def __init__(self, lr: float, eps: float, n_directions: int, estimator: str, update: str,
-                 momentum: float, clip: float | None):
+                 momentum: float, clip: float | None, distribution: str):
         self.kwargs = dict(lr=lr, eps=eps, n_directions=n_directions, estimator=estimator,
-                           update=update, momentum=momentum, clip=clip)
+                           update=update, momentum=momentum, clip=clip,
+                           distribution=distribution)
         MeZO([torch.zeros(1, requires_grad=True)], **self.kwargs)  # validates the options
 
     def init(self, problem, x0, rng):

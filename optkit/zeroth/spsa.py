@@ -2,9 +2,10 @@ r"""MeZO: memory-efficient zeroth-order (SPSA) optimization with the seed trick.
 
 The random direction :math:`z` is never stored: every tensor's slice of it is
 regenerated from a seed derived from ``(base_seed, step, direction, tensor, chunk)``
-by one ``torch.Generator`` per tensor and chunk, so the perturbation and the update
-issue exactly the same random draws, whatever the tensor shapes, layouts or the
-order in which the tensors are visited.
+(on CPU by the counter-based kernels of ``optkit.zeroth._directions``, fused with the
+in-place update; on other devices by a ``torch.Generator`` per tensor and chunk), so the
+perturbation and the update issue exactly the same random draws, whatever the tensor
+shapes, layouts or the order in which the tensors are visited.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 
 from optkit.core.rng import check_torch_rng
 from optkit.core.validate import check_in, check_int, check_nonnegative, check_positive
+from optkit.optim._common import check_representable
 
 __all__ = ["MeZO", "probe_directional_derivatives", "zo_grad_"]
 
@@ -26,6 +28,7 @@ _ESTIMATORS = ("central", "forward")
 _UPDATES = ("sgd", "sign", "elementwise_sign")
 _RESTORES = ("inplace", "copy")
 _NONFINITE = ("raise", "skip")
+_DISTRIBUTIONS = ("gaussian", "rademacher")
 _RECENT = 256
 
 
@@ -41,6 +44,17 @@ def _seed_of(*key: int) -> int:
         h = (h ^ (h >> 27)) * 0x94D049BB133111EB & _MASK
         h ^= h >> 31
     return h >> 1
+
+
+def _blocks_drawn(n_blocks: int, fraction: float) -> int:
+    """k: the number of tensors a direction perturbs, round(fraction * B), at least 1."""
+    return max(1, round(fraction * n_blocks))
+
+
+def _check_fraction(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    return float(value)
 
 
 def _check_clip(value, name):
@@ -81,8 +95,8 @@ def _loss_value(loss) -> float:
 class MeZO(torch.optim.Optimizer):
     r"""Zeroth-order SGD with the SPSA estimator at inference memory (MeZO).
 
-    Each step draws :math:`n` Gaussian directions :math:`z_j \sim N(0, I)` from
-    seeds and, with ``estimator="central"``, evaluates the loss at :math:`\theta
+    Each step draws :math:`n` directions :math:`z_j` from seeds (Gaussian
+    :math:`N(0, I)`, or Rademacher: independent uniform signs :math:`\pm 1`) and, with ``estimator="central"``, evaluates the loss at :math:`\theta
     \pm \varepsilon_g z_j` in place (perturb :math:`+\varepsilon z`, then
     :math:`-2\varepsilon z`, then restore), giving the projected gradients
 
@@ -116,9 +130,50 @@ class MeZO(torch.optim.Optimizer):
     Gaussian-smoothed loss (Nesterov & Spokoiny 2017), and
     :math:`E\|\hat g\|^2 = \frac{D + n + 1}{n} \|\nabla L\|^2` for Gaussian directions.
 
+    **Directions.** ``distribution="gaussian"`` (default, MeZO) or ``"rademacher"``,
+    :math:`z_i \in \{-1, +1\}` with probability 1/2 each, SPSA's classic choice (Spall
+    1992; Spall 1998 recommends this symmetric Bernoulli law: the SPSA conditions need
+    :math:`E[z_i^{-1}]` finite, which it meets and a Gaussian does not, for the
+    :math:`\Delta^{-1}` form of the estimator; with :math:`d\,z` as here both are valid).
+    Both have :math:`E[z z^\top] = I`, so on a quadratic :math:`E[\hat g] = \nabla L` for
+    both; the variance is :math:`E\|\hat g\|^2 = \frac{D + n + 1}{n}\|\nabla L\|^2`
+    (Gaussian) and :math:`\frac{D + n - 1}{n}\|\nabla L\|^2` (Rademacher, since
+    :math:`\|z\|^2 = D` exactly), and a Rademacher :math:`z` costs one random bit per
+    element instead of a Box-Muller transform.
+
+    **Sparse MeZO** (``block_fraction`` :math:`f < 1`). The blocks are the parameter
+    tensors (all groups, :math:`B` of them). Each direction :math:`j` of a step
+    perturbs only :math:`k = \max(1, \operatorname{round}(f B))` tensors :math:`S_j`,
+    drawn uniformly without replacement from the step's seed, i.e. it uses
+    :math:`z_{j, S_j}` (zero outside :math:`S_j`), and the update uses
+    :math:`\tfrac{B}{k} z_{j, S_j}` in place of :math:`z_j` in every formula above. Each
+    tensor is in :math:`S_j` with probability :math:`k/B`, so on a quadratic
+
+    .. math::
+        E\big[\tfrac{B}{k}\, d_j\, z_{j,S_j}\big]
+        = \tfrac{B}{k}\, E_S\big[P_S\big] \nabla L = \nabla L,
+
+    (:math:`P_S` the projection on the coordinates of :math:`S`): unbiased for the
+    *full* gradient, coupling between blocks included; in general it is the gradient of
+    the Gaussian-smoothed loss, averaged over :math:`S`. Its second moment,
+    :math:`(B/k)^2 E_S[(|S| + 2)\|\nabla_S L\|^2]` (Gaussian, :math:`n = 1`), is about
+    :math:`D \|\nabla L\|^2` when the blocks are alike, the dense value, so the default
+    learning rate still applies. The perturbation and update passes touch only the
+    :math:`k` tensors (plus, when a group has ``weight_decay`` or ``momentum``, the
+    deterministic part of its update on every tensor), so a step costs about
+    :math:`f` of the dense one's random-direction work. LeZO (Wang et al. 2024) drops the
+    :math:`B/k` factor, which makes :math:`E[\hat g] = (k/B) \nabla L` (the same
+    direction, a learning rate :math:`k/B` smaller); Sparse MeZO (Liu et al. 2024)
+    chooses coordinates by magnitude instead; random block-coordinate ZO descent is
+    ZO-BCD (Cai et al. 2021).
+
     Memory: no per-parameter state unless ``momentum > 0`` (+1x parameter bytes) or
-    ``restore="copy"`` (a transient copy of the parameters); the transient random
-    buffer is one fp32 chunk of at most ``chunk_size`` elements.
+    ``restore="copy"`` (a transient copy of the perturbed tensors). On CPU, fp32 and fp64
+    contiguous tensors are perturbed and updated by a kernel that regenerates :math:`z`
+    element by element (no buffer); otherwise (other devices, half precision, a
+    non-contiguous tensor, ``n_directions > 1``, weight decay, momentum or
+    ``"elementwise_sign"``) the transient random buffer is one fp32 chunk of at most
+    ``chunk_size`` elements.
 
     Parameters
     ----------
@@ -170,6 +225,14 @@ class MeZO(torch.optim.Optimizer):
         set it with ``torch.distributed.init_process_group(..., timeout=timedelta(...))``;
         the default is 30 min for gloo); the step then leaves the parameters and the step
         counter as they were before it, so the run can be checkpointed and resumed.
+    distribution : {"gaussian", "rademacher"}
+        Law of the directions' entries: :math:`N(0, 1)` or uniform on :math:`\{-1, +1\}`
+        (see *Directions*).
+    block_fraction : float
+        In (0, 1]: the fraction :math:`f` of parameter tensors each direction perturbs
+        (sparse MeZO, see above); 1 (default) perturbs all of them. A fraction, not a
+        count, so that one value fits models of any depth; the count is
+        :math:`\max(1, \operatorname{round}(f B))`.
 
     Attributes
     ----------
@@ -197,13 +260,20 @@ class MeZO(torch.optim.Optimizer):
     size of :math:`d` before training.
 
     The seed of chunk ``c`` of tensor ``i`` (counted over all groups) for direction
-    ``j`` of step ``t`` is a SplitMix64 hash of ``(base seed, t, j, i, c)``; the chunk's z
-    is ``torch.randn(numel)`` in fp32 from a generator on the tensor's device seeded
-    with it, taken in row-major order and cast to the parameter dtype. Perturbation
-    and update therefore draw identical z for any shape, memory layout or visiting
-    order (an error in one tensor cannot desynchronize the next), and a step replays
-    bitwise on the same device type (CPU and CUDA streams differ). The restore of the
-    last direction is fused with the update, so a central step draws z three times.
+    ``j`` of step ``t`` is a SplitMix64 hash of ``(base seed, t, j, i, c)``; the sparse
+    tensor subset of direction ``j`` is drawn from the hash of ``(base seed, t, j, -1)``.
+    On CPU, the chunk's z is the counter-based stream of that seed (element :math:`e` a
+    function of the seed and :math:`e` only: SplitMix64 words, Box-Muller in fp32 for
+    Gaussian, one bit per element for Rademacher; ``optkit.zeroth._directions``),
+    threaded like torch (``torch.get_num_threads()``) with a result that does not depend
+    on the thread count; on another device, ``torch.randn(numel)`` (or random bits) in
+    fp32 from a generator there seeded with it. Either way z is taken in row-major
+    order and cast to the parameter dtype. Perturbation and update therefore draw
+    identical z for any shape, memory layout or visiting order (an error in one tensor
+    cannot desynchronize the next), and a step replays bitwise on the same device type
+    (CPU and CUDA streams differ). The restore of the last direction is fused with the
+    update, so a central step passes over z three times; on CPU each pass is one read
+    and one write of the parameters.
 
     References
     ----------
@@ -211,14 +281,25 @@ class MeZO(torch.optim.Optimizer):
     "Fine-Tuning Language Models with Just Forward Passes", NeurIPS 2023
     (arXiv:2305.17333), Algorithm 1 and Definition 1. J. C. Spall, "Multivariate
     stochastic approximation using a simultaneous perturbation gradient
-    approximation", IEEE TAC 37(3), 1992. S. Liu, P.-Y. Chen, X. Chen, M. Hong,
-    "signSGD via Zeroth-Order Oracle", ICLR 2019.
+    approximation", IEEE TAC 37(3), 1992. J. C. Spall, "Implementation of the
+    simultaneous perturbation algorithm for stochastic optimization", IEEE Trans.
+    Aerospace and Electronic Systems 34(3), 1998 (the symmetric Bernoulli ±1 directions).
+    S. Liu, P.-Y. Chen, X. Chen, M. Hong, "signSGD via Zeroth-Order Oracle", ICLR 2019.
+    F. Wang, L. Shen, L. Ding, C. Xue, Y. Liu, C. Ding, "Simultaneous Computation and
+    Memory Efficient Zeroth-Order Optimizer for Fine-Tuning Large Language Models"
+    (LeZO), arXiv:2410.09823, 2024. Y. Liu, Z. Zhu, C. Gong, M. Cheng, C.-J. Hsieh,
+    Y. You, "Sparse MeZO: Less Parameters for Better Performance in Zeroth-Order LLM
+    Fine-Tuning", arXiv:2402.15751, 2024. H. Cai, D. McKenzie, W. Yin, Z. Zhang, "A
+    Zeroth-Order Block Coordinate Descent Algorithm for Huge-Scale Black-Box
+    Optimization", ICML 2021. G. L. Steele, D. Lea, C. H. Flood, "Fast splittable
+    pseudorandom number generators", OOPSLA 2014 (SplitMix64).
 
     Examples
     --------
     >>> model.eval()
     >>> opt = MeZO(model.parameters(), eps=1e-3, rng=0)   # lr = 20 / D
     >>> loss = opt.step(lambda: loss_fn(model(x), y))   # no backward
+    >>> fast = MeZO(model.parameters(), rng=0, distribution="rademacher", block_fraction=0.25)
     """
 
     def __init__(self, params, lr: float | None = None, eps: float = 1e-3, *, n_directions: int = 1,
@@ -226,7 +307,8 @@ class MeZO(torch.optim.Optimizer):
                  weight_decay: float = 0.0, clip: float | None = None, maximize: bool = False,
                  scale_min: float | None = None, rng=None,
                  chunk_size: int = 2 ** 24, restore: str = "inplace", on_nonfinite: str = "raise",
-                 check_determinism: bool = False, process_group=None):
+                 check_determinism: bool = False, process_group=None,
+                 distribution: str = "gaussian", block_fraction: float = 1.0):
         defaults = dict(lr=lr, eps=eps, clip=clip, weight_decay=weight_decay, momentum=momentum,
                         scale_min=scale_min)
         self._check_group(defaults)
@@ -236,6 +318,8 @@ class MeZO(torch.optim.Optimizer):
         self.restore = check_in(restore, "restore", _RESTORES)
         self.on_nonfinite = check_in(on_nonfinite, "on_nonfinite", _NONFINITE)
         self.chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        self.distribution = check_in(distribution, "distribution", _DISTRIBUTIONS)
+        self.block_fraction = _check_fraction(block_fraction, "block_fraction")
         if not isinstance(maximize, bool):
             raise TypeError(f"maximize must be a bool, got {type(maximize).__name__}")
         self.maximize = maximize
@@ -253,7 +337,8 @@ class MeZO(torch.optim.Optimizer):
             dist.broadcast(seed_t, src=dist.get_global_rank(process_group, 0), group=process_group)
             self.base_seed = int(seed_t.item())
         self._seeds = {}  # the current step's seeds, keyed by (step, direction, tensor, chunk)
-        self._generators = {}  # one reusable generator per device
+        self._generators = {}  # one reusable generator per non-CPU device
+        self._blocks = {}  # the current step's perturbed tensors, keyed by (step, direction)
         self.zo_stats = {"n_forward": 0, "n_clipped": 0, "n_nonfinite": 0, "n_floor_hits": 0,
                          "last_d": [0.0] * len(self.param_groups),
                          "recent_abs_d": deque(maxlen=_RECENT)}
@@ -288,6 +373,7 @@ class MeZO(torch.optim.Optimizer):
             if not p.is_floating_point():
                 raise TypeError(f"MeZO parameters must be floating point, got {p.dtype}")
         self._check_group(self.param_groups[-1])
+        check_representable(self.param_groups[-1])
         stats = getattr(self, "zo_stats", None)
         if stats is not None:  # a group added after construction
             stats["last_d"].append(0.0)
@@ -308,6 +394,7 @@ class MeZO(torch.optim.Optimizer):
         self.base_seed = int(zo["base_seed"])
         self.step_count = int(zo["step"])
         self._seeds.clear()
+        self._blocks.clear()
 
     # z regeneration ---------------------------------------------------------------------
     def _params(self):
@@ -325,38 +412,97 @@ class MeZO(torch.optim.Optimizer):
         for c, start in enumerate(range(0, n, size)):
             yield c, flat, start, min(start + size, n)
 
-    def _z(self, p, step, j, i, c, n):
-        """z for chunk c of tensor i, direction j: a generator freshly seeded from the key."""
+    def _seed(self, step, j, i, c):
+        """The seed of chunk c of tensor i for direction j of the step (cached for the step)."""
         key = (step, j, i, c)
         seed = self._seeds.get(key)
         if seed is None:
             seed = self._seeds[key] = _seed_of(self.base_seed, *key)
+        return seed
+
+    def _z(self, p, step, j, i, c, n):
+        """z (fp32, on p's device) for chunk c of tensor i, direction j.
+
+        On CPU the counter-based stream of :mod:`optkit.zeroth._directions`; on another
+        device a torch generator there, freshly seeded from the key.
+        """
+        seed = self._seed(step, j, i, c)
+        if p.device.type == "cpu":
+            return self._kernels().draw(n, seed, self.distribution)
         gen = self._generators.get(p.device)
         if gen is None:
             gen = self._generators[p.device] = torch.Generator(device=p.device)
         gen.manual_seed(seed)
-        return torch.randn(n, generator=gen, dtype=torch.float32, device=p.device)
+        if self.distribution == "gaussian":
+            return torch.randn(n, generator=gen, dtype=torch.float32, device=p.device)
+        bits = torch.randint(0, 2, (n,), generator=gen, dtype=torch.int8, device=p.device)
+        return bits.to(torch.float32).mul_(-2.0).add_(1.0)
+
+    @staticmethod
+    def _kernels():
+        from . import _directions  # compiles numba code: imported on the first CPU draw
+
+        return _directions
+
+    @staticmethod
+    def _fusable(p, flat):
+        """Whether z can be fused into p's chunk by the CPU kernel (no z buffer)."""
+        return flat is not None and p.device.type == "cpu" and p.dtype in (torch.float32,
+                                                                           torch.float64)
+
+    def _n_blocks(self):
+        return sum(len(group["params"]) for group in self.param_groups)
+
+    def _block_scale(self):
+        """B / k: the factor that keeps the sparse estimate unbiased (1 without sparsity)."""
+        if self.block_fraction == 1.0:
+            return 1.0
+        n_blocks = self._n_blocks()
+        return n_blocks / _blocks_drawn(n_blocks, self.block_fraction)
+
+    def _selected(self, j, i):
+        """Whether tensor i is perturbed by direction j of this step (sparse MeZO)."""
+        if self.block_fraction == 1.0:
+            return True
+        key = (self.step_count, j)
+        chosen = self._blocks.get(key)
+        if chosen is None:
+            n_blocks = self._n_blocks()
+            draw = np.random.default_rng(_seed_of(self.base_seed, self.step_count, j, -1))
+            chosen = self._blocks[key] = frozenset(draw.choice(
+                n_blocks, size=_blocks_drawn(n_blocks, self.block_fraction),
+                replace=False).tolist())
+        return i in chosen
 
     def _perturb(self, scale: float, j: int):
-        """theta += scale * eps_g * z_j for every tensor (z drawn in fp32, cast, added)."""
+        """theta += scale * eps_g * z_j for every tensor that direction j perturbs (z in fp32,
+        cast to the parameter dtype)."""
         i = 0
         for group in self.param_groups:
             alpha = scale * group["eps"]
             for p in group["params"]:
-                for c, flat, a, b in self._chunks(p):
-                    z = self._z(p, self.step_count, j, i, c, b - a).to(p.dtype)
-                    if flat is None:
-                        p.add_(z.view(p.shape), alpha=alpha)
-                    else:
-                        flat[a:b].add_(z, alpha=alpha)
-                    del z  # free the chunk before drawing the next: one buffer at a time
+                if self._selected(j, i):
+                    for c, flat, a, b in self._chunks(p):
+                        if self._fusable(p, flat):
+                            self._kernels().axpy_(flat[a:b], self._seed(self.step_count, j, i, c),
+                                                  alpha, self.distribution)
+                            continue
+                        z = self._z(p, self.step_count, j, i, c, b - a).to(p.dtype)
+                        if flat is None:
+                            p.add_(z.view(p.shape), alpha=alpha)
+                        else:
+                            flat[a:b].add_(z, alpha=alpha)
+                        del z  # free the chunk before drawing the next: one buffer at a time
                 i += 1
 
     def _apply(self, coefs: list[list[float]], pending: float):
         """The update; ``coefs[g][j]`` multiplies z_j in group g (see the class docstring).
 
         ``pending`` (in units of eps_g z_last) is the restore of the last direction, fused
-        into this pass so that its z is drawn once for both.
+        into this pass so that its z is drawn once for both. A tensor that no direction
+        perturbed is left alone unless weight decay or momentum moves it; with one
+        direction, no weight decay, no momentum and a CPU fp32/fp64 chunk, restore and
+        update are one fused pass of the kernel.
         """
         hits = 0
         i = 0
@@ -366,9 +512,23 @@ class MeZO(torch.optim.Optimizer):
                 group["scale_min"]
             for p in group["params"]:
                 work = torch.promote_types(p.dtype, torch.float32)
+                directions = [j for j in range(self.n_directions) if self._selected(j, i)]
+                if not directions and not wd and not mom:
+                    i += 1
+                    continue
+                fused = (self.n_directions == 1 and self.update != "elementwise_sign"
+                         and not wd and not mom)
                 for c, flat, a, b in self._chunks(p):
+                    if fused and self._fusable(p, flat):
+                        alpha = pending * group["eps"] - lr * coefs[gi][0]
+                        self._kernels().axpy_(flat[a:b], self._seed(self.step_count, 0, i, c),
+                                              alpha, self.distribution)
+                        if floor is not None:
+                            hits += int((flat[a:b] < floor).sum())
+                            flat[a:b].clamp_(min=floor)
+                        continue
                     u = None
-                    for j, coef in enumerate(coefs[gi]):
+                    for j in directions:
                         z = self._z(p, self.step_count, j, i, c, b - a).to(work)
                         if pending and j == last:
                             restore = z.to(p.dtype)
@@ -377,8 +537,11 @@ class MeZO(torch.optim.Optimizer):
                             else:
                                 flat[a:b].add_(restore, alpha=pending * group["eps"])
                             del restore
+                        coef = coefs[gi][j]
                         u = z.mul_(coef) if u is None else u.add_(z, alpha=coef)
                         del z
+                    if u is None:  # not perturbed: weight decay / momentum only
+                        u = torch.zeros(b - a, dtype=work, device=p.device)
                     if self.update == "elementwise_sign":
                         u = u.sign_()
                     target = p.reshape(-1) if flat is None else flat[a:b]
@@ -431,8 +594,9 @@ class MeZO(torch.optim.Optimizer):
         perturbation left in place (in units of eps z_last): with ``fuse`` and in-place
         restore, the last restore is left to the update pass."""
         saved = None
-        if self.restore == "copy":
-            saved = [p.detach().clone() for p in self._params()]
+        if self.restore == "copy":  # the tensors some direction perturbs, and their copies
+            saved = [(p, p.detach().clone()) for i, p in enumerate(self._params())
+                     if any(self._selected(j, i) for j in range(self.n_directions))]
 
         losses = []
         offset = 0.0  # current perturbation, in units of eps * z_j
@@ -440,7 +604,7 @@ class MeZO(torch.optim.Optimizer):
         def move(to, j):
             nonlocal offset
             if to == 0.0 and saved is not None:
-                for p, s in zip(self._params(), saved):
+                for p, s in saved:
                     p.copy_(s)
             else:
                 self._perturb(to - offset, j)
@@ -483,6 +647,7 @@ class MeZO(torch.optim.Optimizer):
                 self._perturb(pending, self.n_directions - 1)
             self.step_count += 1
             self._seeds.clear()
+            self._blocks.clear()
             if self.on_nonfinite == "raise":
                 raise FloatingPointError(f"non-finite loss {losses} at step {self.step_count - 1}; "
                                          "parameters restored")
@@ -513,25 +678,31 @@ class MeZO(torch.optim.Optimizer):
                 coefs.append([math.copysign(1.0, v) / n if v else 0.0 for v in ds])
             else:
                 coefs.append(ds)
+        scale = self._block_scale()
+        if scale != 1.0:  # sparse: the update direction is (B / k) z_S
+            coefs = [[v * scale for v in row] for row in coefs]
         self._apply(coefs, pending)
         self.step_count += 1
         self._seeds.clear()
+        self._blocks.clear()
         return value
 
 
 @torch.no_grad()
 def probe_directional_derivatives(params: Iterable, closure: Callable[[], object], eps: float,
-                                  n: int = 32, rng=None) -> np.ndarray:
+                                  n: int = 32, rng=None, distribution: str = "gaussian"
+                                  ) -> np.ndarray:
     r"""Sample :math:`n` central-difference directional derivatives without updating.
 
     Returns :math:`d_j = (L(\theta + \varepsilon z_j) - L(\theta - \varepsilon z_j)) /
     (2\varepsilon)` for :math:`n` seeded Gaussian directions; the parameters are
     restored bitwise. ``rng`` (None, an int, a numpy or torch Generator) draws the
-    directions. Use the quantiles of :math:`|d|` to choose QZO's clip :math:`C` and the
+    directions, from ``distribution`` (``"gaussian"`` or ``"rademacher"``, as in
+    :class:`MeZO`). Use the quantiles of :math:`|d|` to choose QZO's clip :math:`C` and the
     learning rate before training.
     """
     opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), rng=rng,
-               restore="copy")
+               restore="copy", distribution=distribution)
     losses, _ = opt._evaluate_directions(closure)
     if not all(math.isfinite(v) for v in losses):
         raise FloatingPointError(f"non-finite loss while probing (eps={eps})")
@@ -540,7 +711,7 @@ def probe_directional_derivatives(params: Iterable, closure: Callable[[], object
 
 @torch.no_grad()
 def zo_grad_(params: Iterable, closure: Callable[[], object], eps: float = 1e-3, rng=None,
-             n: int = 1) -> float:
+             n: int = 1, distribution: str = "gaussian") -> float:
     r"""Set ``p.grad`` to the SPSA estimate :math:`\frac1n \sum_j d_j z_j` for every parameter.
 
     :math:`d_j = (L(\theta + \varepsilon z_j) - L(\theta - \varepsilon z_j)) / (2\varepsilon)`,
@@ -549,10 +720,12 @@ def zo_grad_(params: Iterable, closure: Callable[[], object], eps: float = 1e-3,
     ``adam.step()``), at the cost of a materialized ``.grad`` (+1x parameter bytes) and
     the optimizer's state. ``rng`` (None, an int, a numpy or torch Generator) draws the
     directions: pass one ``Generator`` to every step so that its stream moves on (a
-    fixed int reuses the same directions at every step). Returns the mean loss.
+    fixed int reuses the same directions at every step); ``distribution`` is
+    ``"gaussian"`` or ``"rademacher"`` (:class:`MeZO`). Returns the mean loss.
     """
     params = list(params)
-    opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), rng=rng)
+    opt = MeZO(params, lr=0.0, eps=eps, n_directions=check_int(n, "n", minimum=1), rng=rng,
+               distribution=distribution)
     losses, _ = opt._evaluate_directions(closure)
     if not all(math.isfinite(v) for v in losses):
         raise FloatingPointError(f"non-finite loss {losses}; parameters restored")

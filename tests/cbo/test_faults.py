@@ -16,6 +16,8 @@ import pytest
 import optkit
 from optkit.cbo import population
 
+from .._processes import is_dead
+
 OPTS = dict(maxiter=25, rng=0, n_particles=16)
 
 
@@ -23,17 +25,6 @@ def slow_sphere(x):
     """The sphere, slowed down so that the kill lands while points are being evaluated."""
     time.sleep(0.002)
     return float(np.sum(x * x))
-
-
-def _dead(pid, within=10.0):
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _pool_killer(at_iteration):
@@ -56,7 +47,7 @@ def test_a_killed_pool_process_changes_nothing():
     callback, killed = _pool_killer(5)
     res = optkit.minimize(slow_sphere, np.ones(2), method="cbo", options=dict(OPTS, workers=2),
                           callback=callback)
-    assert killed and _dead(killed[0]), "the fault was not injected"
+    assert killed and is_dead(killed[0]), "the fault was not injected"
     assert res.nit == serial.nit == OPTS["maxiter"]
     assert np.array_equal(res.x, serial.x) and res.fun == serial.fun
     assert res.nfev == serial.nfev  # the redone batch is not charged twice
@@ -91,6 +82,43 @@ def test_a_killed_dask_worker_changes_nothing():
 
         res = optkit.minimize(slow_sphere, np.ones(2), method="cbo",
                               options=dict(OPTS, workers=client), callback=callback)
-    assert killed and _dead(victim), "the fault was not injected"
+    assert killed and is_dead(victim), "the fault was not injected"
     assert res.nit == serial.nit
     assert np.array_equal(res.x, serial.x) and res.fun == serial.fun
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _raises_after(n_calls_ok):
+    """A callback that raises (as a KeyboardInterrupt would) after ``n_calls_ok`` iterations."""
+
+    def callback(intermediate_result):
+        if intermediate_result.nit > n_calls_ok:
+            raise Interrupted
+
+    return callback
+
+
+def population_raiser(x):
+    """An objective that fails on every point (a worker raises; the pool re-raises it)."""
+    raise RuntimeError("objective failed")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("where", ["objective at x0", "callback mid-run"])
+def test_the_runs_own_pool_is_shut_down_when_the_run_raises(where):
+    """An int ``workers`` starts a process pool; a run that raises (here an exception from the
+    objective during init, or from the callback after 3 iterations) must not leave its
+    worker processes behind."""
+    before = {p.pid for p in multiprocessing.active_children()}
+    if where == "objective at x0":
+        fun, callback = population_raiser, None
+    else:
+        fun, callback = slow_sphere, _raises_after(3)
+    with pytest.raises((Interrupted, RuntimeError)):
+        optkit.minimize(fun, np.ones(2), method="cbo", options=dict(OPTS, workers=2),
+                        callback=callback)
+    left = [p for p in multiprocessing.active_children() if p.pid not in before]
+    assert not left, f"the pool's processes are still alive: {[p.pid for p in left]}"

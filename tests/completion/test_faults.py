@@ -18,6 +18,8 @@ import pytest
 from optkit.completion import _solver, altmin
 from optkit.completion.datasets import low_rank_problem
 
+from .._processes import is_dead
+
 distributed = pytest.importorskip("dask.distributed")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -47,18 +49,6 @@ def observed():
 
 def _worker_pids(client):
     return sorted(client.run(os.getpid).values())
-
-
-def _dead(pid, within=10.0):
-    """Whether ``pid`` is gone (waits for the nanny to reap it)."""
-    end = time.monotonic() + within
-    while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _killer(client, at_iteration, delay):
@@ -92,7 +82,7 @@ def test_a_killed_worker_changes_nothing(cluster_client, observed, solver, delay
     callback, killed = _killer(cluster_client, 2, delay)
     start = time.monotonic()
     res = altmin(observed, 4, solver=solver, parallel=cluster_client, callback=callback, **KW)
-    assert killed and _dead(killed[0]), "the fault was not injected"
+    assert killed and is_dead(killed[0]), "the fault was not injected"
     assert time.monotonic() - start < 120
     assert res.nit == KW["maxiter"] and res.status == 1
     assert np.array_equal(res.U, serial.U) and np.array_equal(res.V, serial.V)

@@ -127,3 +127,19 @@ def test_wide_table_regressions_fast(name, expect):
                                           ("BAmL1SP", "best")])
 def test_wide_table_regressions_slow(name, expect):
     _check_regression(name, expect)
+
+
+def test_maratos_reaches_the_solution():
+    """S2MPJ MARATOS (min -x1 + tau (x1^2 + x2^2 - 1), x1^2 + x2^2 = 1, tau = 1e-6): both
+    configurations end at x* = (1, 0), f* = -1 (with lambda_0 = 0 the Lagrangian Hessian is
+    tau I, the first Newton steps are huge and Armijo takes steps of 4e-6 to 2e-4: the
+    robust run needs a restoration, the paper run 14 iterations)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        problem = s2mpj.s2mpj_problem("MARATOS")
+        res = solve(problem, "al-newton", options={"rng": 0})
+        paper = solve(problem, "al-newton", options={"rng": 0, "safeguards": "paper"})
+    for r in (res, paper):
+        assert r.success, r.message
+        np.testing.assert_allclose(r.x, [1.0, 0.0], atol=1e-7)
+        assert r.fun == pytest.approx(-1.0, abs=1e-7)

@@ -6,6 +6,7 @@ that is asserted too. The minimal Hessian shift is tested in test_al_newton.py
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.optimize
 from scipy.optimize import NonlinearConstraint
 
@@ -97,3 +98,60 @@ def test_penalty_failure_is_recovered():
     assert res.success, res.message
     assert res.n_recoveries >= 1 and res.n_restorations >= 1  # x0 is infeasible
     np.testing.assert_allclose(res.x, [0.0, np.sqrt(3.0)], atol=1e-6)
+
+
+def _maratos(theta, **options):
+    """Nocedal and Wright's Maratos example (2006, Example 15.4): min 2(x1^2 + x2^2 - 1) - x1
+    s.t. x1^2 + x2^2 = 1, from (cos theta, sin theta) on the circle. Known solution
+    x* = (1, 0), lambda* = -3/2 (grad f(x*) = (3, 0), grad c(x*) = (2, 0))."""
+    con = NonlinearConstraint(lambda x: np.array([x @ x - 1.0]), 0.0, 0.0,
+                              jac=lambda x: 2.0 * x.reshape(1, 2),
+                              hess=lambda x, v: 2.0 * v[0] * np.eye(2))
+    return optkit.minimize(lambda x: 2.0 * (x @ x - 1.0) - x[0], np.array([np.cos(theta),
+                                                                          np.sin(theta)]),
+                           method="al-newton", jac=lambda x: np.array([4 * x[0] - 1, 4 * x[1]]),
+                           hess=lambda x: 4.0 * np.eye(2), constraints=[con],
+                           options={"tol": 1e-10, "rng": 0, **options})
+
+
+def test_second_order_correction_on_the_maratos_example():
+    """From theta = 0.8 one unit step is rejected by the merit and its second-order
+    correction accepted; the run ends at the known solution. The paper configuration
+    never corrects (n_soc = 0) and reaches the same point. (The exact augmented
+    Lagrangian is a differentiable merit: from theta <= 0.5 every unit step is accepted
+    without a correction, and from theta >= 1 the rejected steps are far from x*.)"""
+    robust, paper = _maratos(0.8), _maratos(0.8, safeguards="paper")
+    for res in (robust, paper):
+        assert res.success, res.message
+        np.testing.assert_allclose(res.x, [1.0, 0.0], atol=1e-9)
+        np.testing.assert_allclose(res.multipliers, [-1.5], atol=1e-8)
+    assert robust.n_soc >= 1 and paper.n_soc == 0
+    corrected = np.flatnonzero(robust.trace["soc"] == 1.0)
+    assert np.all(robust.trace["alpha"][corrected] == 1.0)  # a corrected step is a unit step
+
+
+def test_second_order_correction_is_the_least_norm_step_onto_the_linearization():
+    """The corrected trial point of a rejected unit step: x + p + p_hat with
+    G p_hat = -c(x + p) and p_hat in range(G^T) (scipy's lstsq as the oracle)."""
+    solver = ALNewton.__new__(ALNewton)
+    solver.beta = 0.3
+    x, p = np.array([0.6, 0.8]), np.array([0.3, -0.1])
+    G = 2.0 * x.reshape(1, 2)
+    c_full = np.array([(x + p) @ (x + p) - 1.0])
+    seen = {}
+
+    def at(xt, lam):
+        seen["x"] = xt
+        return -1e300, None  # accepted whatever the test: only the point is inspected
+
+    class State:
+        pass
+
+    s = State()
+    s.x, s.lam, s.G, s.n_soc, s.info = x, np.zeros(1), G, 0, {}
+    z = np.concatenate([p, [0.0]])
+    solver._second_order_correction(s, z, (None, None, None, None, c_full), -1.0, 0.0, 0.0, at)
+    p_hat = seen["x"] - x - p
+    np.testing.assert_allclose(G @ p_hat, -c_full, atol=1e-14)
+    np.testing.assert_allclose(p_hat, scipy.linalg.lstsq(G, -c_full)[0], atol=1e-14)
+    assert s.n_soc == 1

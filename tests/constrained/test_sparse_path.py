@@ -167,3 +167,17 @@ def test_rank_deficient_jacobian_on_the_large_paths(hessian):
         assert res.kkt_residual <= 1e-8
         ref = _run(p, sketch="minres", tol=1e-8)
         np.testing.assert_allclose(res.x, ref.x, atol=1e-6)
+
+
+def test_least_squares_multipliers_of_a_large_sparse_jacobian_match_lstsq():
+    """The recovery's multiplier reset on a sparse G beyond the dense limit (normal
+    equations with one sparse LU) against numpy's dense least squares."""
+    from optkit.constrained.al_newton import ALNewton
+
+    gen = np.random.default_rng(3)
+    G = sp.csr_array(sp.random(400, 700, density=0.01, rng=gen) + sp.eye(400, 700))
+    g = gen.standard_normal(700)
+    assert sum(G.shape) > DENSE_MAX
+    lam = ALNewton._least_squares_multipliers(G, g)
+    np.testing.assert_allclose(lam, np.linalg.lstsq(G.toarray().T, -g, rcond=None)[0],
+                               rtol=1e-8, atol=1e-10)

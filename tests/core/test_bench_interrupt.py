@@ -1,9 +1,11 @@
-"""`optkit bench run` interrupted by SIGINT keeps its finished runs; `--cache` resumes.
+"""`optkit bench run` under faults: interrupted by SIGINT, or a dask worker killed mid-run.
 
 A tiny benchopt suite whose solver appends a line to a log file when a run starts and when
 it finishes (so the test counts what was computed, not how long it took). The first run is
 interrupted after its first finished run; the rerun with ``--cache`` must compute only the
-runs that had not finished, and a rerun without ``--cache`` recomputes everything.
+runs that had not finished, and a rerun without ``--cache`` recomputes everything. Under
+``--parallel dask`` the solver SIGKILLs the dask worker process that runs it (once): the
+scheduler must rerun that task on a fresh worker, and the suite end with every result.
 """
 
 import os
@@ -82,9 +84,21 @@ class Solver(BaseSolver):
 
     def run(self, _):
         self._log("start")
+        if self.tag == 1 and os.environ.get("TINY_KILL_WORKER"):
+            self._kill_own_worker_once()
         time.sleep({RUN_SECONDS})
         self.x = self.a
         self._log("done")
+
+    def _kill_own_worker_once(self):
+        from distributed import get_worker
+
+        get_worker()  # raises ValueError outside a dask worker: the fault must hit one
+        marker = os.environ["TINY_LOG"] + ".killed"
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            self._log("killed")
+            os.kill(os.getpid(), 9)
 
     def get_result(self):
         return dict(x=self.x)
@@ -144,3 +158,21 @@ def test_sigint_keeps_the_finished_runs_and_cache_resumes(suite_env):
     fresh = _bench(env, cwd)  # without --cache every run is computed again
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     assert sorted(_lines(log, "done")) == list(range(N_RUNS))
+
+
+def test_a_killed_dask_worker_is_rerun_and_nothing_is_lost(suite_env):
+    pytest.importorskip("distributed")
+    env, log, cwd = suite_env
+    env["TINY_KILL_WORKER"] = "1"
+    run = _bench(env, cwd, "--parallel", "dask", "-j", "2", timeout=280)
+    assert _lines(log, "killed") == [1], "the fault was not injected\n" + run.stdout + run.stderr
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert sorted(_lines(log, "done")) == list(range(N_RUNS))  # the killed run was redone
+    assert _lines(log, "start").count(1) == 2
+    import pandas as pd
+
+    results = pd.concat(pd.read_parquet(p) for p in (cwd / "optkit-bench-outputs" / "tiny")
+                        .glob("*.parquet"))
+    assert sorted(results["solver_name"].str.extract(r"tag=(\d+)")[0].astype(int)) == \
+        list(range(N_RUNS))
+    assert (results["objective_value"] == 0.0).all()  # x = a: every result is the right one

@@ -15,7 +15,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from optkit.optim import DiffGrad, Lion, PerpGrad
@@ -45,13 +45,12 @@ def _params(dtype, seed=0):
 
 
 def _hyper():
-    """Hyperparameter values of every kind and sign, at magnitudes up to 1e30 and ints up to
-    1e6. Larger ones (lr = 3.4e38, 2**64) are known to end in torch's own RuntimeError /
-    OverflowError at the step; see docs/notes/core-and-bench.md (issue 16, unfinished)."""
-    return st.one_of(st.floats(-1e30, 1e30), st.sampled_from([float("nan"), float("inf"),
-                                                               float("-inf"), 0.0, 1e-300]),
-                     st.integers(-3, 10**6), st.none(), st.text(max_size=3), st.just(1j),
-                     st.just([1.0]))
+    """Hyperparameter values of every kind and sign, at every float magnitude (beyond
+    float32's range too: rejected naming the argument) and ints beyond int64."""
+    return st.one_of(st.floats(), st.sampled_from([float("nan"), float("inf"), float("-inf"),
+                                                   0.0, 1e-300, 3.4e39, 1e300]),
+                     st.integers(-3, 10**6), st.sampled_from([2**64, 10**400]), st.none(),
+                     st.text(max_size=3), st.just(1j), st.just([1.0]), st.just(True))
 
 
 def _betas():
@@ -75,8 +74,11 @@ def test_constructor_hyperparameters(name, data):
                 p.grad = torch.full_like(p, 0.5 - step)
             opt.step()
         finite = all(bool(torch.isfinite(p).all()) for p in params)
-        hyper_finite = all(math.isfinite(v) for v in _numbers(value))
-        assert finite or not hyper_finite, f"{name}({arg}={value!r}) made the params non-finite"
+        # Within float32's range, a hyperparameter can still scale an update past it (lr or
+        # weight_decay ~1e38 on parameters ~1): as in torch.optim, the optimizers do not
+        # inspect their updates, so finiteness is required for magnitudes up to 1e30 only.
+        moderate = all(math.isfinite(v) and abs(v) <= 1e30 for v in _numbers(value))
+        assert finite or not moderate, f"{name}({arg}={value!r}) made the params non-finite"
 
     outcome(f"{name}.{arg}", call, [arg])
 
@@ -91,14 +93,11 @@ def _numbers(value):
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 @given(dtype=st.sampled_from(FLOAT_DTYPES), grad_scale=st.sampled_from(
-    [1e-30, 1e-8, 1e-3, 1.0, 1e3, 1e30]), steps=st.integers(1, 6))
+    [1e-30, 1e-8, 1e-3, 1.0, 1e3, 6e4, 1e30]), steps=st.integers(1, 6))
 def test_step_keeps_finite_parameters_finite(name, dtype, grad_scale, steps):
-    """Finite gradients never make a parameter non-finite, in fp32, fp64, fp16 and bf16: any
-    scale representable in the dtype, except that in float16 the gradients stay below 100
-    (an Adam-type second moment g**2 overflows float16 above ~256: PerpGrad(Adam) then gives
-    NaN, a known limit of torch's Adam on float16 state)."""
-    if dtype == torch.float16:
-        grad_scale = min(grad_scale, 1e1)
+    """Finite gradients never make a parameter non-finite, in fp32, fp64, fp16 and bf16, at
+    any scale representable in the dtype (gradients are clamped to its range: near float16's
+    maximum the ⊥ projection saturates instead of overflowing)."""
     make, lr = OPTIMIZERS[name]
     params = _params(dtype)
     # Adam-type eps must not round to 0 in float16 (1e-8 does: the constructor rejects it)
@@ -134,15 +133,17 @@ def test_parameter_dtypes(name, dtype):
 
 ZEROTH = {"mezo": MeZO, "qzo": QZO}
 ZEROTH_ARGS = ["lr", "eps", "n_directions", "momentum", "weight_decay", "clip", "estimator",
-               "update", "restore", "on_nonfinite", "rng"]
+               "update", "restore", "on_nonfinite", "rng", "distribution", "block_fraction"]
 
 
 @pytest.mark.parametrize("name", list(ZEROTH))
 @given(data=st.data())
 def test_zeroth_constructor(name, data):
     arg = data.draw(st.sampled_from(ZEROTH_ARGS), label="arg")
-    # n_directions costs 2 forward passes each: a count, not a scale (2e5 is merely slow)
     value = data.draw(sizes() if arg == "n_directions" else _hyper(), label=arg)
+    # n_directions costs 2 forward passes each: a count, not a scale (a float 2e5 is accepted
+    # as scipy accepts integral float counts, and is merely slow)
+    assume(arg != "n_directions" or not _numbers(value) or not 1e3 < value < math.inf)
 
     def call():
         model = torch.nn.Linear(3, 1)

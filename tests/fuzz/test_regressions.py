@@ -151,6 +151,60 @@ def test_float16_adam_type_eps_that_rounds_to_zero_is_rejected(make):
         assert torch.isfinite(p).all()
 
 
+def _perp_adam(params, **kw):
+    return PerpGrad(torch.optim.Adam, params, **kw)
+
+
+@pytest.mark.parametrize("make", [Lion, DiffGrad, _perp_adam])
+def test_hyperparameters_beyond_the_parameter_dtype_are_named(make):
+    """Were torch's ``value cannot be converted to type float without overflow`` at the first
+    step (lr = 3.4e39, weight_decay = 1e39), NaN parameters (DiffGrad lr = 3.4e39), an
+    ``OverflowError`` for lr = 2**64 and ``Boolean alpha`` for weight_decay=True under
+    PerpGrad(Adam)."""
+    params = [torch.nn.Parameter(torch.ones(3))]
+    with pytest.raises(ValueError, match=r"Invalid lr value: 3.4e\+39 .*torch.float32"):
+        make(params, lr=3.4e39)
+    with pytest.raises(ValueError, match=r"Invalid weight_decay value: 1e\+39"):
+        make(params, lr=1e-3, weight_decay=1e39)
+    with pytest.raises(ValueError, match=r"Invalid lr value: 100000.0 .*torch.float16"):
+        make([torch.nn.Parameter(torch.ones(3, dtype=torch.float16))], lr=1e5,
+             **({} if make is Lion else {"eps": 1e-4}))
+    with pytest.raises(TypeError, match=r"weight_decay must be a float, got bool"):
+        make(params, lr=1e-3, weight_decay=True)
+    opt = make(params, lr=2**64)  # an int beyond int64 becomes a float
+    params[0].grad = torch.ones(3)
+    opt.step()
+    assert torch.isfinite(params[0]).all()
+
+
+def test_perpgrad_checks_that_the_base_betas_are_a_pair():
+    """Was torch's ``too many values to unpack (expected 2)`` at the first step: Adam
+    checks each beta's range at construction, not their number."""
+    with pytest.raises(TypeError, match=r"betas must be a pair"):
+        _perp_adam([torch.nn.Parameter(torch.ones(2))], betas=[0.0, 0.0, 0.0])
+
+
+def test_perpgrad_saturates_float16_projections_instead_of_overflowing():
+    """Was NaN parameters: with float16 gradients near 65504 one entry of g⊥ exceeded the
+    float16 range, became inf, and Adam's update inf/inf = NaN."""
+    gen = torch.Generator().manual_seed(3)
+    p = torch.nn.Parameter(torch.randn(4, 3, generator=gen).half())
+    opt = _perp_adam([p], lr=1e-2, eps=1e-4)
+    for _ in range(3):
+        p.grad = (torch.randn(4, 3, generator=gen) * 6e4).clamp(-65504, 65504).half()
+        opt.step()
+    assert torch.isfinite(p).all()
+
+
+@pytest.mark.parametrize("kw, match", [({"eps": 1e300}, r"Invalid eps value: 1e\+300"),
+                                       ({"lr": 10**400}, r"lr must be finite, got an integer")])
+def test_zeroth_hyperparameters_beyond_float_range_are_named(kw, match):
+    """Were NaN parameters (MeZO eps = 1e300: the perturbation eps·z overflows float32) and
+    ``OverflowError: int too large to convert to float`` (lr = 10**400)."""
+    with pytest.raises(ValueError, match=match):
+        MeZO(torch.nn.Linear(2, 1).parameters(), **kw)
+
+
 def test_mezo_names_the_closure_for_a_complex_loss():
     """Was ``float() argument must be ... not 'complex'``."""
     model = torch.nn.Linear(2, 1)

@@ -21,23 +21,11 @@ STARTUP_S = 120.0
 
 
 def test_the_surviving_rank_raises_without_touching_its_state(tmp_path):
-    import torch.multiprocessing as mp
-
+    from .._processes import rank0_hung
     from ._dist_fault_worker import FAULT_STEP, run
 
-    ctx = mp.get_context("spawn")
-    ranks = [ctx.Process(target=run, args=(rank, 2, str(tmp_path / "init"), str(tmp_path),
-                                           GLOO_TIMEOUT_S)) for rank in range(2)]
-    for p in ranks:
-        p.start()
-    try:
-        ranks[0].join(STARTUP_S + GLOO_TIMEOUT_S)
-        hung = ranks[0].is_alive()
-    finally:
-        for p in ranks:
-            if p.is_alive():
-                p.kill()
-            p.join()
+    hung = rank0_hung(run, lambda rank: (rank, 2, str(tmp_path / "init"), str(tmp_path),
+                                         GLOO_TIMEOUT_S), 2, STARTUP_S + GLOO_TIMEOUT_S)
     assert not hung, "the surviving rank hung"
     record = json.loads((tmp_path / "rank0.json").read_text())
     assert record["step"] == FAULT_STEP and record["error"] == "RuntimeError"

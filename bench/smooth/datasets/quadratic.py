@@ -1,7 +1,5 @@
-import numpy as np
+from benchmark_utils import rotated_quadratic
 from benchopt import BaseDataset
-
-from optkit import Problem
 
 
 class Dataset(BaseDataset):
@@ -13,17 +11,4 @@ class Dataset(BaseDataset):
     test_parameters = {"n": [10], "cond": [1e2]}
 
     def get_data(self):
-        rng = np.random.default_rng(self.get_seed())
-        Q, _ = np.linalg.qr(rng.standard_normal((self.n, self.n)))
-        A = (Q * np.logspace(-np.log10(self.cond), 0, self.n)) @ Q.T
-        x_star = rng.standard_normal(self.n)
-
-        def fun(x):
-            r = x - x_star
-            return 0.5 * float(r @ (A @ r))
-
-        problem = Problem.from_scipy(fun, np.zeros(self.n), jac=lambda x: A @ (x - x_star),
-                                     hessp=lambda x, v: A @ v, name=f"quadratic-{self.n}")
-        problem.f_star = 0.0
-        problem.x_star = x_star
-        return dict(problem=problem)
+        return dict(problem=rotated_quadratic(self.n, self.cond, self.get_seed(), self.name))
