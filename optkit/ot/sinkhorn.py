@@ -106,6 +106,20 @@ OPTIONS = {
 }
 
 
+def _resolved_options(method, C, tol, maxiter, maxfev, max_time, check_every, cost,
+                      options=None) -> dict:
+    """``sinkhorn``'s keywords checked against its option table (``maxiter`` and ``cost`` only
+    when given, so that their defaults depend on the method and the input)."""
+    given = {"method": method, "tol": tol, "maxfev": maxfev, "max_time": max_time,
+             "check_every": check_every, "input": "C" if C is not None else "points",
+             **(options or {})}
+    if maxiter is not None:
+        given["maxiter"] = maxiter
+    if cost is not None:
+        given["cost"] = cost
+    return resolve_options(OPTIONS, given, owner="sinkhorn")
+
+
 def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxiter=None,
              maxfev=None, max_time=None, check_every=1, init=None, x=None, y=None, cost=None,
              grad="envelope", options=None, callback: Callable | None = None, numItermax=None,
@@ -263,13 +277,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     clash = sorted(set(options) - set(SNS_OPTIONS))
     if clash:  # raises TypeError naming them
         resolve_options(SNS_OPTIONS, {k: options[k] for k in clash}, owner="sinkhorn(options=...)")
-    given = {"method": method, "tol": tol, "maxfev": maxfev, "max_time": max_time,
-             "check_every": check_every, "input": "C" if C is not None else "points", **options}
-    if maxiter is not None:
-        given["maxiter"] = maxiter
-    if cost is not None:
-        given["cost"] = cost
-    opts = resolve_options(OPTIONS, given, owner="sinkhorn")
+    opts = _resolved_options(method, C, tol, maxiter, maxfev, max_time, check_every, cost,
+                             options)
     eps = check_reg(reg, eta)
     if C is None:
         if x is None or y is None:
@@ -401,13 +410,7 @@ def _vectorised_batch(form, a, b, C, x, y, *, reg, eta, tol, stopThr, maxiter, m
     one cost) or ``"batch"`` (a leading axis on ``C`` or on the clouds ``x``, ``y``)."""
     from .batch_sinkhorn import solve_vectorised
 
-    given = {"method": "sinkhorn", "tol": tol, "maxfev": maxfev, "max_time": max_time,
-             "check_every": check_every, "input": "C" if C is not None else "points"}
-    if maxiter is not None:
-        given["maxiter"] = maxiter
-    if cost is not None:
-        given["cost"] = cost
-    opts = resolve_options(OPTIONS, given, owner="sinkhorn")
+    opts = _resolved_options("sinkhorn", C, tol, maxiter, maxfev, max_time, check_every, cost)
     eps = check_reg(reg, eta)
     if C is None:
         if x is None or y is None:
