@@ -156,10 +156,9 @@ def _bias_corrections(step: Tensor, betas, capturable: bool):
     return 1 - beta1 ** t, math.sqrt(1 - beta2 ** t)
 
 
-def _diffgrad_tensor(p, g, m, v, prev, step, *, lr, beta1, beta2, eps, weight_decay, decoupled,
-                     maximize, capturable):
-    """One tensor's diffGrad update (the body of the single-tensor kernel)."""
-    p, g, m, v, prev = (real_view(t) for t in (p, g, m, v, prev))
+def _decayed_gradient(p, g, lr, weight_decay, decoupled, maximize):
+    """The gradient after ``maximize`` and weight decay: decoupled (AdamW) shrinks ``p`` in
+    place, coupled (L2) returns g + λp."""
     if maximize:
         g = torch.neg(g)
     if weight_decay != 0:
@@ -167,6 +166,14 @@ def _diffgrad_tensor(p, g, m, v, prev, step, *, lr, beta1, beta2, eps, weight_de
             p.mul_(1 - lr * weight_decay)
         else:
             g = torch.add(g, p, alpha=weight_decay)
+    return g
+
+
+def _diffgrad_tensor(p, g, m, v, prev, step, *, lr, beta1, beta2, eps, weight_decay, decoupled,
+                     maximize, capturable):
+    """One tensor's diffGrad update (the body of the single-tensor kernel)."""
+    p, g, m, v, prev = (real_view(t) for t in (p, g, m, v, prev))
+    g = _decayed_gradient(p, g, lr, weight_decay, decoupled, maximize)
     step.add_(1)
     bc1, bc2_sqrt = _bias_corrections(step, (beta1, beta2), capturable)
     m.mul_(beta1)
@@ -214,13 +221,7 @@ def _diffgrad_tensors(params, grads, exp_avgs, exp_avg_sqs, prev_grads, step_siz
     compute-bound).
     """
     for i, (p, g, m, v, prev) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs, prev_grads)):
-        if maximize:
-            g = torch.neg(g)
-        if weight_decay != 0:
-            if decoupled:
-                p.mul_(1 - lr * weight_decay)
-            else:
-                g = torch.add(g, p, alpha=weight_decay)
+        g = _decayed_gradient(p, g, lr, weight_decay, decoupled, maximize)
         m.mul_(beta1)
         m.add_(g, alpha=1 - beta1)
         v.mul_(beta2)
