@@ -131,9 +131,12 @@ def _bench(env, cwd, *flags, timeout=180):
 
 def test_sigint_keeps_the_finished_runs_and_cache_resumes(suite_env):
     env, log, cwd = suite_env  # results and benchopt's cache go to cwd/optkit-bench-outputs
+    # SIGINT back to its default in the child: a runner started in the background by a
+    # non-interactive shell ignores SIGINT, and Python then keeps it ignored
     proc = subprocess.Popen([sys.executable, "-m", "optkit.cli", "bench", "run", "tiny",
                              "--no-plot"], env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not _lines(log, "done") and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
