@@ -1,12 +1,12 @@
 r"""Counter-based random directions for the seed trick (numba CPU kernels).
 
-Element :math:`e` of a direction drawn from a 63-bit ``seed`` is a pure function of
-``(seed, e)``: no generator state, so the perturbation, its undo and the update
+Element :math:`e` of a direction drawn for a 63-bit ``stream`` number (the step's seed of
+the seed trick) is a pure function of ``(stream, e)``: no generator state, so the perturbation, its undo and the update
 regenerate the same :math:`z` without storing it, in any order, in any number of
 threads. The bits come from SplitMix64 used as a counter-based generator (Steele,
 Lea & Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014): word
 :math:`m` is :math:`\operatorname{mix}(k + (m + 1)\gamma)` with
-:math:`k = \operatorname{mix}(\text{seed})`, :math:`\gamma` the golden-ratio increment and
+:math:`k = \operatorname{mix}(\text{stream})`, :math:`\gamma` the golden-ratio increment and
 ``mix`` the SplitMix64 finalizer (the same sequence SplitMix64 produces from state
 :math:`k`, which passes BigCrush).
 
@@ -234,9 +234,9 @@ _FILL = {"gaussian": (_gaussian_fill_words, _gaussian_fill_parallel),
 _MASK64 = (1 << 64) - 1
 
 
-def _key(seed: int) -> np.uint64:
-    """``mix(seed)``: the stream's key (computed in Python integers)."""
-    x = seed & _MASK64
+def _key(stream: int) -> np.uint64:
+    """``mix(stream)``: the stream's key (computed in Python integers)."""
+    x = stream & _MASK64
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
     return np.uint64(x ^ (x >> 31))
@@ -258,8 +258,8 @@ def parallel_threads(n: int):
         numba.set_num_threads(previous)
 
 
-def axpy_(flat: torch.Tensor, seed: int, alpha: float, distribution: str) -> None:
-    r"""``flat += alpha * z(seed)`` in place, ``flat`` a contiguous 1-D fp32 or fp64 CPU tensor.
+def axpy_(flat: torch.Tensor, stream: int, alpha: float, distribution: str) -> None:
+    r"""``flat += alpha * z(stream)`` in place, ``flat`` a contiguous 1-D fp32 or fp64 CPU tensor.
 
     :math:`z` is drawn in fp32 (cast to fp64 for an fp64 ``flat``) and never stored.
     """
@@ -267,22 +267,22 @@ def axpy_(flat: torch.Tensor, seed: int, alpha: float, distribution: str) -> Non
     a = arr.dtype.type(alpha)
     serial, parallel = _AXPY[distribution]
     if arr.size < _PARALLEL_MIN:  # the common small tensor: no thread bookkeeping
-        serial(arr, _key(seed), a, 0, arr.size)
+        serial(arr, _key(stream), a, 0, arr.size)
         return
     with parallel_threads(arr.size) as threads:
         if threads is None:
-            serial(arr, _key(seed), a, 0, arr.size)
+            serial(arr, _key(stream), a, 0, arr.size)
         else:
-            parallel(arr, _key(seed), a)
+            parallel(arr, _key(stream), a)
 
 
-def draw(n: int, seed: int, distribution: str) -> torch.Tensor:
-    """``z(seed)``: the first ``n`` elements of the direction, an fp32 CPU tensor."""
+def draw(n: int, stream: int, distribution: str) -> torch.Tensor:
+    """``z(stream)``: the first ``n`` elements of the direction, an fp32 CPU tensor."""
     out = np.empty(n, dtype=np.float32)
     serial, parallel = _FILL[distribution]
     with parallel_threads(n) as threads:
         if threads is None:
-            serial(out, _key(seed), 0, n)
+            serial(out, _key(stream), 0, n)
         else:
-            parallel(out, _key(seed))
+            parallel(out, _key(stream))
     return torch.from_numpy(out)
