@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from optkit.core.backend import is_torch_tensor, namespace
-from optkit.core.validate import check_bool, check_in
+from optkit.core.backend import is_torch_tensor, namespace, to_numpy
+from optkit.core.validate import as_real_array, check_bool, check_in, check_int
 
 from .batch import BatchOTResult
+from .costs import _check_clouds
+from .problem import check_reg
 from .sinkhorn import sinkhorn as _sinkhorn
 
 __all__ = ["sinkhorn", "sinkhorn2", "empirical_sinkhorn", "empirical_sinkhorn2",
@@ -52,7 +54,12 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     check_bool(log, "log")
     init = None
     if warmstart is not None:
-        init = tuple(reg * np.asarray(w, dtype=np.float64) for w in warmstart)
+        if not isinstance(warmstart, (tuple, list)) or len(warmstart) != 2:
+            raise TypeError("warmstart must be a pair (log_u, log_v) of dual potentials "
+                            f"divided by reg, got {type(warmstart).__name__}")
+        eps = check_reg(reg, None)
+        init = tuple(eps * as_real_array(to_numpy(w), f"warmstart[{k}]")
+                     for k, w in enumerate(warmstart))
     grad = "implicit" if is_torch_tensor(M) or is_torch_tensor(clouds.get("x")) else "envelope"
     res = _sinkhorn(a, b, M, reg, method=METHODS[method], numItermax=numItermax,
                     stopThr=stopThr, init=init, grad=grad, warn=warn, **clouds)
@@ -143,8 +150,17 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
     return (value, _log(res, reg)) if log else value
 
 
-def _metric(metric):
+def _empirical(X_s, X_t, metric, numIterMax, batchSize):
+    """optkit's cost for POT's ``metric``; the clouds and budgets checked under POT's names
+    (``X_s``, ``X_t``, ``numIterMax``, ``batchSize``)."""
     check_in(metric, "metric", tuple(METRICS))
+    X_s, X_t = _check_clouds(X_s, X_t, METRICS[metric], names=("X_s", "X_t"))
+    for v, name in ((X_s, "X_s"), (X_t, "X_t")):
+        xp = namespace(v)
+        if not bool(xp.all(xp.isfinite(v))):
+            raise ValueError(f"{name} must be finite (no NaN or inf)")
+    check_int(numIterMax, "numIterMax", minimum=1)
+    _batch_size(batchSize)
     return METRICS[metric]
 
 
@@ -216,8 +232,7 @@ def empirical_sinkhorn(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numI
         with ``log=True``, where ``log`` also holds ``u``, ``v`` (POT's lazy log: the same
         log-scalings), ``niter``, ``err`` and ``lazy_plan`` (a :class:`LazyPlan`).
     """
-    cost = _metric(metric)
-    _batch_size(batchSize)
+    cost = _empirical(X_s, X_t, metric, numIterMax, batchSize)
     if not check_bool(isLazy, "isLazy"):
         from .costs import cost_matrix
 
@@ -247,8 +262,7 @@ def empirical_sinkhorn2(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", num
         requires gradients is differentiated implicitly (``grad="implicit"``), as
         :func:`sinkhorn2`.
     """
-    cost = _metric(metric)
-    _batch_size(batchSize)
+    cost = _empirical(X_s, X_t, metric, numIterMax, batchSize)
     if not check_bool(isLazy, "isLazy"):
         from .costs import cost_matrix
 

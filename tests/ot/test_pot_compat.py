@@ -264,6 +264,10 @@ def test_pot_names_on_the_facade():
         sinkhorn(u, u, M, 1, tol=1e-9, stopThr=1e-9)
     with pytest.raises(ValueError, match="stopThr"):
         sinkhorn(u, u, M, 1, stopThr=-1.0)
+    with pytest.raises(ValueError, match="numItermax"):
+        sinkhorn(u, u, M, 1, numItermax=0)
+    with pytest.raises(TypeError, match="numItermax"):
+        compat.sinkhorn(u, u, M, 1, numItermax=10.5)
     with pytest.raises(TypeError):
         sinkhorn(u, u, M, 1, log=True)  # POT's return shapes live in optkit.ot.compat
 
@@ -415,3 +419,9 @@ def test_empirical_bad_arguments_name_themselves():
             compat.empirical_sinkhorn(X, X, 1, isLazy=True, batchSize=bad)
     with pytest.raises(TypeError, match="isLazy"):
         compat.empirical_sinkhorn2(X, X, 1, isLazy="yes")
+    with pytest.raises(ValueError, match="numIterMax"):
+        compat.empirical_sinkhorn2(X, X, 1, numIterMax=0)
+    with pytest.raises(ValueError, match="X_t"):
+        compat.empirical_sinkhorn(X, np.full((3, 1), np.nan), 1, isLazy=True)
+    with pytest.raises(TypeError, match="warmstart"):
+        compat.empirical_sinkhorn(X, X, 1, warmstart=np.zeros(5))
