@@ -10,7 +10,7 @@ Interleaved ratios (optkit and the peers timed in one process, alternating, medi
 
 Sizes: ``OPTKIT_MICRO_TENSORS`` × (``OPTKIT_MICRO_SIZE``)² fp32 parameters (default 10 × 1000²
 = 10 M, the issue's reference case). A step is memory-bound: Lion reads/writes 5 words per
-parameter, AdamW 7, DiffGrad 9 (its default CPU kernel and ``fused=True``; ~29 for its eager
+parameter, AdamW 7, DiffGrad 9 (its default CPU kernel and ``fused=True``; ~38 for its eager
 kernels).
 
 The gated ratios (``test_ratio_*``, one thread, budgets in ``bench/micro/budgets.toml``) at the

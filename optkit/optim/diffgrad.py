@@ -90,7 +90,7 @@ class DiffGrad(Optimizer):
        complex64 or complex128 (plain ``Tensor``/``Parameter``, no conjugate or negative
        bit), takes the one-pass numba kernel (``optkit.optim._cpu_kernels``): one loop per
        tensor reading θ, g, m, v, g_prev and writing θ, m, v, g_prev (9 words per parameter
-       against ~29 for the eager kernels), threaded over ``torch.get_num_threads()``,
+       against ~38 for the eager kernels), threaded over ``torch.get_num_threads()``,
        compiled on first use per dtype (~1–2 s) and then loaded from numba's disk cache.
     4. The remaining parameters (other devices or dtypes, non-contiguous tensors, or
        ``fused=False``): ``foreach`` when every one of them is on an accelerator

@@ -1,6 +1,9 @@
 """DiffGrad's default CPU kernel (one numba pass per tensor) against the single-tensor kernel."""
 
 import copy
+import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -125,7 +128,7 @@ def test_one_pass_threads_follow_torch(monkeypatch):
     try:
         for torch_threads in (1, 2):
             torch.set_num_threads(torch_threads)
-            before = numba.get_num_threads()
+            before = _cpu_kernels.numba_threads()  # not numba's: it may change torch's count
             params = [torch.nn.Parameter(torch.ones(_cpu_kernels.PARALLEL_MIN + 3)),
                       torch.nn.Parameter(torch.ones(10))]
             opt = DiffGrad(params, lr=0.1)
@@ -203,3 +206,39 @@ def test_one_plus_exp_against_numpy(dtype):
     got = apply(x)
     assert np.all(np.abs(got - exact) <= np.finfo(dtype).eps * exact)
     assert np.isnan(apply(np.array([np.nan], dtype=dtype)))[0]
+
+
+def test_numba_threading_start_does_not_change_torch_threads(monkeypatch):
+    """``numba_threads`` puts back torch's thread count when starting numba's layer changed
+    it (simulated here: the layer has started already in this process)."""
+    from optkit.optim import _cpu_kernels
+
+    def starting_layer():  # what numba's OpenMP start does to the shared libgomp
+        torch.set_num_threads(threads + 1)
+        return 3
+
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(numba, "get_num_threads", starting_layer)
+    try:
+        assert _cpu_kernels.numba_threads() == 3
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_first_default_step_keeps_torch_thread_count():
+    """The first one-pass step starts numba's threading layer, whose OpenMP start sets the
+    thread count of the libgomp that torch shares; torch's count must stay what the user set
+    (a fresh process: the start happens once per process)."""
+    script = ("import torch\n"
+              "torch.set_num_threads(1)\n"
+              "from optkit.optim import DiffGrad\n"
+              "p = torch.nn.Parameter(torch.ones(4))\n"
+              "p.grad = torch.ones(4)\n"
+              "DiffGrad([p]).step()\n"
+              "print(torch.get_num_threads())\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=env, timeout=300, check=True)
+    assert out.stdout.split()[-1] == "1"
