@@ -16,7 +16,7 @@ Lea & Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014): wor
   with :math:`u_1 = (h_{\mathrm{hi}} + \tfrac12) 2^{-32}` from the high 32 bits and the
   angle :math:`\phi = 2\pi h_{\mathrm{lo}} 2^{-32}` from the low 32 bits, reduced exactly in
   integers to a quadrant and :math:`a \in [-\pi/4, \pi/4)`. :math:`\sin` and :math:`\cos`
-  are the Cephes single-precision polynomials (about 1 ulp). :math:`-2\ln u_1` splits
+  are polynomials with the Cephes single-precision coefficients (about 1 ulp). :math:`-2\ln u_1` splits
   :math:`u_1 = 2^e m`, :math:`m \in [\tfrac12, 1)`, in integers and takes
   :math:`\ln m = 2\operatorname{atanh} s`, :math:`s = (m - 1)/(m + 1) \in (-\tfrac13, 0]`,
   from the odd series :math:`s + s^3 P(s^2)` with a cubic :math:`P` (one division, no
@@ -64,7 +64,7 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _BLOCK = 1 << 16  # words per parallel task
 _PARALLEL_MIN = 1 << 18  # elements from which the kernels use more than one thread
-_HALF_PI_2M30 = np.float32(math.pi / 2 / 2.0 ** 30)
+_HALF_PI_2M32 = np.float32(math.pi / 2 / 2.0 ** 32)
 
 
 @intrinsic
@@ -170,15 +170,16 @@ def _gaussian_pair(h):
     work in 32-bit lanes, the quadrant's signs applied as sign-bit flips."""
     u1 = _u32_to_f32(_U32(h >> np.uint64(32))) * np.float32(2.0 ** -32) + np.float32(2.0 ** -33)
     r = np.float32(math.sqrt(_minus_2_log(u1)))
-    # phi = 2 pi lo / 2^32 = (q + t) pi / 2, q the nearest quadrant, t in [-1/2, 1/2)
-    lo = _add32(_U32(h & np.uint64(0xFFFFFFFF)), _U32(1 << 29))
-    q = _shr32(lo, _U32(30))
-    a = _i32_to_f32(_sub32(_and32(lo, _U32((1 << 30) - 1)), _U32(1 << 29))) * _HALF_PI_2M30
+    # phi = 2 pi lo / 2^32 = (q + t) pi / 2, q the nearest quadrant, t in [-1/2, 1/2): t 2^30 is
+    # the low 30 bits of lo read as a signed 30-bit integer, i.e. the int32 lo << 2 over 4
+    lo = _U32(h & np.uint64(0xFFFFFFFF))
+    q = _shr32(_add32(lo, _U32(1 << 29)), _U32(30))
+    a = _i32_to_f32(_shl32(lo, _U32(2))) * _HALF_PI_2M32
     a2 = a * a
     s = ((np.float32(-1.9515295891e-4) * a2 + np.float32(8.3321608736e-3)) * a2
          + np.float32(-1.6666654611e-1)) * a2 * a + a
-    c = ((np.float32(2.443315711809948e-5) * a2 + np.float32(-1.388731625493765e-3)) * a2
-         + np.float32(4.166664568298827e-2)) * a2 * a2 - np.float32(0.5) * a2 + np.float32(1.0)
+    c = (((np.float32(2.443315711809948e-5) * a2 + np.float32(-1.388731625493765e-3)) * a2
+          + np.float32(4.166664568298827e-2)) * a2 - np.float32(0.5)) * a2 + np.float32(1.0)
     odd = _and32(q, _U32(1)) != _U32(0)  # cos(a + q pi/2), sin(a + q pi/2) from cos a, sin a
     cq = s if odd else c
     sq = c if odd else s
