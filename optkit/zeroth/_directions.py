@@ -131,6 +131,7 @@ def _i32_to_f32(typingctx, x):
 
 @intrinsic
 def _u32_to_f32(typingctx, x):
+    """The 32 bits read as an unsigned integer, converted to fp32 (rounded to nearest)."""
     def codegen(context, builder, sig, args):
         return builder.uitofp(args[0], ir.FloatType())
 

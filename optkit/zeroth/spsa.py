@@ -625,6 +625,7 @@ class MeZO(torch.optim.Optimizer):
         """Loss values [l+_0, l-_0, l+_1, ...] (central) or [l_0, l_1, ...] (forward), and the
         perturbation left in place (in units of eps z_last): with ``fuse`` and in-place
         restore, the last restore is left to the update pass."""
+        self._plans.clear()  # fresh views: a step that raised may be retried on swapped storage
         saved = None
         if self.restore == "copy":  # the tensors some direction perturbs, and their copies
             saved = [(p, p.detach().clone()) for i, p in enumerate(self._params())
