@@ -7,6 +7,7 @@ pytest-benchmark::
 Interleaved ratios (all timed in one process, alternating, medians)::
 
     python bench/micro/test_zeroth.py [--width 1024 --depth 4 --rows 2048 --repeats 15]
+    python bench/micro/test_zeroth.py --rows 64 --repeats 41 --cases two-forwards mezo-step
 
 Ratio tests for ``bench/micro/check.py`` (budgets in ``bench/micro/budgets.toml``)::
 
@@ -48,6 +49,15 @@ CONFIG = os.environ.get("OPTKIT_MICRO_CONFIG", "full")
 RATIO_DEPTH = {"ci": 2, "full": 4}[CONFIG]  # width 1024, 64 rows in both
 RATIO_WIDTH = 1024
 RATIO_ROWS = 64
+
+
+CASES = ("two-forwards", "mezo-step", "mezo-step-rademacher", "mezo-step-sparse-half",
+         "two-forwards-int4", "qzo-step", "sgd-fo-step")
+RATIOS = (("MeZO step / two forwards", "mezo-step", "two-forwards"),
+          ("Rademacher MeZO / two forwards", "mezo-step-rademacher", "two-forwards"),
+          ("sparse MeZO (half) / two fwd", "mezo-step-sparse-half", "two-forwards"),
+          ("QZO step / two int4 forwards", "qzo-step", "two-forwards-int4"),
+          ("MeZO step / SGD (FO) step", "mezo-step", "sgd-fo-step"))
 
 
 def _setup(width, depth, rows, seed=0):
@@ -103,9 +113,7 @@ def cases():
     return _cases(WIDTH, DEPTH, ROWS)
 
 
-@pytest.mark.parametrize("name", ["two-forwards", "mezo-step", "mezo-step-rademacher",
-                                  "mezo-step-sparse-half", "two-forwards-int4", "qzo-step",
-                                  "sgd-fo-step"])
+@pytest.mark.parametrize("name", CASES)
 def test_zeroth_step(benchmark, cases, name):
     benchmark.group = f"zeroth step, MLP {DEPTH}x{WIDTH}^2, {ROWS} rows"
     benchmark.pedantic(cases[name], rounds=5, iterations=1, warmup_rounds=1)
@@ -147,10 +155,12 @@ def main():
     ap.add_argument("--depth", type=int, default=DEPTH)
     ap.add_argument("--rows", type=int, nargs="+", default=[64, ROWS])
     ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES,
+                    help="time only these (the ratios need their two cases)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     for rows in args.rows:
-        cases = _cases(args.width, args.depth, rows)
+        cases = {k: v for k, v in _cases(args.width, args.depth, rows).items() if k in args.cases}
         times = {k: [] for k in cases}
         for fn in cases.values():
             fn()
@@ -165,13 +175,9 @@ def main():
               f"median of {args.repeats}:")
         for k, v in med.items():
             print(f"  {k:18s} {v * 1e3:9.2f} ms")
-        print(f"  MeZO step / two forwards      {med['mezo-step'] / med['two-forwards']:.2f}")
-        print(f"  Rademacher MeZO / two forwards "
-              f"{med['mezo-step-rademacher'] / med['two-forwards']:.2f}")
-        print(f"  sparse MeZO (half the tensors) / two forwards "
-              f"{med['mezo-step-sparse-half'] / med['two-forwards']:.2f}")
-        print(f"  QZO step / two int4 forwards  {med['qzo-step'] / med['two-forwards-int4']:.2f}")
-        print(f"  MeZO step / SGD (FO) step     {med['mezo-step'] / med['sgd-fo-step']:.2f}")
+        for label, ours, peer in RATIOS:
+            if ours in med and peer in med:
+                print(f"  {label:30s} {med[ours] / med[peer]:.3f}")
 
 
 if __name__ == "__main__":

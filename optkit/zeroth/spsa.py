@@ -46,6 +46,18 @@ def _seed_of(*key: int) -> int:
     return h >> 1
 
 
+_DIRECTIONS = []  # the CPU kernel module, once imported
+
+
+def _kernels():
+    """:mod:`optkit.zeroth._directions` (it compiles numba code: imported on the first CPU draw)."""
+    if not _DIRECTIONS:
+        from . import _directions
+
+        _DIRECTIONS.append(_directions)
+    return _DIRECTIONS[0]
+
+
 def _blocks_drawn(n_blocks: int, fraction: float) -> int:
     """k: the number of tensors a direction perturbs, round(fraction * B), at least 1."""
     return max(1, round(fraction * n_blocks))
@@ -337,6 +349,8 @@ class MeZO(torch.optim.Optimizer):
             dist.broadcast(seed_t, src=dist.get_global_rank(process_group, 0), group=process_group)
             self.base_seed = int(seed_t.item())
         self._seeds = {}  # the current step's seeds, keyed by (step, direction, tensor, chunk)
+        self._keys = {}  # their CPU kernel keys, same keys
+        self._plans = {}  # the current step's chunks of each tensor, keyed by tensor index
         self._generators = {}  # one reusable generator per non-CPU device
         self._blocks = {}  # the current step's perturbed tensors, keyed by (step, direction)
         self.zo_stats = {"n_forward": 0, "n_clipped": 0, "n_nonfinite": 0, "n_floor_hits": 0,
@@ -393,8 +407,7 @@ class MeZO(torch.optim.Optimizer):
         super().load_state_dict(state_dict)
         self.base_seed = int(zo["base_seed"])
         self.step_count = int(zo["step"])
-        self._seeds.clear()
-        self._blocks.clear()
+        self._end_step()
 
     # z regeneration ---------------------------------------------------------------------
     def _params(self):
@@ -412,6 +425,32 @@ class MeZO(torch.optim.Optimizer):
         for c, start in enumerate(range(0, n, size)):
             yield c, flat, start, min(start + size, n)
 
+    def _end_step(self):
+        """Forget the step's seeds, kernel keys, chunk plans and sparse selections."""
+        self._seeds.clear()
+        self._keys.clear()
+        self._plans.clear()
+        self._blocks.clear()
+
+    def _plan(self, i, p):
+        """The chunks of tensor ``i`` (``p``) for this step, built once per step for its three
+        passes: ``(chunk index, flat view or None, start, stop, array)``, ``array`` the numpy
+        view that the CPU kernel updates in place (``None`` where z is drawn into a buffer)."""
+        plan = self._plans.get(i)
+        if plan is None:
+            plan = self._plans[i] = [
+                (c, flat, a, b, flat[a:b].detach().numpy() if self._fusable(p, flat) else None)
+                for c, flat, a, b in self._chunks(p)]
+        return plan
+
+    def _key(self, j, i, c):
+        """The CPU kernel key of this step's chunk ``c`` of tensor ``i``, direction ``j``."""
+        index = (self.step_count, j, i, c)
+        key = self._keys.get(index)
+        if key is None:
+            key = self._keys[index] = _kernels().key(self._seed(*index))
+        return key
+
     def _seed(self, step, j, i, c):
         """The seed of chunk c of tensor i for direction j of the step (cached for the step)."""
         key = (step, j, i, c)
@@ -428,7 +467,7 @@ class MeZO(torch.optim.Optimizer):
         """
         seed = self._seed(step, j, i, c)
         if p.device.type == "cpu":
-            return self._kernels().draw(n, seed, self.distribution)
+            return _kernels().draw(n, seed, self.distribution)
         gen = self._generators.get(p.device)
         if gen is None:
             gen = self._generators[p.device] = torch.Generator(device=p.device)
@@ -437,12 +476,6 @@ class MeZO(torch.optim.Optimizer):
             return torch.randn(n, generator=gen, dtype=torch.float32, device=p.device)
         bits = torch.randint(0, 2, (n,), generator=gen, dtype=torch.int8, device=p.device)
         return bits.to(torch.float32).mul_(-2.0).add_(1.0)
-
-    @staticmethod
-    def _kernels():
-        from . import _directions  # compiles numba code: imported on the first CPU draw
-
-        return _directions
 
     @staticmethod
     def _fusable(p, flat):
@@ -482,10 +515,10 @@ class MeZO(torch.optim.Optimizer):
             alpha = scale * group["eps"]
             for p in group["params"]:
                 if self._selected(j, i):
-                    for c, flat, a, b in self._chunks(p):
-                        if self._fusable(p, flat):
-                            self._kernels().axpy_(flat[a:b], self._seed(self.step_count, j, i, c),
-                                                  alpha, self.distribution)
+                    for c, flat, a, b, array in self._plan(i, p):
+                        if array is not None:
+                            _kernels().axpy_array_(array, self._key(j, i, c), alpha,
+                                                   self.distribution)
                             continue
                         z = self._z(p, self.step_count, j, i, c, b - a).to(p.dtype)
                         if flat is None:
@@ -518,11 +551,10 @@ class MeZO(torch.optim.Optimizer):
                     continue
                 fused = (self.n_directions == 1 and self.update != "elementwise_sign"
                          and not wd and not mom)
-                for c, flat, a, b in self._chunks(p):
-                    if fused and self._fusable(p, flat):
+                for c, flat, a, b, array in self._plan(i, p):
+                    if fused and array is not None:
                         alpha = pending * group["eps"] - lr * coefs[gi][0]
-                        self._kernels().axpy_(flat[a:b], self._seed(self.step_count, 0, i, c),
-                                              alpha, self.distribution)
+                        _kernels().axpy_array_(array, self._key(0, i, c), alpha, self.distribution)
                         if floor is not None:
                             hits += int((flat[a:b] < floor).sum())
                             flat[a:b].clamp_(min=floor)
@@ -593,6 +625,7 @@ class MeZO(torch.optim.Optimizer):
         """Loss values [l+_0, l-_0, l+_1, ...] (central) or [l_0, l_1, ...] (forward), and the
         perturbation left in place (in units of eps z_last): with ``fuse`` and in-place
         restore, the last restore is left to the update pass."""
+        self._plans.clear()  # fresh views: a step that raised may be retried on swapped storage
         saved = None
         if self.restore == "copy":  # the tensors some direction perturbs, and their copies
             saved = [(p, p.detach().clone()) for i, p in enumerate(self._params())
@@ -646,8 +679,7 @@ class MeZO(torch.optim.Optimizer):
             if pending:
                 self._perturb(pending, self.n_directions - 1)
             self.step_count += 1
-            self._seeds.clear()
-            self._blocks.clear()
+            self._end_step()
             if self.on_nonfinite == "raise":
                 raise FloatingPointError(f"non-finite loss {losses} at step {self.step_count - 1}; "
                                          "parameters restored")
@@ -683,8 +715,7 @@ class MeZO(torch.optim.Optimizer):
             coefs = [[v * scale for v in row] for row in coefs]
         self._apply(coefs, pending)
         self.step_count += 1
-        self._seeds.clear()
-        self._blocks.clear()
+        self._end_step()
         return value
 
 

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from numba import njit
 from scipy import stats
 
 import optkit
@@ -46,6 +47,47 @@ def test_gaussian_stream_is_box_muller_of_splitmix64(n):
     ref = _box_muller_float64(1234567, n)
     # fp32 rounding of u1 and of the polynomials: a few fp32 ulps of |z| (|z| < 7)
     assert np.abs(z - ref).max() <= 4e-6 * max(1.0, np.abs(ref).max())
+
+
+@njit(cache=False)
+def _minus_2_log_of_each(u, out):
+    for i in range(u.size):
+        out[i] = directions._minus_2_log(u[i])
+
+
+@njit(cache=False)
+def _gaussian_pairs_of(words, out):
+    for i in range(words.size):
+        out[i, 0], out[i, 1] = directions._gaussian_pair(words[i])
+
+
+def test_minus_2_log_is_within_three_half_ulps_of_numpy():
+    # every u1 the kernel can form: the 2^20 smallest, the top of the range (u1 rounds to 1
+    # there), and a random sample of the rest
+    hi = np.concatenate([np.arange(1 << 20, dtype=np.uint64),
+                         np.arange((1 << 32) - 4096, 1 << 32, dtype=np.uint64),
+                         np.random.default_rng(0).integers(0, 1 << 32, 300_000, dtype=np.uint64)])
+    u = hi.astype(np.float32) * np.float32(2.0 ** -32) + np.float32(2.0 ** -33)
+    out = np.empty_like(u)
+    _minus_2_log_of_each(u, out)
+    ref = -2.0 * np.log(u.astype(np.float64))
+    assert np.all(out >= 0) and np.all(out[u == 1] == 0) and (u == 1).any()
+    positive = ref > 0
+    rel = np.abs(out[positive] - ref[positive]) / ref[positive]
+    assert rel.max() <= 3 * 2.0 ** -24
+
+
+def test_gaussian_pair_at_the_extreme_words():
+    # high half 0: u1 = 2^-33, the largest radius sqrt(66 ln 2); high half 2^32 - 1: u1 = 1, r = 0
+    lows = np.array([0, 1 << 30, 1 << 31, 3 << 30, (1 << 32) - 1], dtype=np.uint64)
+    words = np.concatenate([lows, (np.uint64(0xFFFFFFFF) << np.uint64(32)) | lows])
+    out = np.empty((words.size, 2), dtype=np.float32)
+    _gaussian_pairs_of(words, out)
+    phi = 2 * np.pi * lows.astype(np.float64) / 2.0 ** 32
+    r = math.sqrt(66 * math.log(2))
+    expected = np.concatenate([np.stack([r * np.cos(phi), r * np.sin(phi)], axis=1),
+                               np.zeros((lows.size, 2))])
+    assert np.abs(out - expected).max() <= 4e-6 * r
 
 
 @pytest.mark.parametrize("n", [1, 63, 64, 65, 1000])
@@ -270,3 +312,26 @@ def test_minimize_spsa_takes_distribution_not_block_fraction():
     with pytest.raises(TypeError, match="block_fraction"):  # one tensor: no blocks to sample
         optkit.minimize(lambda x: float(x @ x), np.ones(2), method="spsa",
                         options=dict(block_fraction=0.5))
+
+
+def test_a_parameter_given_new_storage_between_steps_is_perturbed_there():
+    """MeZO plans each step's chunk views once: a tensor whose storage changed between steps
+    (``p.data = ...``) must be perturbed in its new storage, as a fresh optimizer would."""
+    def first_evaluation(opt, param):
+        seen = []
+        opt.step(lambda: seen.append(param.detach().clone()) or 0.0)
+        return seen[0]
+
+    p = torch.nn.Parameter(torch.zeros(3000))
+    opt = MeZO([p], lr=0.0, eps=1.0, rng=4)
+    first_evaluation(opt, p)
+    p.data = torch.full((3000,), 2.0)
+    moved = first_evaluation(opt, p)
+    q = torch.nn.Parameter(torch.full((3000,), 2.0))
+    reference = MeZO([q], lr=0.0, eps=1.0, rng=4)
+    first_evaluation(reference, q)
+    with torch.no_grad():
+        q.fill_(2.0)  # the same values in the same storage (the lr = 0 step drifts by ulps)
+    assert torch.equal(moved, first_evaluation(reference, q))
+    assert not torch.equal(moved, torch.full((3000,), 2.0))
+    assert torch.allclose(p, torch.full((3000,), 2.0), atol=1e-5)
