@@ -46,6 +46,11 @@ import threading
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from optkit.core.backend import numba_threads
+
+# Start numba's threading layer now, leaving torch's intra-op thread count as it was.
+numba_threads()
+
 __all__ = ["normal_equations", "cholesky_solve", "exact", "cg", "gram_is_cheaper"]
 
 #: Reassociation (vectorized dot products) and FMA contraction only: no "nnan"/"ninf".

@@ -56,3 +56,25 @@ def asarray_like(value: Any, like: Any):
     """``value`` as an array of ``like``'s namespace, dtype and device."""
     xp = namespace(like)
     return xp.asarray(value, dtype=like.dtype, device=device_of(like))
+
+
+def numba_threads() -> int:
+    """numba's current thread count, starting its threading layer first if need be, without
+    changing torch's intra-op thread count.
+
+    numba's OpenMP layer starts with ``omp_set_num_threads(NUMBA_NUM_THREADS)``; torch's CPU
+    build loads the same ``libgomp`` and reads its thread count from that setting, so the
+    start silently raised ``torch.get_num_threads()`` (a program that set 1 ran every later
+    torch op on all cores). The count torch had is put back. Every module of numba
+    ``parallel=True`` kernels calls this when it is imported (once per process).
+    """
+    import sys
+
+    import numba
+
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    threads = numba.get_num_threads()
+    if torch is not None and torch.get_num_threads() != torch_threads:
+        torch.set_num_threads(torch_threads)
+    return threads

@@ -34,7 +34,7 @@ The loop is a ``prange`` (numba's parallel gufunc declares its array arguments
 ``noalias``, without which LLVM's runtime alias checks of five arrays give up vectorising);
 the thread count follows ``torch.get_num_threads()`` (one thread below
 :data:`PARALLEL_MIN` elements), and starting numba's threading layer leaves torch's count
-as it was (:func:`numba_threads`). Compiled on first use per dtype and cached on disk
+as it was (:func:`optkit.core.backend.numba_threads`). Compiled on first use per dtype and cached on disk
 (``cache=True``). This module compiles numba code: it is imported lazily.
 """
 
@@ -49,7 +49,12 @@ import torch
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-__all__ = ["PARALLEL_MIN", "diffgrad_", "numba_threads", "threads_for"]
+from optkit.core.backend import numba_threads
+
+# Start numba's threading layer now, leaving torch's intra-op thread count as it was.
+numba_threads()
+
+__all__ = ["PARALLEL_MIN", "diffgrad_", "threads_for"]
 
 PARALLEL_MIN = 1 << 16  # elements from which a tensor's loop uses more than one thread
 # no reassociation, no NaN/inf assumptions: fused multiply-adds and a reciprocal for the division
@@ -150,23 +155,6 @@ def _diffgrad_loop(param, grad, exp_avg, exp_avg_sq, prev_grad, beta1, one_minus
         prev_grad[i] = g
         param[i] = decay_factor * theta - step_size * m / (
             (np.sqrt(v) * inv_bc2_sqrt + eps) * friction_denominator)
-
-
-def numba_threads() -> int:
-    """numba's current thread count, starting its threading layer first if need be, without
-    changing torch's.
-
-    numba's OpenMP layer starts with ``omp_set_num_threads(NUMBA_NUM_THREADS)``; torch's CPU
-    build loads the same ``libgomp.so.1`` and reads its intra-op thread count from that
-    setting, so the start silently raised ``torch.get_num_threads()`` (1 → 2 on a 2-core
-    machine, which made every later torch op of a one-thread program run, and spin, on two
-    threads). The count torch had is put back.
-    """
-    torch_threads = torch.get_num_threads()
-    threads = numba.get_num_threads()
-    if torch.get_num_threads() != torch_threads:
-        torch.set_num_threads(torch_threads)
-    return threads
 
 
 def threads_for(numel: int) -> int:

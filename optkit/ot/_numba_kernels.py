@@ -18,6 +18,11 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from optkit.core.backend import numba_threads
+
+# Start numba's threading layer now, leaving torch's intra-op thread count as it was.
+numba_threads()
+
 __all__ = ["NumbaKernels", "LazyNumbaKernels", "HostSparse"]
 
 _ROWS = 64      # rows per reduction block (partial column sums, histograms, row chunks)

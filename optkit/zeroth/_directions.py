@@ -54,6 +54,11 @@ import torch
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from optkit.core.backend import numba_threads
+
+# Start numba's threading layer now, leaving torch's intra-op thread count as it was.
+numba_threads()
+
 __all__ = ["DISTRIBUTIONS", "axpy_", "axpy_array_", "draw", "key", "parallel_threads"]
 
 DISTRIBUTIONS = ("gaussian", "rademacher")

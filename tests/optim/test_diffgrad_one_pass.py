@@ -208,24 +208,6 @@ def test_one_plus_exp_against_numpy(dtype):
     assert np.isnan(apply(np.array([np.nan], dtype=dtype)))[0]
 
 
-def test_numba_threading_start_does_not_change_torch_threads(monkeypatch):
-    """``numba_threads`` puts back torch's thread count when starting numba's layer changed
-    it (simulated here: the layer has started already in this process)."""
-    from optkit.optim import _cpu_kernels
-
-    def starting_layer():  # what numba's OpenMP start does to the shared libgomp
-        torch.set_num_threads(threads + 1)
-        return 3
-
-    threads = torch.get_num_threads()
-    monkeypatch.setattr(numba, "get_num_threads", starting_layer)
-    try:
-        assert _cpu_kernels.numba_threads() == 3
-        assert torch.get_num_threads() == threads
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 def test_first_default_step_keeps_torch_thread_count():
     """The first one-pass step starts numba's threading layer, whose OpenMP start sets the
