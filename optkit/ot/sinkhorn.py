@@ -292,9 +292,6 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     C_in = C
     if isinstance(C, LazyCost):
         torch_in = is_torch_tensor(C.x)
-        if grad in ("implicit", "autodiff") and _needs_grad(x, y, a, b):
-            raise ValueError(f"lazy costs carry envelope gradients only, got grad={grad!r}: "
-                             "use grad='envelope' (or 'detach'), or lazy=False")
     else:
         C, torch_in = check_cost(C)
     if not torch_in and grad != "envelope":
@@ -345,7 +342,10 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
                    "max_time": opts["max_time"], "check_every": opts["check_every"],
                    "callback": callback, "method": method, "result_type": OTResult}
     if tracked and grad == "autodiff":
-        res = _unrolled(C_in, a_in, b_in, (f0, g0), eps, tol, run_options)
+        if lazy_in:
+            res = _unrolled_lazy(x, y, C_in, a_in, b_in, (f0, g0), eps, tol, run_options)
+        else:
+            res = _unrolled(C_in, a_in, b_in, (f0, g0), eps, tol, run_options)
         _finish(res, tol, warn)
         return res
     on_device = torch_in
@@ -380,8 +380,9 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
 
     res.set_plan(plan_fn)
     res.reg = eps
-    if tracked and lazy_in:
-        _attach_lazy_gradients(res, x, y, a_in, b_in, C_in, rows, cols)
+    if lazy_in and torch_in:
+        _attach_lazy_gradients(res, grad if tracked else "detach", x, y, a_in, b_in, C_in,
+                               rows, cols, int(np.argmax(b)))
     elif tracked:
         _attach_gradients(res, grad, C_in, a_in, b_in, plan_fn, int(np.argmax(b)), full)
     return res
@@ -568,32 +569,88 @@ def _attach_gradients(res, grad, C, a, b, plan_fn, j0, full) -> None:
     res.__dict__.pop("plan", None)
 
 
-def _attach_lazy_gradients(res, x, y, a, b, lazy_cost, rows, cols) -> None:
-    r"""``grad="envelope"`` on a lazy cost: ``dual`` and ``ent_reg_cost`` carry
-    :math:`\partial_{x_i} = \sum_j P^*_{ij}\nabla_x c(x_i, y_j)` (and the same for ``y``,
-    ``a``, ``b``), computed by blocks of rows in the backward
-    (:class:`~optkit.ot.autograd.LazyEnvelopeValue`): C and P are never formed. A block holds
-    its (rows, m, d) differences, their autograd copy and a few (rows, m) arrays within the lazy
-    block budget of :mod:`optkit.ot._torch_kernels`."""
+def _attach_lazy_gradients(res, grad, x, y, a, b, lazy_cost, rows, cols, j0) -> None:
+    r"""Gradients of a solve on a lazy torch cost (:mod:`optkit.ot.lazy_autograd`), with
+    neither C nor P formed; every such result gets ``lazy_plan``
+    (:class:`~optkit.ot.lazy_autograd.LazyPlan`).
+
+    ``"envelope"``: ``dual`` and ``ent_reg_cost`` carry :math:`\partial_{x_i} = \sum_j
+    P^*_{ij}\nabla_x c(x_i, y_j)` (and for ``y``, ``a``, ``b``), by blocks of rows in the
+    backward; ``lazy_plan`` carries no gradient (as ``plan`` in the dense envelope mode).
+    ``"implicit"``: ``f``, ``g`` (gauge-fixed) are the implicit functions of the points and
+    masses (:class:`~optkit.ot.lazy_autograd.LazyImplicitPotentials`), and ``cost``,
+    ``dual``, ``ent_reg_cost``, ``lazy_plan`` (and ``plan``, formed when read) follow from
+    them. ``"detach"``: ``lazy_plan`` on the detached clouds."""
     import torch
 
-    from . import _torch_kernels
-    from .autograd import LazyEnvelopeValue
+    from .autograd import gauge_fixed
+    from .lazy_autograd import (
+        LazyEnvelopeValue,
+        LazyImplicitPotentials,
+        LazyKKTAdjoint,
+        LazyPlan,
+    )
 
     n, m = lazy_cost.shape
-    block_rows = max(1, min(n, _torch_kernels._LAZY_BLOCK_BYTES
-                            // (8 * m * (2 * lazy_cost.dim + 4))))
     like = res.f
+    masks = [None if v.all() else torch.as_tensor(v, dtype=torch.float64, device=like.device)
+             for v in (rows, cols)]
+    if grad in ("envelope", "detach"):
+        plan = LazyPlan(lazy_cost.x, lazy_cost.y, res.f, res.g, res.reg, lazy_cost.cost, *masks)
+        res.lazy_plan = plan
+        if grad == "detach":
+            return
+        a_t, b_t = _mass_tensor(a, n, like), _mass_tensor(b, m, like)
+
+        def value(v):
+            v = torch.tensor(v, dtype=torch.float64, device=like.device)
+            return LazyEnvelopeValue.apply(x, y, a_t, b_t, v, plan)
+
+        res.dual, res.ent_reg_cost = value(res.dual), value(res.ent_reg_cost)
+        res.cost = torch.tensor(res.cost, dtype=torch.float64, device=like.device)
+        return
     a_t, b_t = _mass_tensor(a, n, like), _mass_tensor(b, m, like)
-    masks = [torch.as_tensor(v, dtype=torch.float64, device=like.device) for v in (rows, cols)]
+    f, g = gauge_fixed(res.f, res.g)
+    adjoint = LazyKKTAdjoint(lazy_cost, f, g, res.reg, j0)
+    res.f, res.g = LazyImplicitPotentials.apply(x, y, a_t, b_t, f, g, adjoint)
+    res.x = torch.cat([f, g])
+    _lazy_fields(res, LazyPlan(x, y, res.f, res.g, res.reg, lazy_cost.cost), a_t, b_t)
 
-    def value(v):
-        v = torch.tensor(v, dtype=torch.float64, device=like.device)
-        return LazyEnvelopeValue.apply(x, y, a_t, b_t, v, res.f, res.g, res.reg, lazy_cost.cost,
-                                       *masks, block_rows)
 
-    res.dual, res.ent_reg_cost = value(res.dual), value(res.ent_reg_cost)
-    res.cost = torch.tensor(res.cost, dtype=torch.float64, device=like.device)
+def _lazy_fields(res, plan, a_t, b_t) -> None:
+    r"""``cost`` :math:`\langle C, P\rangle`, ``dual`` :math:`D(f, g)`, ``ent_reg_cost``
+    :math:`\langle P1, f\rangle + \langle P^\top 1, g\rangle` from the differentiable
+    potentials of ``plan`` (one pass over the clouds, one more in the backward), and
+    ``lazy_plan``; ``plan`` forms the n x m plan when read."""
+    total, cost, ent = plan.value_terms().unbind()
+    res.update(cost=cost, ent_reg_cost=ent,
+               dual=(a_t * plan.f).sum() + (b_t * plan.g).sum() - plan.eps * total)
+    res.lazy_plan = plan
+    res.set_plan(plan.dense)
+    res.__dict__.pop("plan", None)
+
+
+def _unrolled_lazy(x, y, lazy_cost, a, b, init, eps, tol, run_options) -> OTResult:
+    r"""``grad="autodiff"`` on a lazy cost: the log-domain sweeps of
+    :class:`~optkit.ot.log_sinkhorn.SinkhornSolver` with each log-sum-exp pass an autograd
+    node of :math:`O((n + m)d)` saved memory (:class:`~optkit.ot.lazy_autograd.
+    LazyLogSumExp`), so the potentials carry the graph through every sweep without any n x m
+    array on the tape."""
+    import torch
+
+    from .lazy_autograd import LazyPlan, LazySweepKernels
+    from .log_sinkhorn import SinkhornSolver
+    from .problem import OTProblem
+
+    n, m = lazy_cost.shape
+    like = lazy_cost.like
+    a_t, b_t = _mass_tensor(a, n, like), _mass_tensor(b, m, like)
+    f0, g0 = (torch.as_tensor(v, dtype=torch.float64, device=like.device) for v in init)
+    problem = OTProblem(LazySweepKernels(x, y, lazy_cost, eps), a_t, b_t, eps, tol, (f0, g0))
+    res = run(SinkhornSolver(), problem, x0=problem.x0, **run_options)
+    res.reg = eps
+    _lazy_fields(res, LazyPlan(x, y, res.f, res.g, eps, lazy_cost.cost), a_t, b_t)
+    return res
 
 
 def _unrolled(C, a, b, init, eps, tol, run_options) -> OTResult:
