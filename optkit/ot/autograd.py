@@ -41,6 +41,9 @@ SNS sparsified Hessian :math:`H_s` (exact diagonal, :math:`P/\varepsilon` on the
 of :mod:`optkit.ot.sns`) as preconditioner, factorized once by a sparse LU (SuperLU, as
 ``scipy.sparse.linalg.splu``).
 
+**Lazy costs.** :mod:`optkit.ot.lazy_autograd` has the same four modes for point clouds
+whose cost is never formed (``sinkhorn(x=, y=, lazy=True)``), with blockwise backwards.
+
 **Masses.** :math:`\sum a = \sum b` ties the masses, so only perturbations that keep each
 total (:math:`\sum\delta a = \sum\delta b = 0`) are meaningful; every mode returns the
 gradients with respect to ``a`` and ``b`` centred (:math:`f^* - \mathrm{mean}(f^*)` for the

@@ -190,16 +190,23 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         it with ``C`` raises ``ValueError``.
     lazy : bool
         With point clouds: never form ``C``. Every pass computes blocks of rows
-        of the cost on the fly by direct differences (numba: 16 MiB blocks; torch: 64 MiB
+        of the cost on the fly by direct differences (numba: 16 MiB blocks; torch: 8 MiB
         blocks on the clouds' device), so a solve holds O((n + m) d) memory plus one block;
         ``result.plan`` still forms the n x m plan when read. SNS runs unchanged on it: its
         sparse Hessian (top-k histogram, CSR) is built by blocks too, :math:`O(|K|)` memory. A named
-        ``cost`` is required (not a callable). torch clouds that require gradients get the
-        envelope gradient :math:`\partial_{x_i} = \sum_j P^*_{ij}\nabla_x c(x_i, y_j)`
-        (and w.r.t. ``y``, ``a``, ``b``) on ``dual`` and ``ent_reg_cost``, computed by blocks
-        of rows in the backward (:class:`~optkit.ot.autograd.LazyEnvelopeValue`: Feydy et al.,
-        AISTATS 2019; Peyré & Cuturi 2019, §9.1.3); ``grad="implicit"``/``"autodiff"`` raise
-        ``ValueError``.
+        ``cost`` is required (not a callable). Every ``grad`` mode works on torch clouds and
+        keeps that memory bound (:mod:`optkit.ot.lazy_autograd`): each backward streams over
+        blocks of rows, forming costs and plan entries from the points and potentials
+        (:math:`\partial_{x_i} = \sum_j W_{ij}\nabla_x c(x_i, y_j)` for the mode's weight
+        :math:`W`, e.g. :math:`P^*` for the envelope); ``"implicit"`` runs its adjoint CG with
+        blockwise products :math:`Pv`, :math:`P^\top u` (one pass per CG iteration) and the
+        SNS preconditioner from the blocked select pass; ``"autodiff"`` records each sweep's
+        log-sum-exp as one node saving only the points and the potentials, so the tape grows
+        by :math:`O((n + m)d)` per sweep. torch results carry ``lazy_plan``
+        (:class:`~optkit.ot.lazy_autograd.LazyPlan`: ``matvec``, ``rmatvec``, ``sum`` and
+        ``apply(fn)``, a sum of ``fn`` over blocks of the plan), through which losses of the
+        plan stay lazy and, with ``"implicit"``/``"autodiff"``, differentiable; reading
+        ``plan`` forms the n x m plan.
     options : dict, optional
         SNS settings (``ValueError`` with ``method="sinkhorn"``): ``n_init`` (20), ``kappa``
         (10: kept entries per row, adapted in [2, ceil(m/4)]), ``adaptive`` (True),
@@ -222,6 +229,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         - ``"detach"``: no gradient.
 
         Gradients with respect to ``a`` and ``b`` are centred (mass-preserving), as POT's.
+        With ``lazy=True`` every mode reaches ``x``, ``y``, ``a``, ``b`` without forming
+        ``C`` (see ``lazy``).
     callback : callable, optional
         ``callback(intermediate_result)`` after every iteration with an ``OptimizeResult``
         holding ``x`` (the potentials ``(f, g)`` concatenated), ``fun`` (the dual), ``nit``
