@@ -119,7 +119,7 @@ x = torch.from_numpy(rng.random((n, 2))).requires_grad_()
 y = torch.from_numpy(rng.random((n, 2))).requires_grad_()
 
 def solve(x, y):
-    return sinkhorn(None, None, x=x, y=y, reg=0.05, lazy=True, method="sinkhorn", maxiter=3,
+    return sinkhorn(None, None, x=x, y=y, reg=0.2, lazy=True, method="sinkhorn", maxiter=3,
                     grad=grad, warn=False)
 
 def value(res):
@@ -154,47 +154,6 @@ def test_lazy_backward_peak_memory(grad):
     print(rep)
     start = rep["before_solve"] if grad == "autodiff" else rep["before"]
     assert rep["peak"] - start < 0.1 * 8 * n * n / 2**20, rep
-
-
-_MEMORY = """
-import json, sys
-import numpy as np, torch
-from optkit.ot import sinkhorn, _torch_kernels
-_torch_kernels._LAZY_BLOCK_BYTES = 2**20
-
-def rss_mib():
-    with open("/proc/self/status") as fh:
-        return {l.split(":")[0]: int(l.split()[1]) / 1024 for l in fh if l.startswith("Vm")}
-
-n = int(sys.argv[1])
-rng = np.random.default_rng(0)
-x = torch.from_numpy(rng.random((n, 2))).requires_grad_()
-y = torch.from_numpy(rng.random((n, 2))).requires_grad_()
-small = sinkhorn(None, None, x=x[:50], y=y[:50], reg=0.05, lazy=True, maxiter=3, warn=False)
-small.dual.backward()  # warm up
-x.grad = y.grad = None
-res = sinkhorn(None, None, x=x, y=y, reg=0.05, lazy=True, method="sinkhorn", maxiter=3,
-               warn=False)
-before = rss_mib()["VmRSS"]
-res.dual.backward()
-print(json.dumps({"before": before, "peak": rss_mib()["VmHWM"],
-                  "finite": bool(torch.isfinite(x.grad).all())}))
-"""
-
-
-@pytest.mark.slow
-def test_lazy_envelope_backward_peak_memory():
-    """n = m = 4000: a dense float64 C (or P) is 122 MiB. The blockwise backward with 1 MiB
-    blocks raises the peak resident memory by less than a tenth of that."""
-    n = 4000
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(_BACKWARD_MEMORY), str(n)],
-                         capture_output=True, text=True, timeout=600, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
-    rep = json.loads(out.stdout.strip().splitlines()[-1])
-    assert rep["finite"]
-    print(rep)
-    assert rep["peak"] - rep["before"] < 0.1 * 8 * n * n / 2**20, rep
 
 
 _MEMORY = """

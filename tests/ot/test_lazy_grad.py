@@ -50,12 +50,13 @@ def test_gradcheck_lazy_points_and_masses(grad, method):
     assert gradcheck(of_masses, zeros, atol=1e-6)
 
 
-def _gradients(grad, cost, lazy, seed=2):
+def _gradients(grad, cost, lazy, seed=2, device="cpu"):
     """Gradients w.r.t. (x, y, a) of a loss that uses every differentiable field of the mode."""
     x0, y0, a0, _ = _data(n=23, m=17, seed=seed)
     gen = torch.Generator().manual_seed(seed + 10)
-    W, w = (torch.rand(*s, dtype=torch.float64, generator=gen) for s in ((23, 17), (23,)))
-    x, y, a = (v.clone().requires_grad_() for v in (x0, y0, a0))
+    W, w = (torch.rand(*s, dtype=torch.float64, generator=gen).to(device)
+            for s in ((23, 17), (23,)))
+    x, y, a = (v.to(device).requires_grad_() for v in (x0, y0, a0))
     res = sinkhorn(a, None, x=x, y=y, cost=cost, reg=0.2, method="sinkhorn", tol=1e-12,
                    grad=grad, lazy=lazy)
     loss = 2.0 * res.dual - res.ent_reg_cost
@@ -76,6 +77,18 @@ def test_lazy_gradients_equal_the_dense_ones(grad, cost, monkeypatch):
     lazy = _gradients(grad, cost, lazy=True)
     for name, u, v in zip("xya", lazy, dense):
         err = float((u - v).abs().max() / v.abs().max())
+        assert err < 1e-8, (name, err)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("grad", ["envelope", "implicit", "autodiff"])
+def test_lazy_gradients_on_cuda_equal_the_dense_cpu_ones(grad):
+    dense = _gradients(grad, "sqeuclidean", lazy=False)
+    lazy = _gradients(grad, "sqeuclidean", lazy=True, device="cuda")
+    for name, u, v in zip("xya", lazy, dense):
+        assert u.device.type == "cuda"
+        err = float((u.cpu() - v).abs().max() / v.abs().max())
         assert err < 1e-8, (name, err)
 
 
