@@ -15,8 +15,8 @@ L/\partial C_{I\cdot}` and accumulates the vector-Jacobian product of the cost
 so a backward holds :math:`O((n + m)d)` memory plus one block of rows: the online reductions
 of GeomLoss's KeOps backend (Feydy et al., *Interpolating between Optimal Transport and MMD
 using Sinkhorn Divergences*, AISTATS 2019) and of OTT's ``PointCloud(batch_size=)`` (Cuturi
-et al., *Optimal Transport Tools*, 2022). The modes of :mod:`optkit.ot.autograd` differ in
-their weight:
+et al., *Optimal Transport Tools (OTT)*, arXiv 2201.12324, 2022). The modes of
+:mod:`optkit.ot.autograd` differ in their weight:
 
 ``"envelope"`` (:class:`LazyEnvelopeValue`)
     :math:`W = \bar v\,P^*` for an incoming gradient :math:`\bar v` of the optimal value.
@@ -52,7 +52,8 @@ Losses of the plan (:class:`LazyPlan`)
         \bar g_j = \frac1\varepsilon\sum_i \bar P_{ij}P_{ij},\quad
         W = \bar C - \frac1\varepsilon\,\bar P \odot P.
 
-A block of rows holds a few float64 arrays of its size (cost, plan, weight) and, for the
+The backwards are once differentiable (no gradient of a gradient through them). A block of
+rows holds a few float64 arrays of its size (cost, plan, weight) and, for the
 ``"l1"`` cost, its (rows, m, d) signs: ``_torch_kernels._LAZY_BLOCK_BYTES // (8 m (2d + 4))``
 rows per block.
 """
@@ -71,8 +72,8 @@ __all__ = ["LazyPlan", "LazyEnvelopeValue", "LazyImplicitPotentials", "LazyKKTAd
 
 
 def _blocks(x, y, cost):
-    r"""``(rows, x_rows, C_rows)`` for blocks of rows (``rows`` a slice): detached float64 points of the
-    block and their costs, formed by :func:`~optkit.ot.costs.cost_matrix`."""
+    r"""``(rows, x_rows, C_rows)`` for blocks of rows (``rows`` a slice): the detached float64
+    points of the block and their costs, formed by :func:`~optkit.ot.costs.cost_matrix`."""
     x, y = x.detach().double(), y.detach().double()
     n, m, d = x.shape[0], y.shape[0], x.shape[1]
     step = max(1, min(n, _torch_kernels._LAZY_BLOCK_BYTES // (8 * m * (2 * d + 4))))
@@ -469,11 +470,18 @@ class LazySweepKernels:
         self.like = cost.like
 
     def row_lse(self, g, inv_eps, shift=None):
+        r""":math:`L_i = \mathrm{LSE}_j((g_j - C_{ij})/\varepsilon)` as a graph node.
+        ``inv_eps`` is the problem's :math:`1/\varepsilon` (the node keeps ``eps``) and
+        ``shift``, the numba kernels' guess of the maximum, is not needed by the blocked
+        ``logsumexp``; both belong to the kernel interface."""
         return LazyLogSumExp.apply(self.x, self.y, g, self.eps, self.cost, True)
 
     def col_lse(self, f, inv_eps, shift=None):
+        r""":math:`L_j = \mathrm{LSE}_i((f_i - C_{ij})/\varepsilon)` as a graph node (as
+        :meth:`row_lse`)."""
         return LazyLogSumExp.apply(self.x, self.y, f, self.eps, self.cost, False)
 
     def stats(self, f, g, inv_eps):
+        """``(P1, P^T 1, sum P, <C, P>)`` of the blocked torch kernels, without a graph."""
         with torch.no_grad():
             return self.plain.stats(f.detach(), g.detach(), inv_eps)
