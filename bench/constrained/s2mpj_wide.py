@@ -25,9 +25,10 @@ the solvers in the row (al-newton and SLSQP for the headline comparison, all thr
     python bench/constrained/s2mpj_wide.py --summary after.csv --peers before.csv \
         --out merged.csv --profiles DIR
 
-Performance profiles (Dolan and Moré, Math. Program. 91, 2002) of wall time are drawn with
-matplotlib: optiprofiler 2.0.0's profile code draws from the histories its own
-``benchmark`` runner records, which cannot take a precomputed table.
+Performance and log-ratio profiles of wall time are drawn by optiprofiler's own profile
+code (``optiprofiler.plotting.draw_profiles``) from the table's times; optiprofiler's
+``benchmark`` runner itself is not used: it hands solvers the objective and constraint
+functions without derivatives, while this table compares the users' call with exact ones.
 """
 
 from __future__ import annotations
@@ -253,37 +254,46 @@ def summary(rows, solvers=SOLVERS):
 
 
 def performance_profiles(rows, outdir):
-    """Performance profiles (Dolan and Moré 2002) of wall time with matplotlib, over the
-    problems some solver succeeds on; a failed run (infeasible, or not best f) has ratio
-    inf."""
+    """Performance profiles of wall time (Dolan and Moré, Math. Program. 91, 2002), drawn by
+    optiprofiler's own profile code (``optiprofiler.plotting.draw_profiles``), over every
+    problem of the table. The work of a run is its wall time (floor 1 ms); a failed run (not
+    feasible, or not the best f of the solvers compared) has no work (NaN, optiprofiler's
+    failure). One figure per success criterion for all solvers, and the same pair plus the
+    log-ratio profile for al-newton against SLSQP (optiprofiler draws it for two solvers).
+    Returns the profiles, ``{figure key: {solver: (log2 ratio, fraction of problems)}}``."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from optiprofiler.opclasses import Feature
+    from optiprofiler.plotting import draw_profiles
+    from optiprofiler.profile_utils import get_default_profile_options
 
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
     present = [s for s in SOLVERS if f"{s}_status" in rows[0]]
-    for key in ("feasible", "best3"):
-        T = np.array([[float(r[f"{s}_time"]) if int(r.get(f"{s}_{key}", 0)) else np.inf
-                       for s in present] for r in rows])
-        T = np.maximum(T, 1e-3)
-        best = T.min(axis=1, keepdims=True)
-        keep = np.isfinite(best).ravel()
-        ratios = np.log2(T[keep] / best[keep])
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        finite = ratios[np.isfinite(ratios)]
-        top = max(finite.max() if finite.size else 1.0, 1.0) * 1.05
-        grid = np.linspace(0, top, 400)
-        for j, s in enumerate(present):
-            ax.step(grid, [(ratios[:, j] <= g).mean() for g in grid], where="post", label=s)
-        ax.set_xlabel(r"$\log_2$ (time / best time)")
-        ax.set_ylabel("fraction of problems")
-        ax.set_title(f"S2MPJ eq. n<=100, {int(keep.sum())}/{len(rows)} solved by one; "
-                     f"success: {key}", fontsize=9)
-        ax.set_ylim(0, 1.02)
-        ax.legend(loc="lower right")
-        fig.tight_layout()
-        fig.savefig(Path(outdir) / f"profile_time_{key}.png", dpi=120)
-        plt.close(fig)
+    dims = np.array([int(r["n"]) for r in rows])
+    profiles = {}
+    groups = [(present, "", "best3")]
+    if {"al-newton", "slsqp"} <= set(present) and len(present) > 2:
+        groups.append((["al-newton", "slsqp"], "_pair", "best2"))
+    for names, suffix, best in groups:
+        for key, label in (("feasible", "feasible"), (best, "best\\ f")):
+            work = np.array([[max(float(r[f"{s}_time"]), 1e-3)
+                              if int(r.get(f"{s}_{key}", 0)) else np.nan for s in names]
+                             for r in rows])[:, :, None]
+            options = get_default_profile_options([None] * len(names), Feature("plain"),
+                                                  {"solver_names": list(names)})
+            curves = {kind: [[None, None] for _ in names] for kind in ("perf", "data")}
+            curves["log_ratio"] = [None, None]
+            figures = draw_profiles(work, dims, list(names), f"\\mathrm{{{label}}}", 0, None,
+                                    None, None, False, True, True, len(names) == 2, options,
+                                    curves)
+            perf, _, log_ratio = figures[:3]  # a data profile's axis counts simplex gradients
+            perf.savefig(outdir / f"perf_time_{key}{suffix}.png", dpi=120)
+            profiles[f"{key}{suffix}"] = {s: curves["perf"][j][0] for j, s in enumerate(names)}
+            if log_ratio is not None:
+                log_ratio.savefig(outdir / f"log_ratio_time_{key}{suffix}.png", dpi=120)
+    return profiles
 
 
 def main(argv=None):

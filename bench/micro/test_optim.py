@@ -10,7 +10,8 @@ Interleaved ratios (optkit and the peers timed in one process, alternating, medi
 
 Sizes: ``OPTKIT_MICRO_TENSORS`` × (``OPTKIT_MICRO_SIZE``)² fp32 parameters (default 10 × 1000²
 = 10 M, the issue's reference case). A step is memory-bound: Lion reads/writes 5 words per
-parameter, AdamW 7, DiffGrad 9.
+parameter, AdamW 7, DiffGrad 9 (its default CPU kernel and ``fused=True``; ~38 for its eager
+kernels).
 
 The gated ratios (``test_ratio_*``, one thread, budgets in ``bench/micro/budgets.toml``) at the
 ``OPTKIT_MICRO_CONFIG`` size: ``full`` = 10 × 1000², ``ci`` = 4 × 1000² (48–64 MB of parameters,
@@ -63,7 +64,8 @@ OPTIMIZERS = {
     "adamw-single": _adamw(),
     "adamw-foreach": _adamw(foreach=True),
     "adamw-fused": _adamw(fused=True),
-    "optkit-diffgrad": lambda ps: DiffGrad(ps, lr=1e-3, foreach=False),
+    "optkit-diffgrad": lambda ps: DiffGrad(ps, lr=1e-3),  # the default: one-pass numba on CPU
+    "optkit-diffgrad-single": lambda ps: DiffGrad(ps, lr=1e-3, foreach=False),
     "optkit-diffgrad-foreach": lambda ps: DiffGrad(ps, lr=1e-3, foreach=True),
     "optkit-diffgrad-fused": lambda ps: DiffGrad(ps, lr=1e-3, fused=True),
     "torch-optimizer-diffgrad": _tor_diffgrad,
@@ -126,7 +128,8 @@ def test_ratio_lion_fused_vs_adamw_fused(ratio, micro_config):
 
 @pytest.mark.usefixtures("one_thread")
 def test_ratio_diffgrad_vs_torch_optimizer(ratio, micro_config):
-    """DiffGrad's default step (single-tensor on CPU) against torch-optimizer's DiffGrad."""
+    """DiffGrad's default step (the one-pass numba kernel on CPU) against torch-optimizer's
+    DiffGrad."""
     pytest.importorskip("torch_optimizer")
     _ratio_of(ratio, micro_config, "diffgrad-vs-torch-optimizer", "optkit-diffgrad",
               "torch-optimizer-diffgrad", "torch_optimizer.DiffGrad")
@@ -139,16 +142,18 @@ def test_ratio_diffgrad_fused_vs_adamw_fused(ratio, micro_config):
               "adamw-fused", "torch.optim.AdamW(fused=True)")
 
 
-def ratios(tensors=TENSORS, size=SIZE, repeats=15, names=None):
-    """Median step time (ms) of each optimizer, timed round-robin in this process."""
+def ratios(tensors=TENSORS, size=SIZE, repeats=15, names=None, clock=time.perf_counter):
+    """Median step time (ms) of each optimizer, timed round-robin in this process with
+    ``clock`` (``time.thread_time``: the calling thread's CPU time, steadier than wall time on
+    a loaded machine, and complete for one-thread runs)."""
     names = names or list(OPTIMIZERS)
     opts = {n: make(n, tensors, size) for n in names}
     times = {n: [] for n in names}
     for _ in range(repeats):
         for n in names:
-            t0 = time.perf_counter()
+            t0 = clock()
             opts[n].step()
-            times[n].append(time.perf_counter() - t0)
+            times[n].append(clock() - t0)
     med = {n: 1e3 * statistics.median(ts) for n, ts in times.items()}
     mem = {n: state_bytes(o) / 2**20 for n, o in opts.items()}
     return med, mem
@@ -160,18 +165,26 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=SIZE)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--names", nargs="+", choices=list(OPTIMIZERS), default=list(OPTIMIZERS))
+    parser.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                        help="wall time, or the calling thread's CPU time (one thread only)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    med, mem = ratios(args.tensors, args.size, args.repeats)
+    clock = time.perf_counter if args.clock == "wall" else time.thread_time
+    names = list(dict.fromkeys([*args.names, "lion-pytorch", "adamw-fused",
+                                "torch-optimizer-diffgrad"]))
+    med, mem = ratios(args.tensors, args.size, args.repeats, names, clock)
     print(f"{args.tensors} x {args.size}^2 fp32 params, {args.threads} thread(s), "
           f"median of {args.repeats} interleaved steps")
     print(f"{'optimizer':26s} {'ms/step':>9s} {'vs lion-pytorch':>16s} {'vs AdamW fused':>15s} "
-          f"{'state MiB':>10s}")
+          f"{'state MiB':>10s}  ({args.clock} clock)")
     for n, ms in med.items():
         print(f"{n:26s} {ms:9.2f} {ms / med['lion-pytorch']:16.2f} {ms / med['adamw-fused']:15.2f} "
               f"{mem[n]:10.1f}")
-    for n in ("optkit-diffgrad", "optkit-diffgrad-foreach", "optkit-diffgrad-fused"):
-        print(f"{n} / torch-optimizer-diffgrad: {med[n] / med['torch-optimizer-diffgrad']:.2f}")
+    for n in ("optkit-diffgrad", "optkit-diffgrad-single", "optkit-diffgrad-foreach",
+              "optkit-diffgrad-fused"):
+        if n in med:
+            print(f"{n} / torch-optimizer-diffgrad: {med[n] / med['torch-optimizer-diffgrad']:.2f}")
 
 
 if __name__ == "__main__":

@@ -65,14 +65,17 @@ def cost_matrix(x, y, cost: str | Callable = "sqeuclidean"):
     return out[0] if len(out) == 1 else xp.concat(out, axis=0)
 
 
-def _check_clouds(x, y, cost):
+def _check_clouds(x, y, cost, names=("x", "y")):
+    """The clouds as real arrays of one kind, 2-D with the same number of columns; errors
+    name them by ``names`` (the caller's argument names)."""
     check_in(cost, "cost", COSTS)
+    nx, ny = names
     if is_torch_tensor(x) != is_torch_tensor(y):
-        raise TypeError("x and y must both be numpy arrays or both torch tensors")
-    x, y = as_real_points(x, "x"), as_real_points(y, "y")
+        raise TypeError(f"{nx} and {ny} must both be numpy arrays or both torch tensors")
+    x, y = as_real_points(x, nx), as_real_points(y, ny)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must be 2-D with the same number of columns, got shapes "
-                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(f"{nx} and {ny} must be 2-D with the same number of columns, got "
+                         f"shapes {tuple(x.shape)} and {tuple(y.shape)}")
     return x, y
 
 

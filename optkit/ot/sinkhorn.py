@@ -261,6 +261,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     """
     method = "sinkhorn" if method == "sinkhorn_log" else method
     maxiter = _one_of(maxiter, "maxiter", numItermax, "numItermax")
+    if numItermax is not None:  # checked under POT's name, as maxiter is checked
+        check_int(numItermax, "numItermax", minimum=1)
     _one_of(tol, "tol", stopThr, "stopThr")
     if stopThr is not None:
         stopThr = check_nonnegative(stopThr, "stopThr")  # POT's 0: run the whole budget

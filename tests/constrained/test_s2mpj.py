@@ -143,3 +143,30 @@ def test_maratos_reaches_the_solution():
         assert r.success, r.message
         np.testing.assert_allclose(r.x, [1.0, 0.0], atol=1e-7)
         assert r.fun == pytest.approx(-1.0, abs=1e-7)
+
+
+def test_wide_table_profiles_are_optiprofilers(tmp_path):
+    """The wide table's profiles come from optiprofiler's own profile code: a solver that
+    is fastest on every problem it solves starts at its success fraction at ratio 1."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "constrained" / "s2mpj_wide.py"
+    spec = importlib.util.spec_from_file_location("optkit_bench_s2mpj_wide", path)
+    wide = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(wide)
+    rows = [{"name": f"P{i}", "n": "3",
+             **{f"{s}_{k}": v for s, t, ok in (("al-newton", 0.1, 1), ("slsqp", 0.3, i % 2),
+                                                ("ipopt", 0.2, 1))
+                for k, v in (("status", "0"), ("time", str(t)), ("feasible", str(ok)),
+                             ("best2", str(ok)), ("best3", str(ok)))}}
+            for i in range(4)]
+    profiles = wide.performance_profiles(rows, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "log_ratio_time_best2_pair.png", "log_ratio_time_feasible_pair.png",
+        "perf_time_best2_pair.png", "perf_time_best3.png", "perf_time_feasible.png",
+        "perf_time_feasible_pair.png"]
+    x, y = profiles["best3"]["al-newton"]  # fastest on all four problems
+    assert y[x <= 0].max() == 1.0
+    x, y = profiles["best2_pair"]["slsqp"]  # solves two, 3x al-newton's time
+    assert y[x < np.log2(3) - 1e-9].max(initial=0.0) == 0.0 and y.max() == 0.5

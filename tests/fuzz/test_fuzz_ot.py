@@ -122,3 +122,27 @@ def test_monge_gap(data):
         assert np.isfinite(value), f"monge_gap returned {value} silently"
 
     outcome("monge_gap", call, [arg])
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@given(data=st.data())
+def test_compat_empirical(lazy, data):
+    """POT's point-cloud forms (``optkit.ot.compat.empirical_sinkhorn2``): an error names the
+    argument as POT spells it."""
+    from optkit.ot import compat
+
+    fuzz = {"X_s": lambda: numeric_arrays(X.shape), "X_t": lambda: numeric_arrays(Y.shape),
+            "a": lambda: numeric_arrays((6,), positive=True),
+            "b": lambda: numeric_arrays((5,), positive=True), "reg": scalars,
+            "numIterMax": scalars, "stopThr": scalars, "metric": wrong_values,
+            "batchSize": wrong_values}
+    arg = data.draw(st.sampled_from(list(fuzz)), label="arg")
+    kw = dict(X_s=X, X_t=Y, reg=0.5, a=A, b=B, numIterMax=200, isLazy=lazy)
+    kw[arg] = data.draw(fuzz[arg](), label=arg)
+
+    def call():
+        value = compat.empirical_sinkhorn2(**kw)
+        value = value.detach().double().item() if isinstance(value, torch.Tensor) else value
+        assert np.isfinite(float(value)), f"empirical_sinkhorn2 returned {value} silently"
+
+    outcome(f"compat.empirical_sinkhorn2[lazy={lazy}]", call, [arg])

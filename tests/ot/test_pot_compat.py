@@ -11,7 +11,11 @@ names), and POT itself as the oracle where POT's test compared two of its own va
 - The several-``b`` cases (``test_sinkhorn_multi_b``, ``test_sinkhorn_variants_multi_b``,
   ``test_sinkhorn2_variants_multi_b``, ``test_sinkhorn_variants_log_multib``) run through
   optkit's batches (:mod:`optkit.ot.batch`).
-- Left out: barycenters, unmixing, screenkhorn, empirical/lazy/geomloss wrappers and the TF/JAX
+- The empirical (point-cloud) cases (``test_empirical_sinkhorn``, ``test_lazy_empirical_sinkhorn``,
+  ``test_empirical_sinkhorn_divergence`` and its gradient and warm-start cases) run through
+  ``optkit.ot.compat.empirical_*``, on numpy and torch; gradients are compared with POT's
+  autodiff (mass gradients up to the constant of the potentials' gauge).
+- Left out: barycenters, unmixing, screenkhorn, the geomloss and Nyström wrappers and the TF/JAX
   backends (not part of ``sinkhorn``).
 """
 
@@ -260,5 +264,164 @@ def test_pot_names_on_the_facade():
         sinkhorn(u, u, M, 1, tol=1e-9, stopThr=1e-9)
     with pytest.raises(ValueError, match="stopThr"):
         sinkhorn(u, u, M, 1, stopThr=-1.0)
+    with pytest.raises(ValueError, match="numItermax"):
+        sinkhorn(u, u, M, 1, numItermax=0)
+    with pytest.raises(TypeError, match="numItermax"):
+        compat.sinkhorn(u, u, M, 1, numItermax=10.5)
     with pytest.raises(TypeError):
         sinkhorn(u, u, M, 1, log=True)  # POT's return shapes live in optkit.ot.compat
+
+
+BACKENDS = [np.asarray, torch.from_numpy]
+
+
+def _line(n, step=1):
+    return np.reshape(np.arange(0, n * step, step, dtype=np.float64), (n, 1))
+
+
+def _np(v):
+    return v.detach().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+
+
+@pytest.mark.parametrize("nx", BACKENDS)
+def test_empirical_sinkhorn(nx):
+    n = 10
+    a, b, X_s, X_t = ot.unif(n), ot.unif(n), _line(n), _line(n)
+    M, M_m = ot.dist(X_s, X_t), ot.dist(X_s, X_t, metric="euclidean")
+    X_sb, X_tb = nx(X_s), nx(X_t)
+    G_sqe = _np(compat.empirical_sinkhorn(X_sb, X_tb, 1))
+    G_log, _ = compat.empirical_sinkhorn(X_sb, X_tb, 0.1, log=True)
+    G_m = _np(compat.empirical_sinkhorn(X_sb, X_tb, 1, metric="euclidean"))
+    loss = _np(compat.empirical_sinkhorn2(X_sb, X_tb, 1))
+    cases = ((G_sqe, M, 1), (_np(G_log), M, 0.1), (G_m, M_m, 1))
+    for G, cost, reg in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # POT's kernel sinkhorn at reg 0.1
+            ref = ot.sinkhorn(a, b, cost, reg)
+        np.testing.assert_allclose(ref.sum(1), G.sum(1), atol=1e-05)
+        np.testing.assert_allclose(ref.sum(0), G.sum(0), atol=1e-05)
+        if reg == 1:  # at reg 0.1 POT's log-domain Sinkhorn needs ~1e5 sweeps to converge
+            exact = ot.sinkhorn(a, b, cost, reg, method="sinkhorn_log", stopThr=1e-12)
+            np.testing.assert_allclose(G, exact, atol=1e-8)
+    np.testing.assert_allclose(loss, ot.sinkhorn2(a, b, M, 1), atol=1e-05)
+
+
+@pytest.mark.parametrize("nx", BACKENDS)
+def test_lazy_empirical_sinkhorn(nx):
+    n, numIterMax = 10, 1000
+    a, b, X_s, X_t = ot.unif(n), ot.unif(n), _line(n), _line(n)
+    M, M_m = ot.dist(X_s, X_t), ot.dist(X_s, X_t, metric="euclidean")
+    X_sb, X_tb = nx(X_s), nx(X_t)
+    f, g = compat.empirical_sinkhorn(X_sb, X_tb, 1, numIterMax=numIterMax, isLazy=True,
+                                     batchSize=(1, 3), verbose=True)
+    G_sqe = np.exp(_np(f)[:, None] + _np(g)[None, :] - M)
+    f, g, _ = compat.empirical_sinkhorn(X_sb, X_tb, 1, numIterMax=numIterMax, isLazy=True,
+                                        batchSize=5, log=True)
+    G_log = np.exp(_np(f)[:, None] + _np(g)[None, :] - M)
+    f, g = compat.empirical_sinkhorn(X_sb, X_tb, 1, metric="euclidean", numIterMax=numIterMax,
+                                     isLazy=True, batchSize=1)
+    G_m = np.exp(_np(f)[:, None] + _np(g)[None, :] - M_m)
+    loss, log = compat.empirical_sinkhorn2(X_sb, X_tb, 1, numIterMax=numIterMax, isLazy=True,
+                                           batchSize=5, log=True)
+    G_lazy = _np(log["lazy_plan"][:])
+    np.testing.assert_allclose(G_sqe[1, 1], _np(log["lazy_plan"][1, 1]), atol=1e-03)
+    np.testing.assert_allclose(G_sqe[2], _np(log["lazy_plan"][2]), atol=1e-12)
+    np.testing.assert_allclose(G_sqe[2:4, [0, 5]], _np(log["lazy_plan"][2:4, [0, 5]]),
+                               atol=1e-12)
+    for G, ref in ((G_sqe, ot.sinkhorn(a, b, M, 1)), (G_log, ot.sinkhorn(a, b, M, 1)),
+                   (G_m, ot.sinkhorn(a, b, M_m, 1))):
+        np.testing.assert_allclose(ref.sum(1), G.sum(1), atol=1e-05)
+        np.testing.assert_allclose(ref.sum(0), G.sum(0), atol=1e-05)
+    np.testing.assert_allclose(_np(loss), ot.sinkhorn2(a, b, M, 1), atol=1e-05)
+    np.testing.assert_allclose(G_log, G_lazy, atol=1e-05)
+    np.testing.assert_allclose(G_m, ot.sinkhorn(a, b, M_m, 1, stopThr=1e-12), atol=1e-8)
+
+
+@pytest.mark.parametrize("nx", BACKENDS)
+def test_empirical_sinkhorn_divergence(nx):
+    n = 10
+    a = np.linspace(1, n, n) / np.linspace(1, n, n).sum()
+    b, X_s, X_t = ot.unif(n), _line(n), _line(n, 2)
+    M, M_s, M_t = ot.dist(X_s, X_t), ot.dist(X_s, X_s), ot.dist(X_t, X_t)
+    div = _np(compat.empirical_sinkhorn_divergence(nx(X_s), nx(X_t), 1, a=nx(a), b=nx(b)))
+    ref = (ot.sinkhorn2(a, b, M, 1) - ot.sinkhorn2(a, a, M_s, 1) / 2
+           - ot.sinkhorn2(b, b, M_t, 1) / 2)
+    np.testing.assert_allclose(div, ref, atol=1e-05)
+    np.testing.assert_allclose(
+        div, ot.bregman.empirical_sinkhorn_divergence(X_s, X_t, 1, a=a, b=b), atol=1e-05)
+    lazy, log = compat.empirical_sinkhorn_divergence(nx(X_s), nx(X_t), 1, a=nx(a), b=nx(b),
+                                                     isLazy=True, log=True)
+    np.testing.assert_allclose(_np(lazy), div, atol=1e-8)
+    assert set(log) == {"sinkhorn_loss_ab", "sinkhorn_loss_a", "sinkhorn_loss_b",
+                        "log_sinkhorn_ab", "log_sinkhorn_a", "log_sinkhorn_b"}
+
+
+def test_empirical_sinkhorn_divergence_gradient():
+    """POT's case (every input gets a gradient), and the gradients equal POT's autodiff
+    through a converged run (masses: up to the gauge constant)."""
+    n = 10
+    a = np.linspace(1, n, n) / np.linspace(1, n, n).sum()
+    b, X_s, X_t = ot.unif(n), _line(n), _line(n, 2)
+    ours, pots = ([torch.tensor(v, requires_grad=True) for v in (a, b, X_s, X_t)]
+                  for _ in range(2))
+    compat.empirical_sinkhorn_divergence(ours[2], ours[3], 1, a=ours[0], b=ours[1]).backward()
+    ot.bregman.empirical_sinkhorn_divergence(pots[2], pots[3], 1, a=pots[0], b=pots[1],
+                                             stopThr=1e-13).backward()
+    for mine, theirs in zip(ours, pots):
+        assert mine.grad is not None
+        diff = (mine.grad - theirs.grad).numpy()
+        if mine.ndim == 1:
+            diff -= diff.mean()
+        np.testing.assert_allclose(diff, 0, atol=1e-6 * float(theirs.grad.abs().max()))
+
+
+def test_empirical_sinkhorn_warmstart():
+    m, n = 10, 20
+    Xs, Xt = _line(m), _line(n)
+    M = ot.dist(Xs, Xt)
+    _, log = ot.lp.emd(ot.unif(m), ot.unif(n), M, log=True)
+    warmstart = (log["u"], log["v"])
+    f, g, _ = compat.empirical_sinkhorn(X_s=Xs, X_t=Xt, reg=1, isLazy=True, log=True)
+    pi_unif = np.exp(f[:, None] + g[None, :] - M)
+    f, g, _ = compat.empirical_sinkhorn(X_s=Xs, X_t=Xt, reg=1, isLazy=True, log=True,
+                                        warmstart=warmstart)
+    pi_ws_lazy = np.exp(f[:, None] + g[None, :] - M)
+    pi_ws_not_lazy, _ = compat.empirical_sinkhorn(X_s=Xs, X_t=Xt, reg=1, isLazy=False,
+                                                  log=True, warmstart=warmstart)
+    np.testing.assert_allclose(pi_unif, pi_ws_lazy, atol=1e-05)
+    np.testing.assert_allclose(pi_unif, pi_ws_not_lazy, atol=1e-05)
+
+
+def test_empirical_sinkhorn_divergence_warmstart():
+    m, n = 10, 20
+    Xs, Xt = _line(m), _line(n)
+    _, log = ot.lp.emd(ot.unif(m), ot.unif(n), ot.dist(Xs, Xt), log=True)
+    warmstart = (log["u"], log["v"])
+    sd_unif, _ = compat.empirical_sinkhorn_divergence(X_s=Xs, X_t=Xt, reg=1, isLazy=True,
+                                                      log=True)
+    sd_ws_lazy, _ = compat.empirical_sinkhorn_divergence(X_s=Xs, X_t=Xt, reg=1, isLazy=True,
+                                                         log=True, warmstart=warmstart)
+    sd_ws_not_lazy, _ = compat.empirical_sinkhorn_divergence(X_s=Xs, X_t=Xt, reg=1,
+                                                             isLazy=False, log=True,
+                                                             warmstart=warmstart)
+    np.testing.assert_allclose(sd_unif, sd_ws_lazy, atol=1e-05)
+    np.testing.assert_allclose(sd_unif, sd_ws_not_lazy, atol=1e-05)
+    np.testing.assert_allclose(
+        sd_unif, ot.bregman.empirical_sinkhorn_divergence(Xs, Xt, 1), atol=1e-05)
+
+
+def test_empirical_bad_arguments_name_themselves():
+    X = _line(5)
+    with pytest.raises(ValueError, match="metric"):
+        compat.empirical_sinkhorn(X, X, 1, metric="chebyshev")
+    for bad in (0, (2, 0), (1, 2, 3), 2.5, True):
+        with pytest.raises(ValueError, match="batchSize"):
+            compat.empirical_sinkhorn(X, X, 1, isLazy=True, batchSize=bad)
+    with pytest.raises(TypeError, match="isLazy"):
+        compat.empirical_sinkhorn2(X, X, 1, isLazy="yes")
+    with pytest.raises(ValueError, match="numIterMax"):
+        compat.empirical_sinkhorn2(X, X, 1, numIterMax=0)
+    with pytest.raises(ValueError, match="X_t"):
+        compat.empirical_sinkhorn(X, np.full((3, 1), np.nan), 1, isLazy=True)
+    with pytest.raises(TypeError, match="warmstart"):
+        compat.empirical_sinkhorn(X, X, 1, warmstart=np.zeros(5))
