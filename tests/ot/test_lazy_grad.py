@@ -178,3 +178,18 @@ def test_lazy_gradient_modes_reject_what_they_cannot_do():
         sinkhorn(a0 / a0.sum(), b, x=x, y=y, reg=REG, grad="implicit", lazy=True)
     with pytest.raises(ValueError, match="method='sinkhorn'"):
         sinkhorn(a, b, x=x, y=y, reg=REG, grad="autodiff", method="sns", lazy=True)
+
+
+def test_pot_lazy_empirical_sinkhorn2_is_differentiable():
+    """``compat.empirical_sinkhorn2(isLazy=True)`` (POT's lazy form, which asks for the
+    implicit gradient) gives the gradient of its dense form ``isLazy=False``."""
+    from optkit.ot import compat
+
+    x0, y0, _, _ = _data(n=12, m=9, seed=7)
+    grads = []
+    for lazy in (True, False):
+        x, y = x0.clone().requires_grad_(), y0.clone().requires_grad_()
+        compat.empirical_sinkhorn2(x, y, 0.5, isLazy=lazy, stopThr=1e-12).backward()
+        grads.append((x.grad, y.grad))
+    for u, v in zip(*grads):
+        torch.testing.assert_close(u, v, rtol=1e-8, atol=1e-14)
