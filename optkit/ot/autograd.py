@@ -41,6 +41,9 @@ SNS sparsified Hessian :math:`H_s` (exact diagonal, :math:`P/\varepsilon` on the
 of :mod:`optkit.ot.sns`) as preconditioner, factorized once by a sparse LU (SuperLU, as
 ``scipy.sparse.linalg.splu``).
 
+**Lazy costs.** :mod:`optkit.ot.lazy_autograd` has the same four modes for point clouds
+whose cost is never formed (``sinkhorn(x=, y=, lazy=True)``), with blockwise backwards.
+
 **Masses.** :math:`\sum a = \sum b` ties the masses, so only perturbations that keep each
 total (:math:`\sum\delta a = \sum\delta b = 0`) are meaningful; every mode returns the
 gradients with respect to ``a`` and ``b`` centred (:math:`f^* - \mathrm{mean}(f^*)` for the
@@ -55,8 +58,8 @@ import warnings
 import numpy as np
 import torch
 
-__all__ = ["EnvelopeValue", "BatchEnvelopeValue", "LazyEnvelopeValue", "gibbs_plan", "ImplicitPotentials", "KKTAdjoint", "centre_gradient",
-           "differentiable_fields", "gauge_fixed"]
+__all__ = ["EnvelopeValue", "BatchEnvelopeValue", "gibbs_plan", "ImplicitPotentials",
+           "KKTAdjoint", "centre_gradient", "differentiable_fields", "gauge_fixed"]
 
 _KKT_RTOL = 1e-12
 _KKT_MAXITER = 1000
@@ -153,82 +156,6 @@ class BatchEnvelopeValue(torch.autograd.Function):
         return dC, da, db, None, None, None, None
 
 
-class LazyEnvelopeValue(torch.autograd.Function):
-    r"""A value of the optimal potentials of a lazy cost :math:`C_{ij} = c(x_i, y_j)` with the
-    envelope gradient with respect to the points and the masses, computed block by block.
-
-    By the envelope theorem (as :class:`EnvelopeValue`) and the chain rule through
-    :math:`C_{ij} = c(x_i, y_j)`,
-
-    .. math::
-
-        \frac{\partial \mathrm{OT}_\varepsilon}{\partial x_i}
-            = \sum_j P^*_{ij}\, \nabla_x c(x_i, y_j),\qquad
-        \frac{\partial \mathrm{OT}_\varepsilon}{\partial y_j}
-            = \sum_i P^*_{ij}\, \nabla_y c(x_i, y_j),\qquad
-        P^*_{ij} = e^{(f_i + g_j - c(x_i, y_j))/\varepsilon},
-
-    and :math:`(\partial_a, \partial_b) = (f^*, g^*)` (centred by the mass tensors). The
-    backward streams over blocks of rows of ``x``: each block forms its costs from the points
-    (by autograd through :func:`~optkit.ot.costs.cost_matrix`, so :math:`\nabla c` is that of
-    the dense path), its plan entries from the known potentials, and accumulates the
-    vector-Jacobian products :math:`\sum_j P_{ij}\nabla_x c` and :math:`\sum_i P_{ij}\nabla_y
-    c`; neither ``C`` nor ``P`` is ever held whole, so the memory is :math:`O((n + m) d)` plus
-    one block (the online/streamed reductions of GeomLoss's KeOps backend: Feydy et al.,
-    *Interpolating between Optimal Transport and MMD using Sinkhorn Divergences*, AISTATS
-    2019; the envelope gradient of the entropic cost: Peyré & Cuturi, *Computational Optimal
-    Transport*, 2019, Prop. 9.2 / §9.1.3). Rows and columns with zero mass carry no plan.
-
-    ``forward(x, y, a, b, value, f, g, eps, cost, row_mask, col_mask, block_rows)``: ``x``
-    (n, d), ``y`` (m, d) and the masses ``a``, ``b`` on the caller's graph, ``value`` a 0-d
-    float64 tensor, ``f``, ``g`` the float64 potentials (detached), ``cost`` a named cost,
-    ``row_mask``, ``col_mask`` float64 0/1 vectors of the positive masses, ``block_rows`` the
-    rows per block.
-    """
-
-    @staticmethod
-    def forward(ctx, x, y, a, b, value, f, g, eps, cost, row_mask, col_mask, block_rows):
-        ctx.save_for_backward(x.detach(), y.detach(), f, g, row_mask, col_mask)
-        ctx.eps, ctx.cost, ctx.block_rows = eps, cost, block_rows
-        ctx.dtypes = (x.dtype, y.dtype, a.dtype, b.dtype)
-        return value.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        from .costs import cost_matrix
-
-        x, y, f, g, row_mask, col_mask = ctx.saved_tensors
-        need_x, need_y, need_a, need_b = ctx.needs_input_grad[:4]
-        dx = dy = da = db = None
-        if need_x or need_y:
-            dx = torch.zeros_like(x, dtype=torch.float64) if need_x else None
-            dy = torch.zeros_like(y, dtype=torch.float64)
-            yv = y.detach().requires_grad_(need_y)
-            gy = (g / ctx.eps)[None, :]
-            scale = grad.to(torch.float64) * col_mask[None, :]
-            for lo in range(0, x.shape[0], ctx.block_rows):
-                hi = min(lo + ctx.block_rows, x.shape[0])
-                xb = x[lo:hi].detach().requires_grad_(need_x)
-                with torch.enable_grad():
-                    Cb = cost_matrix(xb, yv, ctx.cost)
-                    with torch.no_grad():
-                        Pb = (f[lo:hi, None] / ctx.eps + gy - Cb.double() / ctx.eps).exp_()
-                        Pb.mul_(scale).mul_(row_mask[lo:hi, None])
-                    wrt = [v for v, need in ((xb, need_x), (yv, need_y)) if need]
-                    parts = torch.autograd.grad(Cb, wrt, grad_outputs=Pb.to(Cb.dtype))
-                if need_x:
-                    dx[lo:hi] = parts[0]
-                if need_y:
-                    dy += parts[-1]
-            dx = dx.to(ctx.dtypes[0]) if need_x else None
-            dy = dy.to(ctx.dtypes[1]) if need_y else None
-        if need_a:
-            da = (grad * f).to(ctx.dtypes[2])
-        if need_b:
-            db = (grad * g).to(ctx.dtypes[3])
-        return dx, dy, da, db, None, None, None, None, None, None, None, None
-
-
 def gauge_fixed(f, g):
     r""":math:`(f - t, g + t)` with :math:`t = (\sum f - \sum g)/(n + m)`, so that
     :math:`\sum f = \sum g` (the gauge of the ``"implicit"`` outputs)."""
@@ -268,17 +195,27 @@ class KKTAdjoint:
         """:math:`P` in float64 on ``C``'s device."""
         return ((self.f[:, None] + self.g[None, :] - self.C.double()) / self.eps).exp()
 
-    def _preconditioner(self, P, r, c):
+    def _system(self):
+        r"""``(P1, P^T 1, products)`` with ``products(v_g, v_f) = (P v_g, P^T v_f)``: the
+        pieces of :math:`H` (here from the dense plan, formed once per solve)."""
+        P = self.plan()
+        return P.sum(dim=1), P.sum(dim=0), lambda vg, vf: (P @ vg, P.T @ vf)
+
+    def _select_kernels(self):
+        """The kernels whose ``select`` pass builds the SNS kept set (numba for a CPU cost)."""
+        from .problem import kernels
+
+        on_cpu = self.C.device.type == "cpu"
+        return kernels(self.C.cpu().numpy() if on_cpu else self.C, not on_cpu, host=True)
+
+    def _preconditioner(self, r, c):
         r"""Sparse LU of the reduced SNS Hessian :math:`H_s` (:mod:`optkit.ot.sns`) on the host."""
         import scipy.sparse as sp
         from scipy.sparse.linalg import splu
 
-        from .problem import kernels
-
-        n, m = P.shape
+        n, m = r.shape[0], c.shape[0]
         f, g = self.f.cpu().numpy(), self.g.cpu().numpy()
-        Cd = self.C.cpu().numpy() if self.C.device.type == "cpu" else self.C
-        kern = kernels(Cd, self.C.device.type != "cpu", host=True)
+        kern = self._select_kernels()
         k = math.ceil(_KEPT_PER_ROW * max(n, m))
         with kern.threads():
             indptr, cols, vals = kern.select(f, g, 1.0 / self.eps, self.j0, k, r.cpu().numpy())
@@ -287,37 +224,37 @@ class KKTAdjoint:
         Hs = sp.bmat([[sp.diags(r.cpu().numpy() / self.eps), sigma],
                       [sigma.T, sp.diags(c.cpu().numpy()[keep] / self.eps)]], format="csc")
         lu = splu(Hs)
-        dev = P.device
+        dev = r.device
         return lambda v: torch.from_numpy(lu.solve(v.cpu().numpy())).to(dev)
 
     def solve(self, uf, ug):
-        r""":math:`(\lambda_f, \lambda_g, P)` for the incoming gradients ``uf``, ``ug``
-        (None for zero), with :math:`\lambda_{g, j_0} = 0`."""
+        r""":math:`(\lambda_f, \lambda_g)` for the incoming gradients ``uf``, ``ug`` (None for
+        zero), with :math:`\lambda_{g, j_0} = 0`."""
         from optkit.core.cg import pcg
 
-        P = self.plan()
-        n, m = P.shape
-        uf = torch.zeros(n, dtype=torch.float64, device=P.device) if uf is None else uf.double()
-        ug = torch.zeros(m, dtype=torch.float64, device=P.device) if ug is None else ug.double()
+        n, m = self.f.shape[0], self.g.shape[0]
+        dev = self.f.device
+        uf = torch.zeros(n, dtype=torch.float64, device=dev) if uf is None else uf.double()
+        ug = torch.zeros(m, dtype=torch.float64, device=dev) if ug is None else ug.double()
         shift = (uf.sum() - ug.sum()) / (n + m)
         uf, ug = uf - shift, ug + shift
-        r, c = P.sum(dim=1), P.sum(dim=0)
-        keep = torch.arange(m, device=P.device) != self.j0
+        keep = torch.arange(m, device=dev) != self.j0
+        rhs = torch.cat([uf, ug[keep]])
+        if not bool(rhs.abs().max() > 0):
+            return torch.zeros_like(uf), torch.zeros(m, dtype=torch.float64, device=dev)
+        r, c, products = self._system()
         inv = 1.0 / self.eps
 
         def matvec(v):
             vg = torch.zeros(m, dtype=v.dtype, device=v.device)
             vg[keep] = v[n:]
-            top = (r * v[:n] + P @ vg) * inv
-            bottom = (c * vg + P.T @ v[:n]) * inv
+            P_vg, Pt_vf = products(vg, v[:n])
+            top = (r * v[:n] + P_vg) * inv
+            bottom = (c * vg + Pt_vf) * inv
             return torch.cat([top, bottom[keep]])
 
-        rhs = torch.cat([uf, ug[keep]])
-        if not bool(rhs.abs().max() > 0):
-            zero_g = torch.zeros(m, dtype=torch.float64, device=P.device)
-            return torch.zeros_like(uf), zero_g, P
         if self.preconditioner == "sns":
-            precond = self._preconditioner(P, r, c)
+            precond = self._preconditioner(r, c)
         else:
             precond = torch.cat([r, c[keep]]) * inv
         cg = pcg(matvec, rhs, precond=precond, rtol=_KKT_RTOL, maxiter=_KKT_MAXITER)
@@ -328,9 +265,9 @@ class KKTAdjoint:
                           f"iterations at relative residual {self.residual:.2e} (target "
                           f"{_KKT_RTOL:.0e}); the gradient is approximate", RuntimeWarning,
                           stacklevel=3)
-        lam_g = torch.zeros(m, dtype=torch.float64, device=P.device)
+        lam_g = torch.zeros(m, dtype=torch.float64, device=dev)
         lam_g[keep] = cg.x[n:]
-        return cg.x[:n], lam_g, P
+        return cg.x[:n], lam_g
 
 
 class ImplicitPotentials(torch.autograd.Function):
@@ -349,9 +286,10 @@ class ImplicitPotentials(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, uf, ug):
-        lam_f, lam_g, P = ctx.adjoint.solve(uf, ug)
+        lam_f, lam_g = ctx.adjoint.solve(uf, ug)
         dC = da = db = None
         if ctx.needs_input_grad[0]:
+            P = ctx.adjoint.plan()
             dC = ((lam_f[:, None] + lam_g[None, :]) * P / ctx.adjoint.eps).to(ctx.dtypes[0])
         if ctx.needs_input_grad[1]:
             da = lam_f.to(ctx.dtypes[1])

@@ -26,6 +26,11 @@ class OTResult(OptimizeResult):
     plan : ndarray or Tensor
         :math:`P_{ij} = e^{(f_i + g_j - C_{ij})/\varepsilon}`, formed on first read, in ``C``'s
         dtype (and device).
+    lazy_plan : LazyPlan
+        Only for lazy torch costs (``sinkhorn(x=, y=, lazy=True)``): the plan as an operator
+        that is never formed (:class:`~optkit.ot.lazy_autograd.LazyPlan`: ``matvec``,
+        ``rmatvec``, ``sum``, ``apply(fn)`` by blocks of rows), differentiable with
+        ``grad="implicit"`` or ``"autodiff"``.
     cost : float or Tensor
         :math:`\langle C, P\rangle`.
     dual : float or Tensor

@@ -190,16 +190,23 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         it with ``C`` raises ``ValueError``.
     lazy : bool
         With point clouds: never form ``C``. Every pass computes blocks of rows
-        of the cost on the fly by direct differences (numba: 16 MiB blocks; torch: 64 MiB
+        of the cost on the fly by direct differences (numba: 16 MiB blocks; torch: 8 MiB
         blocks on the clouds' device), so a solve holds O((n + m) d) memory plus one block;
         ``result.plan`` still forms the n x m plan when read. SNS runs unchanged on it: its
         sparse Hessian (top-k histogram, CSR) is built by blocks too, :math:`O(|K|)` memory. A named
-        ``cost`` is required (not a callable). torch clouds that require gradients get the
-        envelope gradient :math:`\partial_{x_i} = \sum_j P^*_{ij}\nabla_x c(x_i, y_j)`
-        (and w.r.t. ``y``, ``a``, ``b``) on ``dual`` and ``ent_reg_cost``, computed by blocks
-        of rows in the backward (:class:`~optkit.ot.autograd.LazyEnvelopeValue`: Feydy et al.,
-        AISTATS 2019; Peyré & Cuturi 2019, §9.1.3); ``grad="implicit"``/``"autodiff"`` raise
-        ``ValueError``.
+        ``cost`` is required (not a callable). Every ``grad`` mode works on torch clouds and
+        keeps that memory bound (:mod:`optkit.ot.lazy_autograd`): each backward streams over
+        blocks of rows, forming costs and plan entries from the points and potentials
+        (:math:`\partial_{x_i} = \sum_j W_{ij}\nabla_x c(x_i, y_j)` for the mode's weight
+        :math:`W`, e.g. :math:`P^*` for the envelope); ``"implicit"`` runs its adjoint CG with
+        blockwise products :math:`Pv`, :math:`P^\top u` (one pass per CG iteration) and the
+        SNS preconditioner from the blocked select pass; ``"autodiff"`` records each sweep's
+        log-sum-exp as one node saving only the points and the potentials, so the tape grows
+        by :math:`O((n + m)d)` per sweep. torch results carry ``lazy_plan``
+        (:class:`~optkit.ot.lazy_autograd.LazyPlan`: ``matvec``, ``rmatvec``, ``sum`` and
+        ``apply(fn)``, a sum of ``fn`` over blocks of the plan), through which losses of the
+        plan stay lazy and, with ``"implicit"``/``"autodiff"``, differentiable; reading
+        ``plan`` forms the n x m plan.
     options : dict, optional
         SNS settings (``ValueError`` with ``method="sinkhorn"``): ``n_init`` (20), ``kappa``
         (10: kept entries per row, adapted in [2, ceil(m/4)]), ``adaptive`` (True),
@@ -222,6 +229,8 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
         - ``"detach"``: no gradient.
 
         Gradients with respect to ``a`` and ``b`` are centred (mass-preserving), as POT's.
+        With ``lazy=True`` every mode reaches ``x``, ``y``, ``a``, ``b`` without forming
+        ``C`` (see ``lazy``).
     callback : callable, optional
         ``callback(intermediate_result)`` after every iteration with an ``OptimizeResult``
         holding ``x`` (the potentials ``(f, g)`` concatenated), ``fun`` (the dual), ``nit``
@@ -294,9 +303,6 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
     C_in = C
     if isinstance(C, LazyCost):
         torch_in = is_torch_tensor(C.x)
-        if grad in ("implicit", "autodiff") and _needs_grad(x, y, a, b):
-            raise ValueError(f"lazy costs carry envelope gradients only, got grad={grad!r}: "
-                             "use grad='envelope' (or 'detach'), or lazy=False")
     else:
         C, torch_in = check_cost(C)
     if not torch_in and grad != "envelope":
@@ -347,7 +353,10 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
                    "max_time": opts["max_time"], "check_every": opts["check_every"],
                    "callback": callback, "method": method, "result_type": OTResult}
     if tracked and grad == "autodiff":
-        res = _unrolled(C_in, a_in, b_in, (f0, g0), eps, tol, run_options)
+        if lazy_in:
+            res = _unrolled_lazy(x, y, C_in, a_in, b_in, (f0, g0), eps, tol, run_options)
+        else:
+            res = _unrolled(C_in, a_in, b_in, (f0, g0), eps, tol, run_options)
         _finish(res, tol, warn)
         return res
     on_device = torch_in
@@ -382,8 +391,9 @@ def sinkhorn(a, b, C=None, reg=None, *, eta=None, method="sns", tol=None, maxite
 
     res.set_plan(plan_fn)
     res.reg = eps
-    if tracked and lazy_in:
-        _attach_lazy_gradients(res, x, y, a_in, b_in, C_in, rows, cols)
+    if lazy_in and torch_in:
+        _attach_lazy_gradients(res, grad if tracked else "detach", x, y, a_in, b_in, C_in,
+                               rows, cols, int(np.argmax(b)))
     elif tracked:
         _attach_gradients(res, grad, C_in, a_in, b_in, plan_fn, int(np.argmax(b)), full)
     return res
@@ -570,32 +580,88 @@ def _attach_gradients(res, grad, C, a, b, plan_fn, j0, full) -> None:
     res.__dict__.pop("plan", None)
 
 
-def _attach_lazy_gradients(res, x, y, a, b, lazy_cost, rows, cols) -> None:
-    r"""``grad="envelope"`` on a lazy cost: ``dual`` and ``ent_reg_cost`` carry
-    :math:`\partial_{x_i} = \sum_j P^*_{ij}\nabla_x c(x_i, y_j)` (and the same for ``y``,
-    ``a``, ``b``), computed by blocks of rows in the backward
-    (:class:`~optkit.ot.autograd.LazyEnvelopeValue`): C and P are never formed. A block holds
-    its (rows, m, d) differences, their autograd copy and a few (rows, m) arrays within the lazy
-    block budget of :mod:`optkit.ot._torch_kernels`."""
+def _attach_lazy_gradients(res, grad, x, y, a, b, lazy_cost, rows, cols, j0) -> None:
+    r"""Gradients of a solve on a lazy torch cost (:mod:`optkit.ot.lazy_autograd`), with
+    neither C nor P formed; every such result gets ``lazy_plan``
+    (:class:`~optkit.ot.lazy_autograd.LazyPlan`).
+
+    ``"envelope"``: ``dual`` and ``ent_reg_cost`` carry :math:`\partial_{x_i} = \sum_j
+    P^*_{ij}\nabla_x c(x_i, y_j)` (and for ``y``, ``a``, ``b``), by blocks of rows in the
+    backward; ``lazy_plan`` carries no gradient (as ``plan`` in the dense envelope mode).
+    ``"implicit"``: ``f``, ``g`` (gauge-fixed) are the implicit functions of the points and
+    masses (:class:`~optkit.ot.lazy_autograd.LazyImplicitPotentials`), and ``cost``,
+    ``dual``, ``ent_reg_cost``, ``lazy_plan`` (and ``plan``, formed when read) follow from
+    them. ``"detach"``: ``lazy_plan`` on the detached clouds."""
     import torch
 
-    from . import _torch_kernels
-    from .autograd import LazyEnvelopeValue
+    from .autograd import gauge_fixed
+    from .lazy_autograd import (
+        LazyEnvelopeValue,
+        LazyImplicitPotentials,
+        LazyKKTAdjoint,
+        LazyPlan,
+    )
 
     n, m = lazy_cost.shape
-    block_rows = max(1, min(n, _torch_kernels._LAZY_BLOCK_BYTES
-                            // (8 * m * (2 * lazy_cost.dim + 4))))
     like = res.f
+    masks = [None if v.all() else torch.as_tensor(v, dtype=torch.float64, device=like.device)
+             for v in (rows, cols)]
+    if grad in ("envelope", "detach"):
+        plan = LazyPlan(lazy_cost.x, lazy_cost.y, res.f, res.g, res.reg, lazy_cost.cost, *masks)
+        res.lazy_plan = plan
+        if grad == "detach":
+            return
+        a_t, b_t = _mass_tensor(a, n, like), _mass_tensor(b, m, like)
+
+        def value(v):
+            v = torch.tensor(v, dtype=torch.float64, device=like.device)
+            return LazyEnvelopeValue.apply(x, y, a_t, b_t, v, plan)
+
+        res.dual, res.ent_reg_cost = value(res.dual), value(res.ent_reg_cost)
+        res.cost = torch.tensor(res.cost, dtype=torch.float64, device=like.device)
+        return
     a_t, b_t = _mass_tensor(a, n, like), _mass_tensor(b, m, like)
-    masks = [torch.as_tensor(v, dtype=torch.float64, device=like.device) for v in (rows, cols)]
+    f, g = gauge_fixed(res.f, res.g)
+    adjoint = LazyKKTAdjoint(lazy_cost, f, g, res.reg, j0)
+    res.f, res.g = LazyImplicitPotentials.apply(x, y, a_t, b_t, f, g, adjoint)
+    res.x = torch.cat([f, g])
+    _lazy_fields(res, LazyPlan(x, y, res.f, res.g, res.reg, lazy_cost.cost), a_t, b_t)
 
-    def value(v):
-        v = torch.tensor(v, dtype=torch.float64, device=like.device)
-        return LazyEnvelopeValue.apply(x, y, a_t, b_t, v, res.f, res.g, res.reg, lazy_cost.cost,
-                                       *masks, block_rows)
 
-    res.dual, res.ent_reg_cost = value(res.dual), value(res.ent_reg_cost)
-    res.cost = torch.tensor(res.cost, dtype=torch.float64, device=like.device)
+def _lazy_fields(res, plan, a_t, b_t) -> None:
+    r"""``cost`` :math:`\langle C, P\rangle`, ``dual`` :math:`D(f, g)`, ``ent_reg_cost``
+    :math:`\langle P1, f\rangle + \langle P^\top 1, g\rangle` from the differentiable
+    potentials of ``plan`` (one pass over the clouds, one more in the backward), and
+    ``lazy_plan``; ``plan`` forms the n x m plan when read."""
+    total, cost, ent = plan.value_terms().unbind()
+    res.update(cost=cost, ent_reg_cost=ent,
+               dual=(a_t * plan.f).sum() + (b_t * plan.g).sum() - plan.eps * total)
+    res.lazy_plan = plan
+    res.set_plan(plan.dense)
+    res.__dict__.pop("plan", None)
+
+
+def _unrolled_lazy(x, y, lazy_cost, a, b, init, eps, tol, run_options) -> OTResult:
+    r"""``grad="autodiff"`` on a lazy cost: the log-domain sweeps of
+    :class:`~optkit.ot.log_sinkhorn.SinkhornSolver` with each log-sum-exp pass an autograd
+    node of :math:`O((n + m)d)` saved memory (:class:`~optkit.ot.lazy_autograd.
+    LazyLogSumExp`), so the potentials carry the graph through every sweep without any n x m
+    array on the tape."""
+    import torch
+
+    from .lazy_autograd import LazyPlan, LazySweepKernels
+    from .log_sinkhorn import SinkhornSolver
+    from .problem import OTProblem
+
+    n, m = lazy_cost.shape
+    like = lazy_cost.like
+    a_t, b_t = _mass_tensor(a, n, like), _mass_tensor(b, m, like)
+    f0, g0 = (torch.as_tensor(v, dtype=torch.float64, device=like.device) for v in init)
+    problem = OTProblem(LazySweepKernels(x, y, lazy_cost, eps), a_t, b_t, eps, tol, (f0, g0))
+    res = run(SinkhornSolver(), problem, x0=problem.x0, **run_options)
+    res.reg = eps
+    _lazy_fields(res, LazyPlan(x, y, res.f, res.g, eps, lazy_cost.cost), a_t, b_t)
+    return res
 
 
 def _unrolled(C, a, b, init, eps, tol, run_options) -> OTResult:
