@@ -175,7 +175,7 @@ def _batch_size(batchSize):
                          f"got {batchSize!r}")
 
 
-class LazyPlan:
+class _IndexedPlan:
     r"""The plan :math:`P_{ij} = e^{f_i + g_j - C(x_i, y_j)/\varepsilon}` of a lazy solve
     (``f``, ``g`` divided by :math:`\varepsilon`, as POT's ``log_u``, ``log_v``), formed
     only where indexed: ``plan[:]`` is the whole plan, ``plan[i, j]`` one entry, ``plan[rows]``
@@ -230,7 +230,7 @@ def empirical_sinkhorn(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numI
         With ``isLazy``: :math:`f/\varepsilon`, :math:`g/\varepsilon`, so that
         :math:`P = e^{\log u_i + \log v_j - C_{ij}/\varepsilon}`; ``(log_u, log_v, log)``
         with ``log=True``, where ``log`` also holds ``u``, ``v`` (POT's lazy log: the same
-        log-scalings), ``niter``, ``err`` and ``lazy_plan`` (a :class:`LazyPlan`).
+        log-scalings), ``niter``, ``err`` and ``lazy_plan`` (an indexable plan, formed only where indexed).
     """
     cost = _empirical(X_s, X_t, metric, numIterMax, batchSize)
     if not check_bool(isLazy, "isLazy"):
@@ -245,7 +245,7 @@ def empirical_sinkhorn(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numI
     log_u, log_v = info["log_u"], info["log_v"]
     if not log:
         return log_u, log_v
-    info.update(u=log_u, v=log_v, lazy_plan=LazyPlan(X_s, X_t, log_u, log_v, reg, cost))
+    info.update(u=log_u, v=log_v, lazy_plan=_IndexedPlan(X_s, X_t, log_u, log_v, reg, cost))
     return log_u, log_v, info
 
 
@@ -280,7 +280,7 @@ def empirical_sinkhorn2(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", num
         return value
     info = _log(res, reg)
     info.update(u=info["log_u"], v=info["log_v"],
-                lazy_plan=LazyPlan(X_s, X_t, info["log_u"], info["log_v"], reg, cost))
+                lazy_plan=_IndexedPlan(X_s, X_t, info["log_u"], info["log_v"], reg, cost))
     return value, info
 
 
