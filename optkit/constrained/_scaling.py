@@ -83,7 +83,10 @@ class _ScaledConstraints:
         return self._d * (np.asarray(self._cons.c(x), dtype=float) - self._cons.lb)
 
     def jac(self, x):
-        J = self._cons.jac(x)
+        return self.scale_jacobian(self._cons.jac(x))
+
+    def scale_jacobian(self, J):
+        """:math:`DJ` for the user's Jacobian :math:`J` (dense or sparse)."""
         if sp.issparse(J):
             return sp.csr_array(sp.diags_array(self._d) @ J)
         return self._d[:, None] * np.asarray(J, dtype=float)
@@ -106,6 +109,13 @@ class ScaledProblem:
 
     def __getattr__(self, name):
         return getattr(self.problem, name)
+
+    def scale_values(self, f, g, c, G):
+        r"""The scaled problem's :math:`(s_f f, s_f\nabla f, Dc, DG)` from the user's values
+        at one point (``c`` already shifted by the level), exactly as its oracles would
+        return them: no second evaluation of the user's functions."""
+        return (self.s_f * f, self.s_f * np.asarray(g, dtype=float), self.d * c,
+                self.constraints.scale_jacobian(G))
 
     def unscale_multipliers(self, lam):
         return self.d * lam / self.s_f

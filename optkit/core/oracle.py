@@ -156,6 +156,14 @@ class FunctionOracle:
         return self._grad is not None or self._vg is not None
 
     @property
+    def has_separate_grad(self) -> bool:
+        """The gradient has its own callable (``grad=``): :meth:`value` and :meth:`grad` at
+        one point cost one evaluation each, so a caller may ask for the value first and
+        the gradient only when it needs it. False for ``value_and_grad`` alone
+        (``jac=True``), where each of them evaluates both."""
+        return self._grad is not None
+
+    @property
     def has_hvp(self) -> bool:
         return self._hvp is not None or self._hess is not None
 

@@ -140,7 +140,7 @@ def test_second_order_correction_is_the_least_norm_step_onto_the_linearization()
     c_full = np.array([(x + p) @ (x + p) - 1.0])
     seen = {}
 
-    def at(xt, lam):
+    def at(xt, lam, threshold):  # the Armijo right-hand side (screened trials)
         seen["x"] = xt
         return -1e300, None  # accepted whatever the test: only the point is inspected
 
