@@ -1,0 +1,143 @@
+"""Oracle calls of al-newton's robust configuration (issue 17, wall-time guard): the screened
+line search, the feasibility restoration's stopping point and the first evaluation under
+scaling, each against an independent oracle (the unscreened line search, scipy's
+``least_squares`` with the same tolerances, the user's own call log)."""
+
+import numpy as np
+import pytest
+from scipy.optimize import NonlinearConstraint, least_squares
+
+import optkit
+from optkit.constrained.al_newton import RESTORATION_TARGET, ALNewton
+from optkit.core.problem import Problem
+
+
+class CallLog:
+    """A callable that records the points it is called at (copies)."""
+
+    def __init__(self, fn):
+        self.fn, self.points = fn, []
+
+    def __call__(self, x, *args):
+        self.points.append(np.array(x, dtype=float))
+        return self.fn(x, *args)
+
+
+def _maratos_run(theta, value_and_grad):
+    """Nocedal and Wright's Example 15.4 (x* = (1, 0)) from (cos theta, sin theta), with the
+    gradient as its own callable or (``value_and_grad``) returned with the value
+    (``jac=True``, where a value costs a gradient and the screen is off)."""
+    c, cjac = CallLog(lambda x: np.array([x @ x - 1.0])), CallLog(lambda x: 2.0 * x.reshape(1, 2))
+    con = NonlinearConstraint(c, 0.0, 0.0, jac=cjac, hess=lambda x, v: 2.0 * v[0] * np.eye(2))
+
+    def fun(x):
+        return 2.0 * (x @ x - 1.0) - x[0]
+
+    def grad(x):
+        return np.array([4.0 * x[0] - 1.0, 4.0 * x[1]])
+
+    x0 = np.array([np.cos(theta), np.sin(theta)])
+    kw = dict(method="al-newton", hess=lambda x: 4.0 * np.eye(2), constraints=[con],
+              options={"tol": 1e-10, "rng": 0})
+    if value_and_grad:
+        res = optkit.minimize(lambda x: (fun(x), grad(x)), x0, jac=True, **kw)
+    else:
+        res = optkit.minimize(fun, x0, jac=grad, **kw)
+    return res, c, cjac
+
+
+@pytest.mark.parametrize("theta", [1.5, 3.0])
+def test_screened_trials_keep_the_iterates_and_save_the_jacobians(theta):
+    """Far from x* the merit rejects most trials; the screen f + lam^T c + mu/2 ||c||^2
+    (a lower bound on the merit) rejects them without the gradient and Jacobian. Oracle:
+    the same run with the screen off (jac=True): the iterates are bit-for-bit the same,
+    the constraint values are called as often, and exactly ``n_screened_trials`` Jacobian
+    calls fewer are made."""
+    screened, c_s, J_s = _maratos_run(theta, value_and_grad=False)
+    plain, c_p, J_p = _maratos_run(theta, value_and_grad=True)
+    for res in (screened, plain):
+        assert res.success, res.message
+        np.testing.assert_allclose(res.x, [1.0, 0.0], atol=1e-9)
+    assert plain.n_screened_trials == 0 and screened.n_screened_trials > 0
+    np.testing.assert_array_equal(screened.x, plain.x)
+    assert screened.nit == plain.nit
+    np.testing.assert_array_equal(screened.trace["alpha"], plain.trace["alpha"])
+    assert len(c_s.points) == len(c_p.points)
+    assert len(J_s.points) == len(J_p.points) - screened.n_screened_trials
+    assert screened.njev == plain.njev - screened.n_screened_trials
+
+
+def _cubes(x):
+    return x**3
+
+
+def _cubes_jac(x):
+    return np.diag(3.0 * x**2)
+
+
+def _restoration_setup(tol):
+    """A solver, a problem whose constraints c(x) = x**3 (m = n = 2: MINPACK's LM) have a
+    singular Jacobian at their only feasible point 0 (least squares converges linearly
+    there: each Gauss-Newton step multiplies x by 2/3), and a state at x = (1, 1) for
+    ALNewton._restore."""
+    c = CallLog(_cubes)
+    con = NonlinearConstraint(c, 0.0, 0.0, jac=_cubes_jac)
+    problem = Problem.from_scipy(lambda x: x[0] - x[1], np.ones(2),
+                                 jac=lambda x: np.array([1.0, -1.0]), constraints=[con])
+    c.points.clear()  # building the problem evaluates c(x0) once (shape check)
+    solver = ALNewton.__new__(ALNewton)
+    solver.tol = tol
+
+    class State:
+        pass
+
+    s = State()
+    s.x, s.lam, s.k = np.ones(2), np.zeros(2), 0
+    s.c, s.G = np.ones(2), 3.0 * np.eye(2)
+    s.n_restoration_nfev = s.n_restorations = 0
+    return solver, problem, s, c
+
+
+def test_restoration_stops_at_the_first_point_within_tol():
+    """The restoration ends at the first evaluated point with ||c||_inf <= tol/10 and does
+    not evaluate c again at the iterate. Oracle: scipy's least_squares with the
+    restoration's own tolerances (1e-15) from the same point, which runs on to round-off
+    and needs many more evaluations."""
+    tol = 1e-6
+    solver, problem, s, c = _restoration_setup(tol)
+    ok, message = solver._restore(problem, s)
+    assert ok, message
+    values = [float(np.max(np.abs(p**3))) for p in c.points]
+    first = next(i for i, v in enumerate(values) if v <= RESTORATION_TARGET * tol)
+    assert not np.array_equal(c.points[0], np.ones(2))  # the iterate's c was passed on
+    # the end point is the first one within the target; after it only the state's
+    # re-evaluation of f, grad f, c, G at that same point
+    np.testing.assert_array_equal(s.x, c.points[first])
+    assert all(np.array_equal(p, s.x) for p in c.points[first + 1:])
+    assert np.max(np.abs(s.c)) <= RESTORATION_TARGET * tol
+    full = least_squares(_cubes, np.ones(2), jac=_cubes_jac, method="lm", xtol=1e-15,
+                         ftol=1e-15, gtol=1e-15, max_nfev=300)
+    assert s.n_restoration_nfev == first + 2  # the iterate's own c, then the calls
+    assert full.nfev > 2 * s.n_restoration_nfev
+
+
+def test_scaled_start_evaluates_the_user_functions_once():
+    """With scaling active (f * 1e5: s_f < 1) the scaled values at x0 come from the user's
+    values: f, grad f, c and J are called once at x0 (the call log is the oracle)."""
+    fun, grad, c, cjac = (CallLog(lambda x: 1e5 * (np.log1p(x[0] ** 2) - x[1])),
+                          CallLog(lambda x: 1e5 * np.array([2 * x[0] / (1 + x[0] ** 2), -1.0])),
+                          CallLog(lambda x: np.array([(1 + x[0] ** 2) ** 2 + x[1] ** 2 - 4])),
+                          CallLog(lambda x: np.array([[4 * x[0] * (1 + x[0] ** 2), 2 * x[1]]])))
+    con = NonlinearConstraint(c, 0.0, 0.0, jac=cjac,
+                              hess=lambda x, v: v[0] * np.array([[4 + 12 * x[0] ** 2, 0.0],
+                                                                 [0.0, 2.0]]))
+    x0 = np.array([2.0, 2.0])
+    res = optkit.minimize(fun, x0, method="al-newton", jac=grad, constraints=[con],
+                          hess=lambda x: 1e5 * np.array([[2 * (1 - x[0] ** 2) / (1 + x[0] ** 2) ** 2,
+                                                           0.0], [0.0, 0.0]]),
+                          options={"rng": 0, "maxiter": 3})
+    assert res.scaling[0] < 1.0
+    for log in (fun, grad, cjac):
+        assert sum(np.array_equal(p, x0) for p in log.points) == 1
+    # c is also evaluated once at x0 by optkit.minimize's constraint check
+    assert sum(np.array_equal(p, x0) for p in c.points) <= 2
