@@ -55,6 +55,7 @@ STALL_DECREASE = 0.01  # ... end the run (status 5, ALNewton._stalled)
 CRAWL_STEPS = 5  # robust: this many consecutive Armijo steps below SHORT_STEP at an
 SHORT_STEP = 1e-3  # infeasible iterate trigger a feasibility restoration (ALNewton._stalled)
 RESTORATION_TARGET = 0.1  # times tol: ||c||_inf at which a restoration has succeeded
+RESTORATION_STALL = 10  # times n + 1: evaluations without a 1% lower ||c|| end a restoration
 MIN_PASS_CAP = 1000  # sketch steps a pass always gets before the LU fallback (robust)
 
 ALPHA_MIN = 1e-10
@@ -63,12 +64,14 @@ XI_G_MIN = 1e-150  # floor of xi_G in Psi (only reached with singular_tol = 0): 
 _EPS = np.finfo(float).eps
 
 
-class _FeasibleEnough(Exception):
-    r"""Raised by the restoration's residual at the first point with
-    :math:`\|c\|_\infty \le` ``RESTORATION_TARGET * tol`` (:meth:`ALNewton._restore`)."""
+class _RestorationStop(Exception):
+    r"""Raised by the restoration's residual (:meth:`ALNewton._restore`) at the first point
+    with :math:`\|c\|_\infty \le` ``RESTORATION_TARGET * tol``, or when ``RESTORATION_STALL``
+    :math:`(n + 1)` evaluations in a row have not lowered the least :math:`\|c\|` by 1%;
+    ``x``, ``c``: the point with the least :math:`\|c\|`."""
 
     def __init__(self, x, c):
-        super().__init__("feasible to the restoration target")
+        super().__init__("restoration stopped early")
         self.x, self.c = x, c
 
 
@@ -144,7 +147,11 @@ class ALNewton:
       without a 1% decrease of the KKT residual.
     - in the line search (:meth:`_robust_backtracking`), a *second-order correction* of a
       rejected unit step against the Maratos effect (Fletcher 1982; Nocedal and Wright
-      2006, §15.6; :meth:`_second_order_correction`).
+      2006, §15.6; :meth:`_second_order_correction`);
+    - *screened trials* (:meth:`_screened_merit`): a trial point is rejected on
+      :math:`f + \lambda^\top c + \tfrac{\mu}{2}\|c\|^2`, a lower bound on the merit,
+      before :math:`\nabla f` and :math:`G` are evaluated (same decisions and iterates,
+      fewer derivative calls).
 
     The sparse path's exact solves (``sketch="direct"`` and the LU fallback) use an
     :math:`LDL^\top` factorization whose symbolic analysis is computed once per run
@@ -488,8 +495,13 @@ class ALNewton:
         feasible): where the Jacobian is singular at the feasible set its convergence is
         linear, and driving :math:`\|c\|` to round-off cost most of the run (S2MPJ
         POWERSUMNE: 316 of 350 constraint evaluations; the Newton iterations that follow
-        converge from :math:`\|c\|_\infty \le` ``tol``/10 anyway). The iterate's own
-        :math:`c` and :math:`G` are passed on, not evaluated again. Returns
+        converge from :math:`\|c\|_\infty \le` ``tol``/10 anyway). It also stops, at the
+        least :math:`\|c\|` found, after ``RESTORATION_STALL`` :math:`(n + 1)` evaluations
+        in a row without a 1% decrease of the least :math:`\|c\|` (a crawl towards an
+        infeasible stationary point: S2MPJ OSCIPANE spent its whole budget of
+        :math:`100(n + 1)` evaluations at :math:`\|c\| = 1`; the successful restorations of
+        the wide table never went more than 17 evaluations without such a decrease).
+        The iterate's own :math:`c` and :math:`G` are passed on, not evaluated again. Returns
         ``(success, message)``; the state holds the end point whenever it lowered
         :math:`\|c\|` (multipliers unchanged)."""
         from scipy.optimize import least_squares
@@ -499,6 +511,7 @@ class ALNewton:
         large = n + m > DENSE_MAX
         x_entry, target = s.x.copy(), RESTORATION_TARGET * self.tol
         calls = [0]
+        best = {"norm": float(np.linalg.norm(s.c)), "x": x_entry, "c": s.c, "since": 0}
 
         def residual(x):
             calls[0] += 1
@@ -506,7 +519,14 @@ class ALNewton:
                 return s.c.copy()
             c = np.asarray(cons.c(x), dtype=float) - cons.lb
             if np.max(np.abs(c), initial=0.0) <= target:
-                raise _FeasibleEnough(np.array(x, dtype=float), c)
+                raise _RestorationStop(np.array(x, dtype=float), c)
+            norm = float(np.linalg.norm(c))
+            if norm < 0.99 * best["norm"]:
+                best.update(norm=norm, x=np.array(x, dtype=float), c=c, since=0)
+            else:
+                best["since"] += 1
+                if best["since"] >= RESTORATION_STALL * (n + 1):
+                    raise _RestorationStop(best["x"], best["c"])
             return c
 
         def jacobian(x):
@@ -525,7 +545,7 @@ class ALNewton:
                                    ftol=1e-15, gtol=1e-15,
                                    max_nfev=RESTORATION_MAXFEV * (n + 1), **extra)
                 x, c = ls.x, ls.fun
-            except _FeasibleEnough as stop:
+            except _RestorationStop as stop:
                 x, c = stop.x, stop.c
             except (ValueError, np.linalg.LinAlgError) as exc:  # non-finite residuals
                 return False, f"The feasibility restoration failed: {exc}."
@@ -770,8 +790,10 @@ class ALNewton:
         r"""``safeguards="robust"``: the same Armijo test and halving from :math:`\alpha = 1`
         as the paper's line search, except that a rejected unit step is first retried with
         a second-order correction (:meth:`_second_order_correction`). (Safeguarded quadratic
-        interpolation instead of halving was tried: fewer evaluations on MARATOS and HS27,
-        but LUKVLE4 and LUKVLI4 stalled infeasible, so it is not used.)"""
+        interpolation instead of halving was tried twice, the second time only after the
+        first halving and bounded to :math:`[\alpha/10, \alpha/2]`: fewer evaluations on
+        MARATOS and HS27, but LUKVLE4 and LUKVLI4 stalled infeasible and POWERSUMNE ended
+        locally infeasible, so it is not used.)"""
         n = s.x.size
         threshold = merit0 + self.beta * slope + slack
         value, payload = at(s.x + z[:n], s.lam + z[n:], threshold)
@@ -901,7 +923,8 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
         ``constr_nfev``/``constr_njev``/``constr_nhev``, ``penalty`` ``(mu, nu)``,
         ``n_inner`` (sketch steps), ``n_direct_fallback`` (sketch passes finished by an LU
         solve, ``inner_fallback="direct"``; 0 in a pure sketch run), ``inner_flops``,
-        ``setup_flops``, the ``trace`` and ``resume``: the options that continue the run
+        ``setup_flops``, ``n_screened_trials`` (line-search trials rejected on f and c
+        alone, see :meth:`ALNewton._screened_merit`), the ``trace`` and ``resume``: the options that continue the run
         (``lam0`` the multipliers, ``mu0``, ``nu0`` the penalties, ``delta0`` and ``kappa``
         the current step parameters). ``al_newton(problem with x0=res.x, **res.resume,
         rng=gen)`` with the interrupted run's ``Generator`` repeats the uninterrupted run's
