@@ -198,6 +198,18 @@ class _IndexedPlan:
         return P[0] if one_row else P
 
 
+def _lazy(X_s, X_t, reg, a, b, cost, method, numIterMax, stopThr, verbose, log, warn,
+          warmstart):
+    """optkit's solve on the lazy cost of the clouds, and POT's lazy log (where ``u``, ``v``
+    are the log-scalings, as ``log_u``, ``log_v``)."""
+    res = _solve(a, b, None, reg, method, numIterMax, stopThr, verbose, log, warn, warmstart,
+                 x=X_s, y=X_t, cost=cost, lazy=True)
+    info = _log(res, reg)
+    info.update(u=info["log_u"], v=info["log_v"],
+                lazy_plan=_IndexedPlan(X_s, X_t, info["log_u"], info["log_v"], reg, cost))
+    return res, info
+
+
 def empirical_sinkhorn(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numIterMax=10000,
                        stopThr=1e-9, isLazy=False, batchSize=100, verbose=False, log=False,
                        warn=True, warmstart=None, method="sinkhorn"):
@@ -230,7 +242,8 @@ def empirical_sinkhorn(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numI
         With ``isLazy``: :math:`f/\varepsilon`, :math:`g/\varepsilon`, so that
         :math:`P = e^{\log u_i + \log v_j - C_{ij}/\varepsilon}`; ``(log_u, log_v, log)``
         with ``log=True``, where ``log`` also holds ``u``, ``v`` (POT's lazy log: the same
-        log-scalings), ``niter``, ``err`` and ``lazy_plan`` (an indexable plan, formed only where indexed).
+        log-scalings), ``niter``, ``err`` and ``lazy_plan`` (an indexable plan, formed only
+        where indexed).
     """
     cost = _empirical(X_s, X_t, metric, numIterMax, batchSize)
     if not check_bool(isLazy, "isLazy"):
@@ -239,14 +252,9 @@ def empirical_sinkhorn(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numI
         return sinkhorn(a, b, cost_matrix(X_s, X_t, cost), reg, method=method,
                         numItermax=numIterMax, stopThr=stopThr, verbose=verbose, log=log,
                         warn=warn, warmstart=warmstart)
-    res = _solve(a, b, None, reg, method, numIterMax, stopThr, verbose, log, warn, warmstart,
-                 x=X_s, y=X_t, cost=cost, lazy=True)
-    info = _log(res, reg)
-    log_u, log_v = info["log_u"], info["log_v"]
-    if not log:
-        return log_u, log_v
-    info.update(u=log_u, v=log_v, lazy_plan=_IndexedPlan(X_s, X_t, log_u, log_v, reg, cost))
-    return log_u, log_v, info
+    _, info = _lazy(X_s, X_t, reg, a, b, cost, method, numIterMax, stopThr, verbose, log, warn,
+                    warmstart)
+    return (info["log_u"], info["log_v"], info) if log else (info["log_u"], info["log_v"])
 
 
 def empirical_sinkhorn2(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numIterMax=10000,
@@ -269,19 +277,14 @@ def empirical_sinkhorn2(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", num
         return sinkhorn2(a, b, cost_matrix(X_s, X_t, cost), reg, method=method,
                          numItermax=numIterMax, stopThr=stopThr, verbose=verbose, log=log,
                          warn=warn, warmstart=warmstart)
-    res = _solve(a, b, None, reg, method, numIterMax, stopThr, verbose, log, warn, warmstart,
-                 x=X_s, y=X_t, cost=cost, lazy=True)
+    res, info = _lazy(X_s, X_t, reg, a, b, cost, method, numIterMax, stopThr, verbose, log,
+                      warn, warmstart)
     value = res.cost
     if is_torch_tensor(X_s):
         import torch
 
         value = torch.as_tensor(value, device=X_s.device).to(X_s.dtype)
-    if not log:
-        return value
-    info = _log(res, reg)
-    info.update(u=info["log_u"], v=info["log_v"],
-                lazy_plan=_IndexedPlan(X_s, X_t, info["log_u"], info["log_v"], reg, cost))
-    return value, info
+    return (value, info) if log else value
 
 
 def empirical_sinkhorn_divergence(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean",
