@@ -125,8 +125,9 @@ def _one_plus_exp_f64(x):
 
 
 def one_plus_exp(x):
-    """1 + e^x for x <= 0, in x's precision (the numba kernels' vectorisable ``exp``)."""
-    raise NotImplementedError("one_plus_exp is only callable from numba-compiled code")
+    """1 + e^x for x <= 0, in x's precision: in numba-compiled code the vectorisable Cephes
+    forms above (chosen by x's type), in Python numpy's ``exp``."""
+    return 1 + np.exp(x)
 
 
 @overload(one_plus_exp, inline="always", fastmath=_FASTMATH)
