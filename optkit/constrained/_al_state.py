@@ -42,6 +42,8 @@ class _State:
     best_kkt: float = np.inf  # lowest KKT residual so far and its iteration (progress test)
     best_k: int = 0
     short_steps: int = 0  # consecutive Armijo steps below SHORT_STEP (robust crawl test)
+    lam_norm_prev: float = np.inf  # ||lambda|| at the previous iterate (robust Fritz John stop)
+    unbounded_steps: int = 0  # consecutive Newton steps with ||lambda|| blowing up (same)
     n_inner: int = 0
     n_direct_fallback: int = 0  # sketch passes finished by an LU solve (inner_fallback)
     n_recoveries: int = 0  # failed Newton steps answered by ALNewton._recover (robust)

@@ -55,6 +55,9 @@ STALL_DECREASE = 0.01  # ... end the run (status 5, ALNewton._stalled)
 CRAWL_STEPS = 5  # robust: this many consecutive Armijo steps below SHORT_STEP at an
 SHORT_STEP = 1e-3  # infeasible iterate trigger a feasibility restoration (ALNewton._stalled)
 RESTORATION_TARGET = 0.1  # times tol: ||c||_inf at which a restoration has succeeded
+LAMBDA_BLOWUP = 1e6  # robust: ||lambda|| ||G||_F / ||grad f|| beyond which a feasible,
+# singular iterate is a Fritz John point (ALNewton._multipliers_unbounded)
+UNBOUNDED_STEPS = 5  # ... over this many consecutive Newton steps with growing ||lambda||
 MIN_PASS_CAP = 1000  # sketch steps a pass always gets before the LU fallback (robust)
 
 ALPHA_MIN = 1e-10
@@ -133,6 +136,9 @@ class ALNewton:
       infeasible;
     - a *progress test* (:meth:`_stalled`): status 5 after ``STALL_WINDOW`` iterations
       without a 1% decrease of the KKT residual.
+    - a *Fritz John stop* (:meth:`_multipliers_unbounded`): status 7 at a feasible iterate
+      where :math:`G` is rank-deficient and the multipliers grow without bound (no KKT
+      multipliers exist there; Newton's steps stay feasible and crawl).
     - in the line search (:meth:`_robust_backtracking`), a *second-order correction* of a
       rejected unit step against the Maratos effect (Fletcher 1982; Nocedal and Wright
       2006, §15.6; :meth:`_second_order_correction`);
@@ -291,6 +297,14 @@ class ALNewton:
         if self.singular_test == "absolute" and self._singular(state):
             return True, AL_STATUS["singular"], self._singular_message(state)
         infeasible = np.max(np.abs(state.c), initial=0.0) > self.tol
+        if self.robust and self._multipliers_unbounded(state, infeasible):
+            return True, AL_STATUS["singular"], (
+                f"The iterate is feasible (||c||_inf <= tol = {self.tol:g}) but not a KKT point, "
+                f"and the multipliers grow without bound (||lambda|| = "
+                f"{np.linalg.norm(state.lam):.3g}) at a rank-deficient Jacobian, "
+                f"{self._singular_test_text(state)}, at iteration {state.k}: a Fritz John "
+                "point where no multipliers exist (LICQ fails); Newton's method cannot leave "
+                "it. Another x0 may reach a KKT point.")
         if (self.robust and infeasible and state.short_steps >= CRAWL_STEPS
                 and state.n_recoveries < MAX_RECOVERIES):
             self._recover(problem, state)  # crawling (see _stalled): restore, reset
@@ -344,6 +358,38 @@ class ALNewton:
             return False
         return state.k - state.best_k >= STALL_WINDOW
 
+    def _multipliers_unbounded(self, state, infeasible) -> bool:
+        r"""``safeguards="robust"``, at a feasible iterate that is not a KKT point: do the
+        multipliers blow up at a rank-deficient Jacobian? Near a feasible point
+        :math:`\bar x` where :math:`G` loses rank and :math:`\nabla f(\bar x) \notin
+        \operatorname{range}(G^\top)` (a Fritz John point that is not a KKT point), the Newton
+        steps stay feasible, the multipliers grow like :math:`1/\sigma_{\min}(G)` and the KKT
+        residual cannot reach ``tol`` (S2MPJ ORTHRGDS: :math:`\|\lambda\|` from 60 to
+        :math:`10^8` in 20 iterations, :math:`\lambda_{\min}(GG^\top)/\lambda_{\max} \to
+        10^{-17}`, unit steps rejected until the time limit). Cheap necessary condition first:
+        at a KKT point :math:`\|\lambda\|_2 \le \|\nabla f\|_2/\sigma_{\min}(G)`, so
+        :math:`\|\lambda\|_2\|G\|_F > 10^6 \max(\|\nabla f\|_2, \text{tol})` needs
+        :math:`\|G\|_F/\sigma_{\min}(G) > 10^6`; it must hold, with :math:`\|\lambda\|`
+        growing, over ``UNBOUNDED_STEPS`` consecutive Newton steps (least-squares multipliers
+        after a restoration onto a singular point are large without any crawl: S2MPJ
+        LUKVLE18 still descends from there, f 18.17 to 17.67); then the relative singularity
+        test (``singular_tol``) decides. Such points are where penalty and SQP methods also stop
+        (Nocedal and Wright 2006, §12.6 and §18.4: no multipliers without a constraint
+        qualification); the run ends with status 7 at the feasible point."""
+        G = state.G
+        G_norm = float(sp.linalg.norm(G) if sp.issparse(G) else np.linalg.norm(G))
+        lam_norm = float(np.linalg.norm(state.lam))
+        growing = (not infeasible and lam_norm > state.lam_norm_prev
+                   and not state.info.get("recovery")
+                   and lam_norm * G_norm > LAMBDA_BLOWUP * max(float(np.linalg.norm(state.g)),
+                                                               self.tol))
+        state.lam_norm_prev = lam_norm
+        state.unbounded_steps = state.unbounded_steps + 1 if growing else 0
+        if state.unbounded_steps < UNBOUNDED_STEPS:
+            return False
+        self._gram(state)
+        return state.xi_G <= self.singular_tol * state.gram_max
+
     @staticmethod
     def _gram(state):
         """Fill in ``xi_G`` and ``gram_max`` for the current G, only when a test needs them
@@ -362,14 +408,15 @@ class ALNewton:
             return state.xi_G < self.singular_tol
         return state.xi_G <= self.singular_tol * state.gram_max
 
-    def _singular_message(self, state) -> str:
+    def _singular_test_text(self, state) -> str:
         if self.singular_test == "absolute":
-            test = f"lambda_min(G G^T) = {state.xi_G:.3g} < singular_tol = {self.singular_tol:g}"
-        else:
-            test = (f"lambda_min(G G^T) = {state.xi_G:.3g} <= singular_tol * lambda_max(G G^T) "
-                    f"= {self.singular_tol:g} * {state.gram_max:.3g}")
+            return f"lambda_min(G G^T) = {state.xi_G:.3g} < singular_tol = {self.singular_tol:g}"
+        return (f"lambda_min(G G^T) = {state.xi_G:.3g} <= singular_tol * lambda_max(G G^T) "
+                f"= {self.singular_tol:g} * {state.gram_max:.3g}")
+
+    def _singular_message(self, state) -> str:
         return (f"The constraint Jacobian is (nearly) rank-deficient at iteration {state.k}: "
-                f"{test}.")
+                f"{self._singular_test_text(state)}.")
 
     def _blame_singular(self, s):
         r"""``singular_test="relative"``: a rank-deficient G does not stop the run by itself

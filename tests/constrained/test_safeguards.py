@@ -155,3 +155,35 @@ def test_second_order_correction_is_the_least_norm_step_onto_the_linearization()
     np.testing.assert_allclose(G @ p_hat, -c_full, atol=1e-14)
     np.testing.assert_allclose(p_hat, scipy.linalg.lstsq(G, -c_full)[0], atol=1e-14)
     assert s.n_soc == 1
+
+
+def _tangent_circles():
+    """min x1 + x2 on two circles tangent at the origin, (x1 - 1)^2 + x2^2 = 1 and
+    (x1 - 2)^2 + x2^2 = 4: the origin is the only feasible point (so the minimizer, f* = 0),
+    the constraint gradients there, (-2, 0) and (-4, 0), are parallel and grad f = (1, 1) is
+    not in their span: a Fritz John point without KKT multipliers (LICQ fails)."""
+    cons = NonlinearConstraint(
+        lambda x: np.array([(x[0] - 1) ** 2 + x[1] ** 2 - 1, (x[0] - 2) ** 2 + x[1] ** 2 - 4]),
+        0.0, 0.0,
+        jac=lambda x: np.array([[2 * (x[0] - 1), 2 * x[1]], [2 * (x[0] - 2), 2 * x[1]]]),
+        hess=lambda x, v: 2 * (v[0] + v[1]) * np.eye(2))
+    return dict(fun=lambda x: x[0] + x[1], jac=lambda x: np.ones(2),
+                hess=lambda x: np.zeros((2, 2)), constraints=[cons])
+
+
+@pytest.mark.parametrize("x0", [(0.5, 0.5), (-1.0, 2.0)])
+def test_fritz_john_point_stops_feasible_with_status_7(x0):
+    """The multipliers grow like 1/x2 along the Newton path; the robust configuration stops
+    at the feasible point (the closed-form x* = 0) with status 7 once G G^T is singular to
+    singular_tol, the paper configuration crawls to maxiter."""
+    problem = _tangent_circles()
+    robust = optkit.minimize(x0=np.array(x0), method="al-newton", **problem,
+                             options={"rng": 0, "maxiter": 200})
+    assert robust.status == AL_STATUS["singular"] and not robust.success
+    assert "Fritz John" in robust.message and robust.nit < 200
+    assert robust.constr_violation <= 1e-6
+    np.testing.assert_allclose(robust.x, 0.0, atol=1e-5)
+    assert np.linalg.norm(robust.multipliers) > 1e4  # unbounded: no multipliers at x*
+    paper = optkit.minimize(x0=np.array(x0), method="al-newton", **problem,
+                            options={"rng": 0, "maxiter": 200, "safeguards": "paper"})
+    assert paper.status == AL_STATUS["maxiter"]
