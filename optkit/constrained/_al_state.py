@@ -34,6 +34,7 @@ class _State:
     has_hvp: bool  # the objective has Hessian-vector products (else forward differences)
     base: tuple  # constraint counts (ncev, njev, nhev) at the start of the run
     view: Any = None  # ScaledProblem when safeguards="robust" scales the problem, else None
+    box: Any = None  # BoxProblem (barrier view, optkit.constrained._box) when bounds are given
     eigvec: np.ndarray | None = None  # warm starts of the reduced-Hessian Lanczos
     eigvec_H: np.ndarray | None = None  # and of the ||grad^2 L|| Lanczos
     gram_solve: Callable | None = None  # r -> (G G^T)^{-1} r for the current G

@@ -60,7 +60,7 @@ register(MethodInfo(
                "Augmented Lagrangian and Randomized Iterative Sketching, ICML 2023 "
                "(arXiv:2305.18379)."),
     requires=frozenset({"value", "grad", "constraints"}),
-    supports=frozenset({"eq_constraints", "rng", "hess"}),
+    supports=frozenset({"eq_constraints", "bounds", "rng", "hess"}),
     options={
         "maxiter": Option(10_000, "int\n    Maximum number of Newton iterations.",
                           check=lambda v, n: check_int(v, n, minimum=0)),

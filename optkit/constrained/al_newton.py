@@ -23,6 +23,7 @@ from optkit.core.result import STATUS
 
 from . import _sketch_ops as _sk
 from ._al_state import _Accuracy, _Inner, _State, merit_gradient
+from ._box import BoxProblem, box_of
 from ._kkt import KKTSystem, build_kkt
 from ._ldl import ReusableLDL
 from ._scaling import ScaledProblem, scale_factors
@@ -58,6 +59,10 @@ RESTORATION_TARGET = 0.1  # times tol: ||c||_inf at which a restoration has succ
 LAMBDA_BLOWUP = 1e6  # robust: ||lambda|| ||G||_F / ||grad f|| beyond which a feasible,
 # singular iterate is a Fritz John point (ALNewton._multipliers_unbounded)
 UNBOUNDED_STEPS = 5  # ... over this many consecutive Newton steps with growing ||lambda||
+BARRIER_MU0 = 0.1  # bounds: IPOPT's mu_init, barrier_tol_factor, mu_linear_decrease_factor,
+BARRIER_KAPPA_EPS = 10.0  # mu_superlinear_decrease_power (ALNewton._barrier_update)
+BARRIER_KAPPA_MU = 0.2
+BARRIER_THETA_MU = 1.5
 MIN_PASS_CAP = 1000  # sketch steps a pass always gets before the LU fallback (robust)
 
 ALPHA_MIN = 1e-10
@@ -147,6 +152,20 @@ class ALNewton:
       before :math:`\nabla f` and :math:`G` are evaluated (same decisions and iterates,
       fewer derivative calls).
 
+    **Bounds** :math:`l \le x \le u` (both configurations; :mod:`optkit.constrained._box`):
+    fixed variables (:math:`l_i = u_i`) become equality rows :math:`x_i = l_i` (their Newton
+    steps are 0), the other finite bounds a log-barrier :math:`-\beta\sum\log(x_i - l_i)
+    - \beta\sum\log(u_i - x_i)` added to :math:`f`, with IPOPT's initial point push, monotone
+    :math:`\beta` update (:meth:`_barrier_update`, :math:`\beta` from 0.1 down to ``tol``/10)
+    and fraction-to-the-boundary rule (Wächter and Biegler 2006, §2.1, §3.6). Success needs the
+    barrier problem's KKT residual :math:`\le` ``tol`` at the last :math:`\beta`, i.e.
+    complementarity :math:`z_i(x_i - l_i) \le` ``tol``/10. The barrier's bounds are relaxed by
+    :math:`10^{-8}\max(1, |l_i|)` (IPOPT's ``bound_relax_factor``), the user's functions are
+    never evaluated outside that box, and ``res.x`` is projected onto the user's box.
+
+    **More constraints than variables** (:math:`m > n`, robust only): see
+    :meth:`_overdetermined_start`.
+
     The sparse path's exact solves (``sketch="direct"`` and the LU fallback) use an
     :math:`LDL^\top` factorization whose symbolic analysis is computed once per run
     (:mod:`optkit.constrained._ldl`, result field ``n_kkt_analyses``), with SuperLU as
@@ -204,14 +223,11 @@ class ALNewton:
     # ------------------------------------------------------------------ problem access
     def _check_problem(self, problem):
         """The constraints, the linear-algebra path and whether the objective has ``hvp``."""
-        if problem.bounds is not None:
-            raise ValueError("bounds: al-newton handles equality constraints only; "
-                             "write bounds as constraints with slacks or use a bound-aware method")
         cons = problem.constraints
         if cons is None:
             raise ValueError("constraints: al-newton needs equality constraints "
                              "(an empty ConstraintOracle([], n) for none)")
-        if not isinstance(cons, ConstraintOracle):
+        if not isinstance(cons, ConstraintOracle) and not isinstance(problem, BoxProblem):
             raise TypeError(f"constraints must be a ConstraintOracle, got {type(cons).__name__}")
         if cons.has_inequalities:
             i = int(np.argmax(~cons.is_equality))
@@ -222,9 +238,10 @@ class ALNewton:
         n = problem.n
         if cons.n != n:
             raise ValueError(f"constraints are for {cons.n} variables but x0 has {n}")
-        if cons.m > n:
+        if cons.m > n and not self.robust:
             raise ValueError(f"constraints: {cons.m} equality constraints on {n} variables "
-                             "cannot have a full-rank Jacobian (LICQ); remove dependent rows")
+                             "cannot have a full-rank Jacobian (LICQ); remove dependent rows "
+                             "or use safeguards='robust' (the default)")
         obj = problem.objective
         if self.linear_algebra == "sparse" and not (getattr(obj, "has_hess", False)
                                                     and cons.has_lagrangian_hess):
@@ -248,6 +265,9 @@ class ALNewton:
         cons = problem.constraints
         f, g = problem.objective.value_and_grad(x)
         g = np.asarray(g, dtype=float)
+        if f == np.inf:  # outside the bounds' open box (BoxProblem): no constraint calls
+            nan = np.full(cons.m, np.nan)
+            return float(f), g, nan, None, np.full(x.size, np.nan)
         c = np.asarray(cons.c(x), dtype=float) - cons.lb
         G = cons.jac(x)
         gl = g + G.T @ lam
@@ -255,15 +275,22 @@ class ALNewton:
 
     # ------------------------------------------------------------------ solver protocol
     def init(self, problem, x0, rng):
+        x = np.array(x0, dtype=float)
+        box = box_of(problem.bounds, x.size)
+        if box is not None and isinstance(problem.constraints, ConstraintOracle):
+            # barrier view, fixed variables as rows (optkit.constrained._box)
+            box = BoxProblem(problem, *box, mu=BARRIER_MU0)
+            problem, x = box, box.start(x)
         cons, path, has_hvp = self._check_problem(problem)
         base = (cons.ncev, cons.njev, cons.nhev)
-        x = np.array(x0, dtype=float)
         m = cons.m
         lam = np.zeros(m)
         f, g, c, G, gl = self._eval(problem, x, lam)
         view = None
         if self.robust:
             s_f, d = scale_factors(g, G)
+            if m > x.size:  # rows unscaled: the least-squares point of the user's c(x) = 0
+                d = np.ones(m)
             if s_f < 1.0 or np.any(d < 1.0):  # iterate on the scaled problem
                 view = ScaledProblem(problem, s_f, d)  # the values at x0, scaled: no new calls
                 f, g, c, G = view.scale_values(f, g, c, G)
@@ -280,10 +307,13 @@ class ALNewton:
             if view is not None:
                 lam = view.scale_multipliers(lam)
             gl = g + G.T @ lam
-        return _State(x=x, lam=lam, fun=f, g=g, c=c, G=G, gl=np.asarray(gl).ravel(),
-                      xi_G=None, gram_max=None, mu=self.mu0, nu=self.nu0, delta=self.delta0,
-                      kappa=self.kappa0, rng=rng, path=path, has_hvp=has_hvp,
-                      base=base, view=view)
+        state = _State(x=x, lam=lam, fun=f, g=g, c=c, G=G, gl=np.asarray(gl).ravel(),
+                       xi_G=None, gram_max=None, mu=self.mu0, nu=self.nu0, delta=self.delta0,
+                       kappa=self.kappa0, rng=rng, path=path, has_hvp=has_hvp,
+                       base=base, view=view, box=box)
+        if m > x.size:  # robust only (_check_problem)
+            self._overdetermined_start(view or problem, state)
+        return state
 
     def terminate(self, problem, state):
         if state.stop is not None:
@@ -291,9 +321,12 @@ class ALNewton:
         kkt = state.kkt
         if not np.isfinite(kkt):
             return True, AL_STATUS["nonfinite"], "The KKT residual is not finite."
-        if kkt <= self.tol and self._unscaled_kkt(state) <= self.tol:
+        if state.box is not None:
+            kkt = self._barrier_update(state)
+        if (kkt <= self.tol and self._unscaled_kkt(state) <= self.tol
+                and (state.box is None or state.box.mu <= self._barrier_mu_min())):
             return True, AL_STATUS["success"], "Optimization terminated successfully."
-        problem = state.view or problem
+        problem = state.view or state.box or problem
         if self.singular_test == "absolute" and self._singular(state):
             return True, AL_STATUS["singular"], self._singular_message(state)
         infeasible = np.max(np.abs(state.c), initial=0.0) > self.tol
@@ -357,6 +390,31 @@ class ALNewton:
             state.best_kkt, state.best_k = kkt, state.k
             return False
         return state.k - state.best_k >= STALL_WINDOW
+
+    def _barrier_mu_min(self) -> float:
+        """The last barrier parameter: complementarity :math:`z_i(x_i - l_i)` at tol/10."""
+        return self.tol / 10.0
+
+    def _barrier_update(self, s) -> float:
+        r"""Bounds (:mod:`optkit.constrained._box`): IPOPT's monotone barrier update
+        (Wächter and Biegler 2006, §2.1, eq. (7)): while the barrier problem's KKT residual
+        is :math:`\le \kappa_\epsilon\beta` (``BARRIER_KAPPA_EPS``), :math:`\beta \leftarrow
+        \max(\beta_{\min}, \min(\kappa_\beta\beta, \beta^{\theta_\beta}))`. The state's
+        objective and gradients change by the barrier's difference alone (no user calls);
+        the multipliers, penalties and the iterate are kept. Returns the new KKT residual."""
+        box, mu_min = s.box, self._barrier_mu_min()
+        s_f = 1.0 if s.view is None else s.view.s_f
+        kkt = s.kkt
+        while (box.mu > mu_min and min(kkt, self._unscaled_kkt(s))
+               <= max(BARRIER_KAPPA_EPS * box.mu, self.tol)):
+            value, grad = box.barrier(s.x), box.barrier_grad(s.x)
+            box.mu = max(mu_min, min(BARRIER_KAPPA_MU * box.mu, box.mu**BARRIER_THETA_MU))
+            step = s_f * (box.barrier_grad(s.x) - grad)
+            s.fun = s.fun + s_f * (box.barrier(s.x) - value)
+            s.g, s.gl = s.g + step, s.gl + step
+            s.best_kkt, s.best_k, s.short_steps, s.unbounded_steps = np.inf, s.k, 0, 0
+            kkt = s.kkt
+        return kkt
 
     def _multipliers_unbounded(self, state, infeasible) -> bool:
         r"""``safeguards="robust"``, at a feasible iterate that is not a KKT point: do the
@@ -442,7 +500,7 @@ class ALNewton:
     # ------------------------------------------------------------------ one Newton iteration
     def step(self, problem, s):
         """Steps 2-5 of the iteration (see the class docstring)."""
-        problem = s.view or problem
+        problem = s.view or s.box or problem
         kkt = build_kkt(self, problem, s)
         s.setup_flops += kkt.setup_flops
         inner = self._newton_direction(s, kkt)
@@ -493,6 +551,35 @@ class ALNewton:
         s.mu, s.nu, s.delta, s.kappa = self.mu0, self.nu0, self.delta0, self.kappa0
         s.info["recovery"] = 1.0
 
+    def _overdetermined_start(self, problem, s):
+        r"""``safeguards="robust"`` with more constraints than variables (:math:`m > n`):
+        :math:`G` cannot have full row rank, so the paper's iteration (LICQ) does not apply
+        as it stands, and SLSQP and IPOPT refuse such problems. The constraints are then
+        either consistent (the S2MPJ "NE" forms of zero-residual least-squares problems;
+        duplicated or dependent rows) or not (data fits). The run starts with the feasibility
+        restoration from :math:`x_0` (:meth:`_restore`: MINPACK's Levenberg-Marquardt on
+        :math:`\tfrac12\|c\|^2`, the Gauss-Newton method for overdetermined systems; the
+        rows are not scaled, so that this is the user's least-squares problem). If it
+        ends infeasible, the run stops with status 10 at that least-squares point of
+        :math:`c(x) = 0`. Otherwise the multipliers are the least-squares ones: where
+        :math:`G` has rank :math:`n` the feasible point is isolated, :math:`G^\top` is onto and
+        the KKT residual is zero (success); where it has lower rank (dependent rows) the
+        Newton iteration continues on the feasible manifold, the sketch solving the
+        consistent singular KKT systems."""
+        n, m = s.x.size, s.c.size
+        if np.max(np.abs(s.c)) > self.tol:
+            self._restore(problem, s)
+            if np.max(np.abs(s.c)) > self.tol:
+                c = s.c / s.view.d if s.view is not None else s.c  # the user's units
+                s.stop = (AL_STATUS["infeasible"], (
+                    f"The {m} equality constraints on {n} variables have no solution near the "
+                    f"least-squares point of c(x) = 0 returned (||c||_inf = "
+                    f"{np.max(np.abs(c)):.3g} after {s.n_restoration_nfev} evaluations of "
+                    "Levenberg-Marquardt from x0)."))
+                return
+        s.lam = self._least_squares_multipliers(s.G, s.g)
+        s.gl = np.asarray(s.g + s.G.T @ s.lam, dtype=float).ravel()
+
     @staticmethod
     def _least_squares_multipliers(G, g):
         r""":math:`\arg\min_\lambda \|\nabla f + G^\top\lambda\|` (minimum norm):
@@ -532,7 +619,9 @@ class ALNewton:
         :math:`10(n + 1)` evaluations without a 1% lower :math:`\|c\|`, OSCIPANE 1100 →
         111 evaluations at the same infeasible end, but POWERSUMNE ended locally infeasible
         from 2 of 8 seeds where the full run is feasible.)
-        The iterate's own :math:`c` and :math:`G` are passed on, not evaluated again. Returns
+        With bounds, the trust-region reflective method inside the box, ``RESTORATION_PUSH``
+        from its faces (:meth:`._box.BoxProblem.restoration_bounds`), so that the barrier
+        stays finite. The iterate's own :math:`c` and :math:`G` are passed on, not evaluated again. Returns
         ``(success, message)``; the state holds the end point whenever it lowered
         :math:`\|c\|` (multipliers unchanged)."""
         from scipy.optimize import least_squares
@@ -556,15 +645,21 @@ class ALNewton:
             return np.array(J, dtype=float)
 
         c_entry = float(np.linalg.norm(s.c))
-        method = "lm" if m >= n else "trf"
+        method = "lm" if m >= n and s.box is None else "trf"
         extra = {"tr_solver": "lsmr"} if large and method == "trf" else {}
+        start = s.x
+        if s.box is not None:  # stay strictly inside the bounds (the barrier is finite)
+            extra["bounds"] = s.box.restoration_bounds()
+            start = np.clip(s.x, *extra["bounds"])
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                ls = least_squares(residual, s.x, jac=jacobian, method=method, xtol=1e-15,
+                ls = least_squares(residual, start, jac=jacobian, method=method, xtol=1e-15,
                                    ftol=1e-15, gtol=1e-15,
                                    max_nfev=RESTORATION_MAXFEV * (n + 1), **extra)
                 x, c = ls.x, ls.fun
+                if s.box is not None:  # exactly at their values (the interval is 2 ulp)
+                    x[s.box.fixed] = s.box.lo[s.box.fixed]
             except (ValueError, np.linalg.LinAlgError) as exc:  # non-finite residuals
                 return False, f"The feasibility restoration failed: {exc}."
         c_norm, nfev = float(np.linalg.norm(c)), calls[0]
@@ -632,6 +727,8 @@ class ALNewton:
                           f"{s.k}: {exc}.")
                 inner.slope = 0.0
                 break
+            if s.box is not None:  # fixed variables: the exact step is 0 (rows x_i = l_i)
+                inner.z[s.box.fixed] = 0.0
             gm = merit_gradient(s.gl, s.c, Gt_c, G_gl, kkt.Hgl, mu, nu)
             inner.slope = float(gm @ inner.z)
             if inner.slope <= -0.5 * nu * kkt_norm**2:
@@ -667,7 +764,8 @@ class ALNewton:
                   "inner_capped": inner.capped, "penalty_updates": inner.penalty_updates, "soc": 0.0,
                   "safeguard_step": inner.safeguard_step, "inner_fallbacks": inner.fallbacks,
                   "alpha": 0.0, "psi": acc.psi, "upsilon": acc.ups, "K_norm": kkt.norms["K"],
-                  "delta_trial": acc.trial0}
+                  "delta_trial": acc.trial0,
+                  "barrier": np.nan if s.box is None else s.box.mu}
         return inner
 
     def _sketch_pass(self, s, kkt: KKTSystem, b, inner: _Inner, kkt_norm, check_every) -> float:
@@ -726,6 +824,10 @@ class ALNewton:
         mu, nu = s.mu, s.nu
         merit0 = s.fun + s.lam @ s.c + 0.5 * mu * (s.c @ s.c) + 0.5 * nu * (s.gl @ s.gl)
         slack = 10.0 * _EPS * abs(merit0)
+        cap = 1.0
+        if s.box is not None:  # bounds: the fraction-to-the-boundary rule caps the step
+            cap = s.box.max_step(s.x, z[:n], max(0.99, 1.0 - s.box.mu))
+            z, slope = cap * z, cap * slope
 
         def at(x, lam, threshold=None):  # threshold: see _screened_merit (unused here)
             with np.errstate(all="ignore"):
@@ -749,7 +851,7 @@ class ALNewton:
             s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = ls.payload
             if not problem.constraints.is_linear:  # else G is constant: keep its spectrum
                 s.xi_G = s.gram_max = s.gram_solve = None  # and factorization
-            s.info["alpha"] = ls.step
+            s.info["alpha"] = cap * ls.step
             s.short_steps = s.short_steps + 1 if ls.step < SHORT_STEP else 0
             return s
         s.stop = (AL_STATUS["line_search"], (
@@ -791,6 +893,9 @@ class ALNewton:
         def at(x, lam, threshold=np.inf):
             with np.errstate(all="ignore"):
                 f = float(problem.objective.value(x))
+                if f == np.inf:  # outside the bounds' open box: no constraint call
+                    s.n_screened += 1
+                    return f, (x, lam, f, None, np.full(lam.size, np.nan), None, None)
                 c = np.asarray(cons.c(x), dtype=float) - cons.lb
                 lower = f + lam @ c + 0.5 * mu * (c @ c)
                 if not lower <= threshold:
@@ -870,6 +975,8 @@ class ALNewton:
                 return None
         if not np.all(np.isfinite(correction)):
             return None
+        if s.box is not None:
+            correction[s.box.fixed] = 0.0
         threshold = merit0 + self.beta * slope + slack
         merit, payload = at(s.x + z[:n] + correction, s.lam + z[n:], threshold)
         if np.isfinite(merit) and merit <= threshold:
@@ -883,11 +990,20 @@ class ALNewton:
         and the trace's KKT quantities are those of the scaled problem)."""
         cons = problem.constraints
         s_f, d = (1.0, np.ones(s.c.size)) if s.view is None else (s.view.s_f, s.view.d)
-        g, c, gl = s.g / s_f, s.c / d, s.gl / s_f
+        fun, g, c, gl, lam = s.fun / s_f, s.g / s_f, s.c / d, s.gl / s_f, d * s.lam / s_f
+        box = {}
+        if s.box is not None:  # the user's f and gradient; bound multipliers
+            fun, g = fun - s.box.barrier(s.x), g - s.box.barrier_grad(s.x)
+            m = s.box.m_user
+            box = {"x": s.box.project(s.x),
+                   "bound_multipliers": s.box.bound_multipliers(s.x, lam[m:]),
+                   "barrier_parameter": s.box.mu}
+            lam = lam[:m]
         return {
-            "fun": s.fun / s_f,
+            "fun": fun,
             "jac": g,
-            "multipliers": d * s.lam / s_f,
+            "multipliers": lam,
+            **box,
             "constr_violation": float(np.max(np.abs(c), initial=0.0)),
             "optimality": float(np.max(np.abs(gl), initial=0.0)),
             "kkt_residual": float(np.sqrt(gl @ gl + c @ c)),
@@ -931,7 +1047,8 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
     ----------
     problem : optkit.core.Problem
         Objective with value and gradient (``hvp`` optional: forward differences
-        otherwise), and ``constraints`` whose rows all have ``lb == ub``.
+        otherwise), ``constraints`` whose rows all have ``lb == ub``, and optional
+        ``bounds`` (a log-barrier; fixed variables allowed).
 
     Returns
     -------
@@ -942,13 +1059,18 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
         ``n_inner`` (sketch steps), ``n_direct_fallback`` (sketch passes finished by an LU
         solve, ``inner_fallback="direct"``; 0 in a pure sketch run), ``inner_flops``,
         ``setup_flops``, ``n_screened_trials`` (line-search trials rejected on f and c
-        alone, see :meth:`ALNewton._screened_merit`), the ``trace`` and ``resume``: the options that continue the run
+        alone, see :meth:`ALNewton._screened_merit`), with bounds ``bound_multipliers``
+        :math:`z` (:math:`\nabla f + G^\top\lambda - z = 0`, :math:`z > 0` at an active lower
+        bound) and ``barrier_parameter`` (the last :math:`\beta`; the ``trace``'s ``fun`` is
+        then the barrier objective), the ``trace`` and ``resume``: the options that continue the run
         (``lam0`` the multipliers, ``mu0``, ``nu0`` the penalties, ``delta0`` and ``kappa``
         the current step parameters). ``al_newton(problem with x0=res.x, **res.resume,
         rng=gen)`` with the interrupted run's ``Generator`` repeats the uninterrupted run's
         iterations exactly; a callback checkpoints ``intermediate_result.x`` and the
         trace's last ``mu``, ``nu``, ``delta``, ``kappa`` (the multipliers are in the result
-        only).
+        only). With bounds the continuation is not exact: the barrier restarts at
+        :math:`\beta = 0.1` from ``x0`` pushed into the box (``lam0`` then also holds the
+        fixed variables' rows).
 
     Notes
     -----

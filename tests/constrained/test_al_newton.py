@@ -321,20 +321,95 @@ def test_inequality_constraints_rejected():
         al_newton(problem)
 
 
-def test_bounds_warn_as_scipy_and_missing_constraints_rejected():
+def test_inactive_bounds_keep_the_solution_and_missing_constraints_rejected():
     fun, x0, kw = _hs7_kwargs()
-    with pytest.warns(RuntimeWarning, match="cannot handle bounds"):
-        res = optkit.minimize(fun, x0, method="al-newton", bounds=Bounds(-5, 5), **kw)
-    assert res.success
+    res = optkit.minimize(fun, x0, method="al-newton", bounds=Bounds(-5, 5), **kw)
+    assert res.success and res.barrier_parameter <= 1e-7
+    np.testing.assert_allclose(res.x, [0.0, np.sqrt(3.0)], atol=1e-6)  # HS7's x*
+    assert np.max(np.abs(res.bound_multipliers)) < 1e-6
     with pytest.raises(ValueError, match="constraints"):
-        optkit.minimize(fun, x0, method="al-newton", jac=kw["jac"])
+        optkit.minimize(fun, x0, method="al-newton", jac=kw["jac"], bounds=Bounds(-5, 5))
+    with pytest.raises(ValueError, match="bounds: lb must be <= ub"):
+        optkit.minimize(fun, x0, method="al-newton", bounds=Bounds([0, 1], [1, 0]), **kw)
 
 
-def test_more_constraints_than_variables_rejected():
+def _box_problem(points):
+    """min (x1 - 2)^2 + (x2 - 2)^2 + (x3 - 1)^2 s.t. x1 + x2 + x3^2 = 2, x1 <= 0.3,
+    x2 >= -1, x3 = 0.5 (fixed). Closed form: x* = (0.3, 1.45, 0.5), f* = 3.4425,
+    lambda* = 1.1 (from d/dx2), bound multipliers z = grad f + G^T lambda = (-2.3, 0, 0.1)
+    (upper bound of x1 active, x3 fixed). ``points`` records where f is evaluated."""
+    target = np.array([2.0, 2.0, 1.0])
+
+    def fun(x):
+        points.append(np.array(x))
+        return float((x - target) @ (x - target))
+
+    con = NonlinearConstraint(lambda x: np.array([x[0] + x[1] + x[2] ** 2]), 2.0, 2.0,
+                              jac=lambda x: np.array([[1.0, 1.0, 2 * x[2]]]),
+                              hess=lambda x, v: np.diag([0.0, 0.0, 2 * v[0]]))
+    return dict(fun=fun, jac=lambda x: 2 * (x - target), hess=lambda x: 2 * np.eye(3),
+                constraints=[con], bounds=Bounds([-np.inf, -1.0, 0.5], [0.3, np.inf, 0.5]))
+
+
+@pytest.mark.parametrize("safeguards", ["robust", "paper"])
+def test_active_and_fixed_bounds_match_the_closed_form(safeguards):
+    points = []
+    res = optkit.minimize(x0=np.zeros(3), method="al-newton", **_box_problem(points),
+                          options={"rng": 0, "safeguards": safeguards})
+    assert res.success
+    np.testing.assert_allclose(res.x, [0.3, 1.45, 0.5], atol=1e-6)
+    assert res.fun == pytest.approx(3.4425, abs=1e-6)
+    np.testing.assert_allclose(res.multipliers, [1.1], atol=1e-5)
+    np.testing.assert_allclose(res.bound_multipliers, [-2.3, 0.0, 0.1], atol=1e-5)
+    assert res.x[0] <= 0.3 and res.x[2] == 0.5  # in the box; the fixed one exact
+    # evaluations inside the barrier's box: the bounds relaxed by 1e-8 (IPOPT's rule)
+    assert all(p[0] < 0.3 + 1e-8 and p[1] > -1.0 - 1e-8 and p[2] == 0.5 for p in points)
+
+
+def test_more_constraints_than_variables():
+    """m > n: the paper's iteration (LICQ) rejects them; the robust default starts with a
+    restoration. Consistent rows x1 = 0, x2 = 0, 0 = 0: the origin is the only feasible
+    point (closed form) and G^T is onto there, so the KKT residual is zero."""
     fun, x0, kw = _hs7_kwargs()
     kw["constraints"] = [LinearConstraint(np.eye(3, 2), 0.0, 0.0)]
     with pytest.raises(ValueError, match="constraints: 3 equality constraints on 2 variables"):
-        optkit.minimize(fun, x0, method="al-newton", **kw)
+        optkit.minimize(fun, x0, method="al-newton", options={"safeguards": "paper"}, **kw)
+    res = optkit.minimize(fun, x0, method="al-newton", **kw)
+    assert res.success and res.status == 0
+    np.testing.assert_allclose(res.x, 0.0, atol=1e-8)
+
+
+def test_dependent_rows_beyond_n_are_solved_on_the_feasible_manifold():
+    """x1 + x2 + x3 = 1 written four times (m = 4 > n = 3), min ||x||^2: the restoration
+    reaches the plane, the Newton steps then solve the consistent singular KKT systems:
+    x* = (1/3, 1/3, 1/3) (closed form)."""
+    A = np.ones((4, 3))
+    res = optkit.minimize(lambda x: x @ x, np.array([2.0, -1.0, 0.5]), method="al-newton",
+                          jac=lambda x: 2 * x, hess=lambda x: 2 * np.eye(3),
+                          constraints=[LinearConstraint(A, 1.0, 1.0)], options={"rng": 0})
+    assert res.success
+    np.testing.assert_allclose(res.x, 1 / 3, atol=1e-8)
+
+
+def test_inconsistent_overdetermined_constraints_end_at_the_least_squares_point():
+    """x1^2 = 1, x1 = 2, x2 = 0 has no solution: status 10 at the least-squares point of
+    c(x) = 0, the one scipy's least_squares (MINPACK LM) finds from the same x0."""
+    def c(x):
+        return np.array([x[0] ** 2 - 1.0, x[0] - 2.0, x[1]])
+
+    def jac(x):
+        return np.array([[2 * x[0], 0.0], [1.0, 0.0], [0.0, 1.0]])
+
+    x0 = np.array([3.0, 1.0])
+    res = optkit.minimize(lambda x: x[0] + x[1], x0, method="al-newton",
+                          jac=lambda x: np.ones(2), hess=lambda x: np.zeros((2, 2)),
+                          constraints=[NonlinearConstraint(c, 0.0, 0.0, jac=jac,
+                                                           hess=lambda x, v: np.diag([2 * v[0], 0.0]))])
+    ref = scipy.optimize.least_squares(c, x0, jac=jac, method="lm", xtol=1e-15, ftol=1e-15,
+                                       gtol=1e-15)
+    assert res.status == 10 and not res.success and "least-squares point" in res.message
+    np.testing.assert_allclose(res.x, ref.x, atol=1e-8)
+    assert res.constr_violation == pytest.approx(np.max(np.abs(ref.fun)), rel=1e-8)
 
 
 def test_wrong_jacobian_shape_rejected():

@@ -95,6 +95,7 @@ def _restoration_setup(tol):
     s.x, s.lam, s.k = np.ones(2), np.zeros(2), 0
     s.c, s.G = np.ones(2), 3.0 * np.eye(2)
     s.n_restoration_nfev = s.n_restorations = 0
+    s.box = None
     return solver, problem, s, c
 
 

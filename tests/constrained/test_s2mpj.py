@@ -8,6 +8,7 @@ import pytest
 import scipy.optimize
 import scipy.sparse as sp
 
+import optkit
 from optkit.constrained.hs import PROBLEMS
 from optkit.core import solve
 
@@ -145,9 +146,8 @@ def test_maratos_reaches_the_solution():
         assert r.fun == pytest.approx(-1.0, abs=1e-7)
 
 
-def test_wide_table_profiles_are_optiprofilers(tmp_path):
-    """The wide table's profiles come from optiprofiler's own profile code: a solver that
-    is fastest on every problem it solves starts at its success fraction at ratio 1."""
+def _wide_table():
+    """bench/constrained/s2mpj_wide.py, the wide table's harness (the users' calls)."""
     import importlib.util
     from pathlib import Path
 
@@ -155,6 +155,48 @@ def test_wide_table_profiles_are_optiprofilers(tmp_path):
     spec = importlib.util.spec_from_file_location("optkit_bench_s2mpj_wide", path)
     wide = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(wide)
+    return wide
+
+
+@pytest.mark.parametrize("name", ["AIRCRFTA", "HS111", "BLOWEYA"])
+def test_bounded_problems_feasible_and_no_worse_than_slsqp(name):
+    """Bounds (AIRCRFTA: three fixed variables; HS111: -100 <= x <= 100; BLOWEYA: 0/1
+    bounds on 22 variables) passed to both solvers; feasible = ||c||_inf and the bound
+    violation <= 1e-6, f no higher than SLSQP's (1e-6 relative)."""
+    wide = _wide_table()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        al, ref = wide.run_al_newton(name, {"rng": 0}), wide.run_slsqp(name, {})
+    assert al["viol"] <= 1e-6, al
+    assert ref["viol"] > 1e-6 or al["f"] <= ref["f"] + 1e-6 * max(1.0, abs(ref["f"]))
+
+
+def test_overdetermined_problems():
+    """m > n, no bounds: BEALENE (3 equations, 2 unknowns, zero residual at the closed-form
+    x* = (3, 1/2)) is solved; MISRA1A (14 data residuals) ends at the least-squares point
+    that scipy's least_squares (MINPACK) finds from x0. SLSQP refuses both (status 2)."""
+    wide = _wide_table()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        fun, x0, jac, hess, con = wide.user_problem("BEALENE")
+        res = optkit.minimize(fun, x0, method="al-newton", jac=jac, hess=hess,
+                              constraints=[con], options={"rng": 0})
+        assert res.success
+        np.testing.assert_allclose(res.x, [3.0, 0.5], atol=1e-7)
+        fun, x0, jac, hess, con = wide.user_problem("MISRA1A")
+        res = optkit.minimize(fun, x0, method="al-newton", jac=jac, hess=hess,
+                              constraints=[con], options={"rng": 0})
+        ref = scipy.optimize.least_squares(lambda x: con.fun(x) - con.lb, x0, jac=con.jac,
+                                           method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        assert wide.run_slsqp("MISRA1A", {})["status"] == 2
+    assert res.status == 10 and not res.success
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-6)
+
+
+def test_wide_table_profiles_are_optiprofilers(tmp_path):
+    """The wide table's profiles come from optiprofiler's own profile code: a solver that
+    is fastest on every problem it solves starts at its success fraction at ratio 1."""
+    wide = _wide_table()
     rows = [{"name": f"P{i}", "n": "3",
              **{f"{s}_{k}": v for s, t, ok in (("al-newton", 0.1, 1), ("slsqp", 0.3, i % 2),
                                                 ("ipopt", 0.2, 1))

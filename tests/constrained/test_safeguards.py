@@ -148,7 +148,7 @@ def test_second_order_correction_is_the_least_norm_step_onto_the_linearization()
         pass
 
     s = State()
-    s.x, s.lam, s.G, s.n_soc, s.info = x, np.zeros(1), G, 0, {}
+    s.x, s.lam, s.G, s.n_soc, s.info, s.box = x, np.zeros(1), G, 0, {}, None
     z = np.concatenate([p, [0.0]])
     solver._second_order_correction(s, z, (None, None, None, None, c_full), -1.0, 0.0, 0.0, at)
     p_hat = seen["x"] - x - p
