@@ -63,7 +63,6 @@ BARRIER_MU0 = 0.1  # bounds: IPOPT's mu_init, barrier_tol_factor, mu_linear_decr
 BARRIER_KAPPA_EPS = 10.0  # mu_superlinear_decrease_power (ALNewton._barrier_update)
 BARRIER_KAPPA_MU = 0.2
 BARRIER_THETA_MU = 1.5
-BARRIER_MU_MIN = 1e-9
 MIN_PASS_CAP = 1000  # sketch steps a pass always gets before the LU fallback (robust)
 
 ALPHA_MIN = 1e-10
@@ -157,10 +156,10 @@ class ALNewton:
     fixed variables (:math:`l_i = u_i`) become equality rows :math:`x_i = l_i` (their Newton
     steps are 0), the other finite bounds a log-barrier :math:`-\beta\sum\log(x_i - l_i)
     - \beta\sum\log(u_i - x_i)` added to :math:`f`, with IPOPT's initial point push, monotone
-    :math:`\beta` update (:meth:`_barrier_update`, :math:`\beta` from 0.1 down to 1e-9)
+    :math:`\beta` update (:meth:`_barrier_update`, :math:`\beta` from 0.1 down to ``tol``/10)
     and fraction-to-the-boundary rule (Wächter and Biegler 2006, §2.1, §3.6). Success needs the
     barrier problem's KKT residual :math:`\le` ``tol`` at the last :math:`\beta`, i.e.
-    complementarity :math:`z_i(x_i - l_i) \le 10^{-9}`. The barrier's bounds are relaxed by
+    complementarity :math:`z_i(x_i - l_i) \le` ``tol``/10. The barrier's bounds are relaxed by
     :math:`10^{-8}\max(1, |l_i|)` (IPOPT's ``bound_relax_factor``), the user's functions are
     never evaluated outside that box, and ``res.x`` is projected onto the user's box.
 
@@ -393,12 +392,13 @@ class ALNewton:
         return state.k - state.best_k >= STALL_WINDOW
 
     def _barrier_mu_min(self) -> float:
-        """The last barrier parameter: ``BARRIER_MU_MIN`` = 1e-9, or ``tol``/10 if smaller.
-        The objective's barrier error is about the number of active bounds times it
-        (``tol``/10 = 1e-7 left f 2e-6 above SLSQP's on S2MPJ DUAL1, 85 active bounds);
-        IPOPT's ``mu_min`` 1e-11 is beyond the primal barrier's conditioning (the Hessian's
-        :math:`\beta/(x - l)^2 = z^2/\beta`: the KKT residual stalled at 1.4e-5)."""
-        return min(BARRIER_MU_MIN, self.tol / 10.0)
+        """The last barrier parameter, ``tol``/10: complementarity :math:`z_i(x_i - l_i)` at
+        tol/10. (IPOPT's ``mu_min`` 1e-11 is beyond the primal barrier's conditioning, its
+        Hessian's :math:`\beta/(x - l)^2 = z^2/\beta`: the KKT residual stalled at 1.4e-5; 1e-9
+        fixed f's barrier error, about the number of active bounds times :math:`\beta`, on
+        S2MPJ DUAL1, DUAL4, HIMMELBK, READING1, SREADIN3, but eight problems that end at the
+        progress test (CONCON, TENBARS2, DNIEPER, ...) ended infeasible there.)"""
+        return self.tol / 10.0
 
     def _barrier_update(self, s) -> float:
         r"""Bounds (:mod:`optkit.constrained._box`): IPOPT's monotone barrier update
