@@ -57,7 +57,7 @@ def box_of(bounds, n):
 
 def _push(lo, hi, x, push):
     """``x`` moved at least ``push * max(1, |bound|)`` (at most a ``push`` fraction of the
-    range) inside each finite bound of a variable that is not fixed (IPOPT's rule)."""
+    range) inside each finite bound (IPOPT's rule; fixed variables are set afterwards)."""
     width = hi - lo
     with np.errstate(invalid="ignore"):
         p_lo = np.minimum(push * np.maximum(1.0, np.abs(lo)), push * width)
@@ -106,10 +106,9 @@ class _FixedRows:
     :math:`i \\in \\mathcal F` (counts go to the user's constraints)."""
 
     def __init__(self, constraints, fixed, values):
-        self._cons, self._fixed, self._values = constraints, fixed, values
-        E = np.zeros((fixed.size, constraints.n))
-        E[np.arange(fixed.size), fixed] = 1.0
-        self._E = E
+        self._cons, self._fixed = constraints, fixed
+        self._E = sp.csr_array((np.ones(fixed.size), (np.arange(fixed.size), fixed)),
+                               shape=(fixed.size, constraints.n))
         self.lb = self.ub = np.concatenate([constraints.lb, values])
         self.m = self.lb.size
 
@@ -130,8 +129,9 @@ class _FixedRows:
     def jac(self, x):
         J = self._cons.jac(x)
         if sp.issparse(J):
-            return sp.vstack([J, sp.csr_array(self._E)], format="csr")
-        return np.vstack([np.asarray(J, dtype=float).reshape(-1, self._E.shape[1]), self._E])
+            return sp.vstack([J, self._E], format="csr")
+        return np.vstack([np.asarray(J, dtype=float).reshape(-1, self._E.shape[1]),
+                          self._E.toarray()])
 
     def lagrangian_hvp(self, x, lam, v):
         return self._cons.lagrangian_hvp(x, lam[:self._cons.m], v)
