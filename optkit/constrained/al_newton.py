@@ -63,6 +63,7 @@ BARRIER_MU0 = 0.1  # bounds: IPOPT's mu_init, barrier_tol_factor, mu_linear_decr
 BARRIER_KAPPA_EPS = 10.0  # mu_superlinear_decrease_power (ALNewton._barrier_update)
 BARRIER_KAPPA_MU = 0.2
 BARRIER_THETA_MU = 1.5
+BARRIER_MU_MIN = 1e-9
 MIN_PASS_CAP = 1000  # sketch steps a pass always gets before the LU fallback (robust)
 
 ALPHA_MIN = 1e-10
@@ -156,12 +157,12 @@ class ALNewton:
     fixed variables (:math:`l_i = u_i`) become equality rows :math:`x_i = l_i` (their Newton
     steps are 0), the other finite bounds a log-barrier :math:`-\beta\sum\log(x_i - l_i)
     - \beta\sum\log(u_i - x_i)` added to :math:`f`, with IPOPT's initial point push, monotone
-    :math:`\beta` update (:meth:`_barrier_update`, :math:`\beta` from 0.1 down to ``tol``/10)
+    :math:`\beta` update (:meth:`_barrier_update`, :math:`\beta` from 0.1 down to 1e-9)
     and fraction-to-the-boundary rule (Wächter and Biegler 2006, §2.1, §3.6). Success needs the
     barrier problem's KKT residual :math:`\le` ``tol`` at the last :math:`\beta`, i.e.
-    complementarity :math:`z_i(x_i - l_i) \le` ``tol``/10. The barrier's bounds are relaxed by
-    :math:`10^{-8}\max(1, |l_i|)` (IPOPT's ``bound_relax_factor``), the user's functions are
-    never evaluated outside that box, and ``res.x`` is projected onto the user's box.
+    complementarity :math:`z_i(x_i - l_i) \le 10^{-9}`. The user's functions are never
+    evaluated outside the box (IPOPT's 1e-8 relaxation of the bounds was tried: eight S2MPJ
+    problems that end at the progress test then ended infeasible).
 
     **More constraints than variables** (:math:`m > n`, robust only): see
     :meth:`_overdetermined_start`.
@@ -392,13 +393,13 @@ class ALNewton:
         return state.k - state.best_k >= STALL_WINDOW
 
     def _barrier_mu_min(self) -> float:
-        """The last barrier parameter, ``tol``/10: complementarity :math:`z_i(x_i - l_i)` at
-        tol/10. (IPOPT's ``mu_min`` 1e-11 is beyond the primal barrier's conditioning, its
-        Hessian's :math:`\beta/(x - l)^2 = z^2/\beta`: the KKT residual stalled at 1.4e-5; 1e-9
-        fixed f's barrier error, about the number of active bounds times :math:`\beta`, on
-        S2MPJ DUAL1, DUAL4, HIMMELBK, READING1, SREADIN3, but eight problems that end at the
-        progress test (CONCON, TENBARS2, DNIEPER, ...) ended infeasible there.)"""
-        return self.tol / 10.0
+        """The last barrier parameter: ``BARRIER_MU_MIN`` = 1e-9, or ``tol``/10 if smaller.
+        The objective's barrier error is about the number of active bounds times it
+        (``tol``/10 = 1e-7 left f 2e-6 above SLSQP's on S2MPJ DUAL1, DUAL4, HIMMELBK,
+        READING1, SREADIN3); IPOPT's ``mu_min`` 1e-11 is beyond the primal barrier's
+        conditioning (the Hessian's :math:`\beta/(x - l)^2 = z^2/\beta`: the KKT residual
+        stalled at 1.4e-5)."""
+        return min(BARRIER_MU_MIN, self.tol / 10.0)
 
     def _barrier_update(self, s) -> float:
         r"""Bounds (:mod:`optkit.constrained._box`): IPOPT's monotone barrier update
@@ -1000,8 +1001,7 @@ class ALNewton:
         if s.box is not None:  # the user's f and gradient; bound multipliers
             fun, g = fun - s.box.barrier(s.x), g - s.box.barrier_grad(s.x)
             m = s.box.m_user
-            box = {"x": s.box.project(s.x),
-                   "bound_multipliers": s.box.bound_multipliers(s.x, lam[m:]),
+            box = {"bound_multipliers": s.box.bound_multipliers(s.x, lam[m:]),
                    "barrier_parameter": s.box.mu}
             lam = lam[:m]
         return {

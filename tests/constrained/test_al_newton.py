@@ -361,9 +361,8 @@ def test_active_and_fixed_bounds_match_the_closed_form(safeguards):
     assert res.fun == pytest.approx(3.4425, abs=1e-6)
     np.testing.assert_allclose(res.multipliers, [1.1], atol=1e-5)
     np.testing.assert_allclose(res.bound_multipliers, [-2.3, 0.0, 0.1], atol=1e-5)
-    assert res.x[0] <= 0.3 and res.x[2] == 0.5  # in the box; the fixed one exact
-    # evaluations inside the barrier's box: the bounds relaxed by 1e-8 (IPOPT's rule)
-    assert all(p[0] < 0.3 + 1e-8 and p[1] > -1.0 - 1e-8 and p[2] == 0.5 for p in points)
+    assert res.x[0] < 0.3 and res.x[2] == 0.5  # strictly inside; the fixed one exact
+    assert all(p[0] < 0.3 and p[1] > -1.0 and p[2] == 0.5 for p in points)
 
 
 def test_more_constraints_than_variables():
