@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import multiprocessing as mp
 import sys
 import time
@@ -76,16 +77,22 @@ def selection(max_n=100):
     return rows
 
 
-def user_bounds(name):
-    """The problem's ``scipy.optimize.Bounds``, or ``None`` when it has none."""
+@functools.lru_cache(maxsize=4)
+def _instance(name):
+    """The S2MPJ problem object (built once per process: user_problem and user_bounds)."""
     import importlib
-
-    from scipy.optimize import Bounds
 
     from optkit.constrained.s2mpj import _on_path
 
     with _on_path():
-        P = getattr(importlib.import_module(name), name)()
+        return getattr(importlib.import_module(name), name)()
+
+
+def user_bounds(name):
+    """The problem's ``scipy.optimize.Bounds``, or ``None`` when it has none."""
+    from scipy.optimize import Bounds
+
+    P = _instance(name)
     lo, hi = np.asarray(P.xlower, float).ravel(), np.asarray(P.xupper, float).ravel()
     if not (np.isfinite(lo).any() or np.isfinite(hi).any()):
         return None
@@ -94,16 +101,14 @@ def user_bounds(name):
 
 def user_problem(name):
     """``(fun, x0, jac, hess, constraint)`` of S2MPJ problem ``name`` in scipy's convention."""
-    import importlib
 
     import scipy.sparse as sp
     from scipy.optimize import NonlinearConstraint
 
-    from optkit.constrained.s2mpj import _dense, _info, _on_path
+    from optkit.constrained.s2mpj import _dense, _info
 
     feasibility = _info()[name]["isfeasibility"] == "1"
-    with _on_path():
-        P = getattr(importlib.import_module(name), name)()
+    P = _instance(name)
     n = P.x0.size
     m = int(np.asarray(P.clower).size)
 

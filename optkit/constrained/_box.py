@@ -112,14 +112,6 @@ class _FixedRows:
     def __getattr__(self, name):  # n, is_linear, has_lagrangian_hess, counters, ...
         return getattr(self._cons, name)
 
-    @property
-    def is_equality(self):
-        return np.ones(self.m, dtype=bool)
-
-    @property
-    def has_inequalities(self):
-        return False
-
     def c(self, x):
         return np.concatenate([np.asarray(self._cons.c(x), dtype=float), x[self._fixed]])
 
