@@ -20,6 +20,16 @@ leaves the box is rejected; the fraction-to-the-boundary rule caps the step firs
 bound multipliers are :math:`z_L = \beta/(x - l)`, :math:`z_U = \beta/(u - x)`, and the KKT
 conditions of the barrier problem are those of the original with complementarity
 :math:`z_L(x - l) = \beta`.
+
+The Newton matrix's barrier block is IPOPT's primal-dual :math:`\Sigma = Z_L(X - L)^{-1}
++ Z_U(U - X)^{-1}` (Wächter and Biegler 2006, eqs. (11)-(13)) instead of the primal
+barrier's Hessian :math:`\beta(X - L)^{-2} + \beta(U - X)^{-2}`, with the dual iterates
+:math:`z_L, z_U` (:meth:`BoxProblem.update_duals`). They agree on the central path; after
+a decrease of :math:`\beta` the primal Hessian's Newton step overshoots the bounds by
+orders of magnitude and the fraction-to-the-boundary rule cuts it to a few percent for
+several iterations (S2MPJ CVXQP1: steps 0.0014, 0.0027, 0.0055, ... after each decrease,
+50 iterations; 23 with :math:`\Sigma`). The gradient, the barrier objective and the merit
+are those of the primal barrier problem: only the Newton matrix changes.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import scipy.sparse as sp
 
 BOUND_PUSH = 1e-2  # IPOPT's bound_push and bound_frac: x0 moved this far into the box
 RESTORATION_PUSH = 1e-8  # the restoration's box: this far inside (relative, as BOUND_PUSH)
+KAPPA_SIGMA = 1e10  # IPOPT's kappa_sigma: z kept within [beta/(k gap), k beta/gap]
 
 __all__ = ["BoxProblem", "box_of"]
 
@@ -145,6 +156,8 @@ class BoxProblem:
         self.n = problem.n
         self.bounds = None
         self.m_user = problem.constraints.m
+        self.z_lo = self.z_hi = None  # the dual iterates (reset_duals, update_duals)
+        self.primal = True  # z = beta/gap: Sigma is the primal barrier's Hessian
 
     def __getattr__(self, name):
         return getattr(self.problem, name)
@@ -196,12 +209,48 @@ class BoxProblem:
         g[self.has_hi] += self.mu / hi_gap
         return g
 
-    def barrier_diag(self, x):
+    def barrier_diag(self, x, primal=False):
+        r"""The barrier block of the Newton matrix: :math:`\Sigma = z_L/(x - l) + z_U/(u -
+        x)` with the dual iterates, or (``primal``) the barrier's Hessian
+        :math:`\beta/(x - l)^2 + \beta/(u - x)^2`."""
         d = np.zeros(self.n)
         lo_gap, hi_gap = self.gaps(x)
-        d[self.has_lo] += self.mu / lo_gap**2
-        d[self.has_hi] += self.mu / hi_gap**2
+        if primal:
+            d[self.has_lo] += self.mu / lo_gap**2
+            d[self.has_hi] += self.mu / hi_gap**2
+        else:
+            d[self.has_lo] += self.z_lo / lo_gap
+            d[self.has_hi] += self.z_hi / hi_gap
         return d
+
+    def reset_duals(self, x):
+        """The dual iterates set to the barrier estimates at ``x`` (:attr:`primal`)."""
+        self.z_lo, self.z_hi = self.multipliers(x)
+        self.primal = True
+
+    def update_duals(self, x, dx, x_new, tau):
+        r"""IPOPT's dual step after a primal step from ``x`` along the Newton direction
+        ``dx`` to ``x_new`` (Wächter and Biegler 2006): the Newton step of the
+        complementarity :math:`(x - l) z_L = \beta`, eq. (12),
+
+        .. math::
+            \Delta z_L = \beta/(x - l) - z_L - \frac{z_L}{x - l}\Delta x, \qquad
+            \Delta z_U = \beta/(u - x) - z_U + \frac{z_U}{u - x}\Delta x,
+
+        its own fraction-to-the-boundary step :math:`\alpha_z` (eq. (15b), ``tau``), and
+        the safeguard (16) that keeps :math:`z_L \in [\beta/(\kappa_\Sigma(x - l)),
+        \kappa_\Sigma\beta/(x - l)]` at ``x_new`` (``KAPPA_SIGMA``)."""
+        lo_gap, hi_gap = self.gaps(x)
+        dz_lo = self.mu / lo_gap - self.z_lo - self.z_lo / lo_gap * dx[self.has_lo]
+        dz_hi = self.mu / hi_gap - self.z_hi + self.z_hi / hi_gap * dx[self.has_hi]
+        alpha = 1.0
+        for z, dz in ((self.z_lo, dz_lo), (self.z_hi, dz_hi)):
+            if np.any(dz < 0):
+                alpha = min(alpha, float(np.min(-tau * z[dz < 0] / dz[dz < 0])))
+        lo_new, hi_new = self.multipliers(x_new)
+        self.z_lo = np.clip(self.z_lo + alpha * dz_lo, lo_new / KAPPA_SIGMA, KAPPA_SIGMA * lo_new)
+        self.z_hi = np.clip(self.z_hi + alpha * dz_hi, hi_new / KAPPA_SIGMA, KAPPA_SIGMA * hi_new)
+        self.primal = False
 
     def max_step(self, x, dx, tau):
         r"""The fraction-to-the-boundary step :math:`\max\{\alpha \in (0, 1]: x + \alpha
@@ -216,6 +265,12 @@ class BoxProblem:
             if np.any(d_hi > 0):
                 alpha = min(alpha, float(np.min(tau * hi_gap[d_hi > 0] / d_hi[d_hi > 0])))
         return alpha
+
+    def multipliers(self, x):
+        """The barrier estimates :math:`\\beta/(x - l)` on :math:`\\mathcal L` and
+        :math:`\\beta/(u - x)` on :math:`\\mathcal U`."""
+        lo_gap, hi_gap = self.gaps(x)
+        return self.mu / lo_gap, self.mu / hi_gap
 
     def bound_multipliers(self, x, lam_fixed):
         r""":math:`z = z_L - z_U` with :math:`\nabla f + G^\top\lambda - z = 0`: the barrier

@@ -158,9 +158,15 @@ class ALNewton:
     steps are 0), the other finite bounds a log-barrier :math:`-\beta\sum\log(x_i - l_i)
     - \beta\sum\log(u_i - x_i)` added to :math:`f`, with IPOPT's initial point push, monotone
     :math:`\beta` update (:meth:`_barrier_update`, :math:`\beta` from 0.1 down to 1e-9)
-    and fraction-to-the-boundary rule (Wächter and Biegler 2006, §2.1, §3.6). Success needs the
-    barrier problem's KKT residual :math:`\le` ``tol`` at the last :math:`\beta`, i.e.
-    complementarity :math:`z_i(x_i - l_i) \le 10^{-9}`. The user's functions are never
+    and fraction-to-the-boundary rule (Wächter and Biegler 2006, §2.1, §3.6). The Newton
+    matrix's barrier block is IPOPT's primal-dual :math:`\Sigma = Z(X - L)^{-1}` with
+    dual iterates updated by IPOPT's dual step (:meth:`._box.BoxProblem.update_duals`); the
+    merit, its slope and the KKT residual are those of the primal barrier problem. After a
+    Newton step that failed (steps 4, 5) the next one uses the primal barrier Hessian
+    :math:`\beta(X - L)^{-2}` (the exact one) before any other safeguard. Success needs the barrier
+    problem's KKT residual :math:`\le` ``tol`` at the last :math:`\beta`
+    (:meth:`_barrier_mu_min`), i.e. complementarity :math:`z_i(x_i - l_i) \le 10^{-9}`
+    unless rounding needs a larger :math:`\beta`. The user's functions are never
     evaluated outside the box (IPOPT's 1e-8 relaxation of the bounds was tried: eight S2MPJ
     problems that end at the progress test then ended infeasible).
 
@@ -282,6 +288,7 @@ class ALNewton:
             # barrier view, fixed variables as rows (optkit.constrained._box)
             box = BoxProblem(problem, *box, mu=BARRIER_MU0)
             problem, x = box, box.start(x)
+            box.reset_duals(x)
         cons, path, has_hvp = self._check_problem(problem)
         base = (cons.ncev, cons.njev, cons.nhev)
         m = cons.m
@@ -325,7 +332,7 @@ class ALNewton:
         if state.box is not None:
             kkt = self._barrier_update(state)
         if (kkt <= self.tol and self._unscaled_kkt(state) <= self.tol
-                and (state.box is None or state.box.mu <= self._barrier_mu_min())):
+                and (state.box is None or state.box.mu <= self._barrier_mu_min(state))):
             return True, AL_STATUS["success"], "Optimization terminated successfully."
         problem = state.view or state.box or problem
         if self.singular_test == "absolute" and self._singular(state):
@@ -392,14 +399,24 @@ class ALNewton:
             return False
         return state.k - state.best_k >= STALL_WINDOW
 
-    def _barrier_mu_min(self) -> float:
-        """The last barrier parameter: ``BARRIER_MU_MIN`` = 1e-9, or ``tol``/10 if smaller.
-        The objective's barrier error is about the number of active bounds times it
+    def _barrier_mu_min(self, s) -> float:
+        r"""The last barrier parameter: ``BARRIER_MU_MIN`` = 1e-9, or ``tol``/10 if smaller,
+        raised (up to ``tol``/10) to the rounding floor of the barrier gradient. The
+        objective's barrier error is about the number of active bounds times it
         (``tol``/10 = 1e-7 left f 2e-6 above SLSQP's on S2MPJ DUAL1, DUAL4, HIMMELBK,
         READING1, SREADIN3); IPOPT's ``mu_min`` 1e-11 is beyond the primal barrier's
-        conditioning (the Hessian's :math:`\beta/(x - l)^2 = z^2/\beta`: the KKT residual
-        stalled at 1.4e-5)."""
-        return min(BARRIER_MU_MIN, self.tol / 10.0)
+        conditioning. The floor: at an active bound :math:`x_i - l_i = \beta/z_i`, and
+        :math:`\beta/(x_i - l_i)` is computed from the rounded :math:`x_i` with the error
+        :math:`\varepsilon_{\rm mach}|x_i| z_i^2/\beta`; the last :math:`\beta` keeps
+        the norm of these errors below ``tol``/2, so that the KKT test can still be met
+        (a bounded convex QP with 16 active bounds, z up to 6.6: residual stuck at 1.4e-6
+        with :math:`\beta` = 1e-9, all of it in the active components)."""
+        floor = min(BARRIER_MU_MIN, self.tol / 10.0)
+        z_lo, z_hi = s.box.multipliers(s.x)
+        x = np.abs(s.x)
+        size = np.linalg.norm(np.concatenate([x[s.box.has_lo] * z_lo**2,
+                                              x[s.box.has_hi] * z_hi**2]))
+        return max(floor, min(2.0 * _EPS * float(size) / self.tol, self.tol / 10.0))
 
     def _barrier_update(self, s) -> float:
         r"""Bounds (:mod:`optkit.constrained._box`): IPOPT's monotone barrier update
@@ -408,7 +425,7 @@ class ALNewton:
         \max(\beta_{\min}, \min(\kappa_\beta\beta, \beta^{\theta_\beta}))`. The state's
         objective and gradients change by the barrier's difference alone (no user calls);
         the multipliers, penalties and the iterate are kept. Returns the new KKT residual."""
-        box, mu_min = s.box, self._barrier_mu_min()
+        box, mu_min = s.box, self._barrier_mu_min(s)
         s_f = 1.0 if s.view is None else s.view.s_f
         kkt = s.kkt
         while (box.mu > mu_min and min(kkt, self._unscaled_kkt(s))
@@ -513,6 +530,11 @@ class ALNewton:
         s.k += 1
         if s.stop is None:
             self._line_search(problem, s, inner.z, inner.slope)
+        if (s.stop is not None and s.stop[0] in RECOVERABLE and s.box is not None
+                and not s.box.primal):  # bounds: retry with the primal barrier Hessian
+            s.box.reset_duals(s.x)
+            s.stop = None
+            return s
         if (s.stop is not None and self.robust and s.stop[0] in RECOVERABLE
                 and s.n_recoveries < MAX_RECOVERIES):
             self._recover(problem, s)
@@ -657,6 +679,8 @@ class ALNewton:
         if s.box is not None:  # stay strictly inside the bounds (the barrier is finite)
             extra["bounds"] = s.box.restoration_bounds()
             start = np.clip(s.x, *extra["bounds"])
+            if m >= n:  # trf in place of MINPACK's LM: LM's scaling by the column norms
+                extra["x_scale"] = "jac"
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -674,6 +698,8 @@ class ALNewton:
         if ok or c_norm < c_entry:  # a failed restoration still ends at the least ||c||
             f, g, c, G, gl = self._eval(problem, x, s.lam)
             s.x, s.fun, s.g, s.c, s.G, s.gl = x, f, g, c, G, gl
+            if s.box is not None:
+                s.box.reset_duals(x)
             s.xi_G = s.gram_max = s.gram_solve = None
             s.eigvec = s.eigvec_H = None
         if not ok:
@@ -715,6 +741,9 @@ class ALNewton:
         kkt_norm = float(np.linalg.norm(b))
         Gt_c = s.G.T @ s.c
         G_gl = s.G @ s.gl
+        Hgl = kkt.Hgl  # the merit's Hessian term: with bounds the primal barrier's, not Sigma
+        if s.box is not None and not s.box.primal:
+            Hgl = Hgl + (s.box.barrier_diag(s.x, primal=True) - s.box.barrier_diag(s.x)) * s.gl
         acc = self._accuracy(s, kkt.norms)
         mu, nu, kappa, delta = s.mu, s.nu, s.kappa, s.delta
         if acc.paper:
@@ -735,7 +764,7 @@ class ALNewton:
                 break
             if s.box is not None:  # fixed variables: the exact step is 0 (rows x_i = l_i)
                 inner.z[s.box.fixed] = 0.0
-            gm = merit_gradient(s.gl, s.c, Gt_c, G_gl, kkt.Hgl, mu, nu)
+            gm = merit_gradient(s.gl, s.c, Gt_c, G_gl, Hgl, mu, nu)
             inner.slope = float(gm @ inner.z)
             if inner.slope <= -0.5 * nu * kkt_norm**2:
                 break
@@ -831,6 +860,7 @@ class ALNewton:
         merit0 = s.fun + s.lam @ s.c + 0.5 * mu * (s.c @ s.c) + 0.5 * nu * (s.gl @ s.gl)
         slack = 10.0 * _EPS * abs(merit0)
         cap = 1.0
+        direction, x_old = z[:n], s.x
         if s.box is not None:  # bounds: the fraction-to-the-boundary rule caps the step
             cap = s.box.max_step(s.x, z[:n], max(0.99, 1.0 - s.box.mu))
             z, slope = cap * z, cap * slope
@@ -858,6 +888,8 @@ class ALNewton:
             if not problem.constraints.is_linear:  # else G is constant: keep its spectrum
                 s.xi_G = s.gram_max = s.gram_solve = None  # and factorization
             s.info["alpha"] = cap * ls.step
+            if s.box is not None:
+                s.box.update_duals(x_old, direction, s.x, max(0.99, 1.0 - s.box.mu))
             s.short_steps = s.short_steps + 1 if ls.step < SHORT_STEP else 0
             return s
         s.stop = (AL_STATUS["line_search"], (

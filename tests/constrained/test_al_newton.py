@@ -365,6 +365,75 @@ def test_active_and_fixed_bounds_match_the_closed_form(safeguards):
     assert all(p[0] < 0.3 and p[1] > -1.0 and p[2] == 0.5 for p in points)
 
 
+def test_dual_step_is_ipopts():
+    """``BoxProblem.update_duals`` against Wächter and Biegler (2006) by hand: the Newton
+    step of the complementarity (eq. (12)), its fraction to the boundary (15b) and the
+    kappa_sigma safeguard (16); the barrier block Sigma = z/gap."""
+    from optkit.constrained._box import KAPPA_SIGMA, BoxProblem
+
+    fun, x0, kw = _hs7_kwargs()
+    problem = Problem.from_scipy(fun, x0, jac=kw["jac"], constraints=kw["constraints"])
+    box = BoxProblem(problem, np.array([0.0, -np.inf]), np.array([np.inf, 1.0]), mu=0.1)
+    x = np.array([0.5, 0.5])
+    box.reset_duals(x)
+    assert box.primal and box.z_lo == pytest.approx([0.2]) and box.z_hi == pytest.approx([0.2])
+    box.z_lo, box.z_hi = np.array([0.3]), np.array([0.1])
+    # dz_lo = 0.1/0.5 - 0.3 + 0.3/0.5 * 0.25 = 0.05, dz_hi = 0.2 - 0.1 + 0.2 * 0.25 = 0.15
+    box.update_duals(x, np.array([-0.25, 0.25]), np.array([0.25, 0.75]), tau=0.99)
+    assert not box.primal
+    np.testing.assert_allclose([box.z_lo[0], box.z_hi[0]], [0.35, 0.25])
+    np.testing.assert_allclose(box.barrier_diag(np.array([0.25, 0.75])), [1.4, 1.0])
+    np.testing.assert_allclose(box.barrier_diag(np.array([0.25, 0.75]), primal=True),
+                               [1.6, 1.6])
+    # moving away from the lower bound: dz_lo = 0.2 - 0.3 - 0.6 = -0.7, alpha_z = 0.99 *
+    # 0.3 / 0.7 for both duals; z_hi's step dz_hi = 0.2 - 0.1 - 0.2 = -0.1
+    box.z_lo, box.z_hi = np.array([0.3]), np.array([0.1])
+    box.update_duals(x, np.array([1.0, -1.0]), np.array([0.6, 0.4]), tau=0.99)
+    alpha = 0.99 * 0.3 / 0.7
+    np.testing.assert_allclose([box.z_lo[0], box.z_hi[0]], [0.3 - 0.7 * alpha, 0.1 - 0.1 * alpha])
+    # far off the central path: alpha_z = 0.99 (z_lo's step), z_lo + 0.99 dz_lo = 1e10 + 0.198
+    # is cut to KAPPA_SIGMA * 0.2, z_hi = 1e-20 + 0.99 * 0.2 kept
+    box.z_lo, box.z_hi = np.array([1e12]), np.array([1e-20])
+    box.update_duals(x, np.zeros(2), x, tau=0.99)
+    np.testing.assert_allclose([box.z_lo[0], box.z_hi[0]], [KAPPA_SIGMA * 0.2, 0.99 * 0.2])
+
+
+@pytest.mark.parametrize("safeguards", ["robust", "paper"])
+def test_bounded_convex_qp_matches_cvxpy(safeguards):
+    """A strictly convex QP with 10 equality rows and 57 finite bounds on 40 variables, 16
+    of them active at x*: al-newton's point, multipliers and bound multipliers against
+    cvxpy's (an independent interior-point solver). (With the last barrier parameter 1e-9
+    the KKT residual stalled at 1.4e-6 here: the rounding floor of the barrier gradient,
+    see ``ALNewton._barrier_mu_min``.)"""
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(3)
+    n, m = 40, 10
+    M = rng.standard_normal((n, n))
+    P, q = M @ M.T / n + np.eye(n), 3.0 * rng.standard_normal(n)
+    A = rng.standard_normal((m, n))
+    lo = np.where(np.arange(n) % 3 == 0, -np.inf, -0.5)
+    hi = np.where(np.arange(n) % 4 == 1, np.inf, 0.5)
+    b = A @ np.clip(0.1 * rng.standard_normal(n), lo, hi)
+    il, iu = np.flatnonzero(np.isfinite(lo)), np.flatnonzero(np.isfinite(hi))
+    x = cp.Variable(n)
+    eq, lower, upper = A @ x == b, x[il] >= lo[il], x[iu] <= hi[iu]
+    cp.Problem(cp.Minimize(0.5 * cp.quad_form(x, P) + q @ x), [eq, lower, upper]).solve(
+        solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    z = np.zeros(n)
+    z[il] += lower.dual_value
+    z[iu] -= upper.dual_value
+    res = optkit.minimize(lambda v: 0.5 * v @ P @ v + q @ v, np.zeros(n), method="al-newton",
+                          jac=lambda v: P @ v + q, hess=lambda v: P,
+                          constraints=[LinearConstraint(A, b, b)], bounds=Bounds(lo, hi),
+                          options={"rng": 0, "safeguards": safeguards})
+    assert res.success
+    active = np.isclose(x.value, lo, atol=1e-6) | np.isclose(x.value, hi, atol=1e-6)
+    assert active.sum() == 16
+    np.testing.assert_allclose(res.x, x.value, atol=1e-6)
+    np.testing.assert_allclose(res.multipliers, eq.dual_value, atol=1e-5)  # same sign rule
+    np.testing.assert_allclose(res.bound_multipliers, z, atol=1e-5)
+
+
 def test_more_constraints_than_variables():
     """m > n: the paper's iteration (LICQ) rejects them; the robust default starts with a
     restoration. Consistent rows x1 = 0, x2 = 0, 0 = 0: the origin is the only feasible
