@@ -862,7 +862,8 @@ class ALNewton:
         cap = 1.0
         direction, x_old = z[:n], s.x
         if s.box is not None:  # bounds: the fraction-to-the-boundary rule caps the step
-            cap = s.box.max_step(s.x, z[:n], max(0.99, 1.0 - s.box.mu))
+            tau = max(0.99, 1.0 - s.box.mu)
+            cap = s.box.max_step(s.x, direction, tau)
             z, slope = cap * z, cap * slope
 
         def at(x, lam, threshold=None):  # threshold: see _screened_merit (unused here)
@@ -889,7 +890,7 @@ class ALNewton:
                 s.xi_G = s.gram_max = s.gram_solve = None  # and factorization
             s.info["alpha"] = cap * ls.step
             if s.box is not None:
-                s.box.update_duals(x_old, direction, s.x, max(0.99, 1.0 - s.box.mu))
+                s.box.update_duals(x_old, direction, s.x, tau)
             s.short_steps = s.short_steps + 1 if ls.step < SHORT_STEP else 0
             return s
         s.stop = (AL_STATUS["line_search"], (
