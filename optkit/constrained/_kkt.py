@@ -151,24 +151,35 @@ def dense_kkt(cfg, problem, s) -> KKTSystem:
     return KKTSystem("dense", K, norms, t, Hm @ s.gl, flops + 10.0 * (n + m) ** 2)
 
 
-def reduced_min_eig(cfg, hv, G, n, H_norm, s, H=None):
+def reduced_min_eig(cfg, hv, G, n, H_norm, s, H=None, barrier=None):
     r""":math:`\lambda_{\min}(Z^\top \nabla_x^2 L Z)`, or a lower bound when that bound
-    already passes the modification test.
+    already passes the modification test or Lanczos fails.
 
     A sparse Hessian ``H`` whose Gershgorin bound is :math:`\ge` ``hess_mod_tol`` needs
     nothing more (:math:`\lambda_{\min}(Z^\top H Z) \ge \lambda_{\min}(H)`, :math:`Z`
     orthonormal). Otherwise Lanczos on :math:`P H P + (\|H\| + 1)(I - P)`,
     :math:`P = I - G^\top (GG^\top)^{-1} G`, warm-started at the previous iteration's
-    eigenvector; :math:`-\infty` (modify) when Lanczos fails or :math:`GG^\top` is
+    eigenvector.
+
+    With bounds ``H`` is :math:`H_0 + \Sigma`, the barrier block ``barrier`` =
+    :math:`\Sigma \succeq 0` diagonal, so :math:`\lambda_{\min}(Z^\top H Z) \ge
+    \lambda_{\min}(Z^\top H_0 Z)`; Lanczos on :math:`H_0` comes first. Near active
+    bounds :math:`\Sigma` reaches :math:`\|H\| \sim 10^8`, where Lanczos on :math:`H`
+    does not converge in ARPACK's budget, and the shift of a failed Lanczos,
+    :math:`\xi_B + \|H\|`, turned Newton into a crawl (a sparse convex QP with
+    n = 1000: the KKT residual stuck near 0.2, then the penalty safeguards). When Lanczos fails the
+    best lower bound known is returned (Gershgorin's, :math:`H_0`'s); :math:`-\infty`
+    (modify with the paper's shift) when there is none, or when :math:`GG^\top` is
     singular.
     """
     m = G.shape[0]
     if m >= n:
         return np.inf
+    bounds = [-np.inf]
     if H is not None:
-        bound = gershgorin_min(H)
-        if bound >= cfg.hess_mod_tol:
-            return bound
+        bounds.append(gershgorin_min(H))
+        if bounds[-1] >= cfg.hess_mod_tol:
+            return bounds[-1]
     if m:
         if s.gram_solve is None:
             try:
@@ -182,15 +193,27 @@ def reduced_min_eig(cfg, hv, G, n, H_norm, s, H=None):
     else:
         def proj(v):
             return v
-    shift = H_norm + 1.0
 
-    def red(v):
-        v = np.asarray(v, dtype=float).ravel()
-        pv = proj(v)
-        return proj(hv(pv)) + shift * (v - pv)
+    def lanczos(matvec, norm):
+        def red(v):
+            v = np.asarray(v, dtype=float).ravel()
+            pv = proj(v)
+            return proj(matvec(pv)) + (norm + 1.0) * (v - pv)
 
-    lam_min, s.eigvec = extreme_eig(red, n, "SA", v0=s.eigvec)
-    return -np.inf if lam_min is None else lam_min
+        lam_min, vec = extreme_eig(red, n, "SA", v0=s.eigvec)
+        if lam_min is not None:
+            s.eigvec = vec
+        return lam_min
+
+    if barrier is not None:
+        H0 = sp.csr_array(H - sp.diags_array(barrier))
+        lam_min = lanczos(lambda v: H0 @ v, float(sp.linalg.norm(H0)))
+        if lam_min is not None:
+            if lam_min >= cfg.hess_mod_tol:
+                return lam_min
+            bounds.append(lam_min)
+    lam_min = lanczos(hv, H_norm)
+    return max(bounds) if lam_min is None else lam_min
 
 
 def matrix_free_kkt(cfg, problem, s) -> KKTSystem:
@@ -243,7 +266,8 @@ def sparse_kkt(cfg, problem, s) -> KKTSystem:
     H = sp.csr_array(0.5 * (H + H.T))
     G = sp.csr_array(s.G)
     H_norm = float(sp.linalg.norm(H))
-    lam_min = reduced_min_eig(cfg, lambda v: H @ v, G, n, H_norm, s, H=H)
+    barrier = None if s.box is None else s.box.barrier_diag(s.x)
+    lam_min = reduced_min_eig(cfg, lambda v: H @ v, G, n, H_norm, s, H=H, barrier=barrier)
     t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s))
     B = sp.csr_array(H + t * sp.identity(n, format="csr")) if t else H
     K = sp.csr_array(sp.bmat([[B, G.T], [G, None]], format="csr"))

@@ -398,40 +398,72 @@ def test_dual_step_is_ipopts():
     np.testing.assert_allclose([box.z_lo[0], box.z_hi[0]], [KAPPA_SIGMA * 0.2, 0.99 * 0.2])
 
 
+def _bounded_qp_against_cvxpy(P, q, A, b, lo, hi, options, atol=1e-6):
+    """al-newton on min x^T P x / 2 + q^T x, A x = b, lo <= x <= hi against cvxpy/Clarabel
+    (an independent interior-point solver): x to ``atol``, multipliers and bound multipliers
+    to 10 ``atol``; returns the number of active bounds."""
+    cp = pytest.importorskip("cvxpy")
+    n = q.size
+    il, iu = np.flatnonzero(np.isfinite(lo)), np.flatnonzero(np.isfinite(hi))
+    x = cp.Variable(n)
+    eq, lower, upper = A @ x == b, x[il] >= lo[il], x[iu] <= hi[iu]
+    cp.Problem(cp.Minimize(0.5 * cp.quad_form(x, P, assume_PSD=True) + q @ x),
+               [eq, lower, upper]).solve(solver=cp.CLARABEL, tol_gap_abs=1e-10,
+                                         tol_gap_rel=1e-10, tol_feas=1e-10)
+    z = np.zeros(n)
+    z[il] += lower.dual_value
+    z[iu] -= upper.dual_value
+    res = optkit.minimize(lambda v: 0.5 * v @ (P @ v) + q @ v, np.zeros(n), method="al-newton",
+                          jac=lambda v: P @ v + q, hess=lambda v: P,
+                          constraints=[LinearConstraint(A, b, b)], bounds=Bounds(lo, hi),
+                          options={"rng": 0, **options})
+    assert res.success
+    np.testing.assert_allclose(res.x, x.value, atol=atol)
+    np.testing.assert_allclose(res.multipliers, eq.dual_value, atol=10 * atol)  # same signs
+    np.testing.assert_allclose(res.bound_multipliers, z, atol=10 * atol)
+    return int(np.sum(np.isclose(x.value, lo, atol=1e-6) | np.isclose(x.value, hi, atol=1e-6)))
+
+
+def _box_bounds(n):
+    lo = np.where(np.arange(n) % 3 == 0, -np.inf, -0.5)
+    hi = np.where(np.arange(n) % 4 == 1, np.inf, 0.5)
+    return lo, hi
+
+
 @pytest.mark.parametrize("safeguards", ["robust", "paper"])
 def test_bounded_convex_qp_matches_cvxpy(safeguards):
     """A strictly convex QP with 10 equality rows and 57 finite bounds on 40 variables, 16
-    of them active at x*: al-newton's point, multipliers and bound multipliers against
-    cvxpy's (an independent interior-point solver). (With the last barrier parameter 1e-9
-    the KKT residual stalled at 1.4e-6 here: the rounding floor of the barrier gradient,
-    see ``ALNewton._barrier_mu_min``.)"""
-    cp = pytest.importorskip("cvxpy")
+    of them active at x*. (With the last barrier parameter 1e-9 the KKT residual stalled
+    at 1.4e-6 here: the rounding floor of the barrier gradient, see
+    ``ALNewton._barrier_mu_min``.)"""
     rng = np.random.default_rng(3)
     n, m = 40, 10
     M = rng.standard_normal((n, n))
     P, q = M @ M.T / n + np.eye(n), 3.0 * rng.standard_normal(n)
     A = rng.standard_normal((m, n))
-    lo = np.where(np.arange(n) % 3 == 0, -np.inf, -0.5)
-    hi = np.where(np.arange(n) % 4 == 1, np.inf, 0.5)
+    lo, hi = _box_bounds(n)
     b = A @ np.clip(0.1 * rng.standard_normal(n), lo, hi)
-    il, iu = np.flatnonzero(np.isfinite(lo)), np.flatnonzero(np.isfinite(hi))
-    x = cp.Variable(n)
-    eq, lower, upper = A @ x == b, x[il] >= lo[il], x[iu] <= hi[iu]
-    cp.Problem(cp.Minimize(0.5 * cp.quad_form(x, P) + q @ x), [eq, lower, upper]).solve(
-        solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
-    z = np.zeros(n)
-    z[il] += lower.dual_value
-    z[iu] -= upper.dual_value
-    res = optkit.minimize(lambda v: 0.5 * v @ P @ v + q @ v, np.zeros(n), method="al-newton",
-                          jac=lambda v: P @ v + q, hess=lambda v: P,
-                          constraints=[LinearConstraint(A, b, b)], bounds=Bounds(lo, hi),
-                          options={"rng": 0, "safeguards": safeguards})
-    assert res.success
-    active = np.isclose(x.value, lo, atol=1e-6) | np.isclose(x.value, hi, atol=1e-6)
-    assert active.sum() == 16
-    np.testing.assert_allclose(res.x, x.value, atol=1e-6)
-    np.testing.assert_allclose(res.multipliers, eq.dual_value, atol=1e-5)  # same sign rule
-    np.testing.assert_allclose(res.bound_multipliers, z, atol=1e-5)
+    assert _bounded_qp_against_cvxpy(P, q, A, b, lo, hi, {"safeguards": safeguards}) == 16
+
+
+def test_sparse_bounded_convex_qp_matches_cvxpy():
+    """The sparse path with bounds: a sparse strictly convex QP (Gershgorin bound < 0) with
+    60 rows on 300 variables, 111 active bounds. Near them the barrier block reaches
+    ||H|| ~ 1e8, where Lanczos on the reduced Hessian fails; its fallback shift
+    xi_B + ||H|| made Newton crawl (status 8 after 57 s before
+    ``_kkt.reduced_min_eig`` took the barrier block apart). 1e-5: at the last
+    barrier parameter beta ~ 3e-8 a bound with z = 5.8e-3 is held at x - l = beta/z."""
+    rng = np.random.default_rng(3)
+    n, m = 300, 60
+    R = sp.random(n, n, density=2 / n, random_state=rng)
+    P = sp.csr_array(sp.diags(3.0 + rng.random(n)) + R + R.T)
+    q = 3.0 * rng.standard_normal(n)
+    A = sp.csr_array(sp.random(m, n, density=5 / n, random_state=rng)
+                     + sp.hstack([sp.identity(m), sp.csr_matrix((m, n - m))]))
+    lo, hi = _box_bounds(n)
+    b = A @ np.clip(0.1 * rng.standard_normal(n), lo, hi)
+    options = {"linear_algebra": "sparse", "sketch": "direct"}
+    assert _bounded_qp_against_cvxpy(P, q, A, b, lo, hi, options, atol=1e-5) == 111
 
 
 def test_more_constraints_than_variables():
