@@ -162,11 +162,11 @@ def reduced_min_eig(cfg, hv, G, n, H_norm, s, H=None, barrier=None):
     eigenvector.
 
     With bounds ``H`` is :math:`H_0 + \Sigma`, the barrier block ``barrier`` =
-    :math:`\Sigma \succeq 0` diagonal, so :math:`\lambda_{\min}(Z^\top H Z) \ge
-    \lambda_{\min}(Z^\top H_0 Z)`; Lanczos on :math:`H_0` comes first. Near active
-    bounds :math:`\Sigma` reaches :math:`\|H\| \sim 10^8`, where Lanczos on :math:`H`
-    does not converge in ARPACK's budget, and the shift of a failed Lanczos,
-    :math:`\xi_B + \|H\|`, turned Newton into a crawl (a sparse convex QP with
+    :math:`\Sigma \succeq 0` diagonal (times :math:`s_f` under the robust scaling), so
+    :math:`\lambda_{\min}(Z^\top H Z) \ge \lambda_{\min}(Z^\top H_0 Z)`; Lanczos on
+    :math:`H_0` comes first. Near active bounds :math:`\Sigma` reaches :math:`\|H\| \sim
+    10^8`, where Lanczos on :math:`H` does not converge in ARPACK's budget, and the shift
+    of a failed Lanczos, :math:`\xi_B + \|H\|`, turned Newton into a crawl (a sparse convex QP with
     n = 1000: the KKT residual stuck near 0.2, then the penalty safeguards). When Lanczos fails the
     best lower bound known is returned (Gershgorin's, :math:`H_0`'s); :math:`-\infty`
     (modify with the paper's shift) when there is none, or when :math:`GG^\top` is
@@ -266,7 +266,7 @@ def sparse_kkt(cfg, problem, s) -> KKTSystem:
     H = sp.csr_array(0.5 * (H + H.T))
     G = sp.csr_array(s.G)
     H_norm = float(sp.linalg.norm(H))
-    barrier = None if s.box is None else s.box.barrier_diag(s.x)
+    barrier = None if s.box is None else _curvature_scale(s) * s.box.barrier_diag(s.x)
     lam_min = reduced_min_eig(cfg, lambda v: H @ v, G, n, H_norm, s, H=H, barrier=barrier)
     t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s))
     B = sp.csr_array(H + t * sp.identity(n, format="csr")) if t else H

@@ -742,8 +742,10 @@ class ALNewton:
         Gt_c = s.G.T @ s.c
         G_gl = s.G @ s.gl
         Hgl = kkt.Hgl  # the merit's Hessian term: with bounds the primal barrier's, not Sigma
-        if s.box is not None and not s.box.primal:
-            Hgl = Hgl + (s.box.barrier_diag(s.x, primal=True) - s.box.barrier_diag(s.x)) * s.gl
+        if s.box is not None and not s.box.primal:  # in the scaled problem's units (s_f)
+            s_f = 1.0 if s.view is None else s.view.s_f
+            Hgl = Hgl + s_f * (s.box.barrier_diag(s.x, primal=True)
+                               - s.box.barrier_diag(s.x)) * s.gl
         acc = self._accuracy(s, kkt.norms)
         mu, nu, kappa, delta = s.mu, s.nu, s.kappa, s.delta
         if acc.paper:
