@@ -223,6 +223,20 @@ class BoxProblem:
             d[self.has_hi] += self.z_hi / hi_gap
         return d
 
+    def barrier_grad_rounding(self, x):
+        r"""Per variable, how closely a floating-point :math:`x_i` can fit the barrier
+        gradient's :math:`\beta/(x_i - l_i)` (and :math:`\beta/(u_i - x_i)`): its change
+        over two neighbouring floats of :math:`x_i`, :math:`2\epsilon|x_i|\beta/(x_i -
+        l_i)^2 = 2\epsilon|x_i| z_i^2/\beta`. At an active bound with a large multiplier
+        this puts a floor under the barrier problem's stationarity (see
+        ``ALNewton._barrier_mu_min`` and ``ALNewton._kkt_net_of_rounding``)."""
+        e = np.zeros(self.n)
+        lo_gap, hi_gap = self.gaps(x)
+        eps = np.finfo(float).eps
+        e[self.has_lo] += 2.0 * eps * np.abs(x[self.has_lo]) * self.mu / lo_gap**2
+        e[self.has_hi] += 2.0 * eps * np.abs(x[self.has_hi]) * self.mu / hi_gap**2
+        return e
+
     def reset_duals(self, x):
         """The dual iterates set to the barrier estimates at ``x`` (:attr:`primal`)."""
         self.z_lo, self.z_hi = self.multipliers(x)

@@ -398,10 +398,10 @@ def test_dual_step_is_ipopts():
     np.testing.assert_allclose([box.z_lo[0], box.z_hi[0]], [KAPPA_SIGMA * 0.2, 0.99 * 0.2])
 
 
-def _bounded_qp_against_cvxpy(P, q, A, b, lo, hi, options, atol=1e-6):
+def _bounded_qp_against_cvxpy(P, q, A, b, lo, hi, options, atol=1e-6, rtol=0.0):
     """al-newton on min x^T P x / 2 + q^T x, A x = b, lo <= x <= hi against cvxpy/Clarabel
     (an independent interior-point solver): x to ``atol``, multipliers and bound multipliers
-    to 10 ``atol``; returns the number of active bounds."""
+    to 10 ``atol`` plus ``rtol`` relative; returns the number of active bounds."""
     cp = pytest.importorskip("cvxpy")
     n = q.size
     il, iu = np.flatnonzero(np.isfinite(lo)), np.flatnonzero(np.isfinite(hi))
@@ -417,10 +417,10 @@ def _bounded_qp_against_cvxpy(P, q, A, b, lo, hi, options, atol=1e-6):
                           jac=lambda v: P @ v + q, hess=lambda v: P,
                           constraints=[LinearConstraint(A, b, b)], bounds=Bounds(lo, hi),
                           options={"rng": 0, **options})
-    assert res.success
+    assert res.success and res.kkt_residual <= 1e-6
     np.testing.assert_allclose(res.x, x.value, atol=atol)
-    np.testing.assert_allclose(res.multipliers, eq.dual_value, atol=10 * atol)  # same signs
-    np.testing.assert_allclose(res.bound_multipliers, z, atol=10 * atol)
+    np.testing.assert_allclose(res.multipliers, eq.dual_value, atol=10 * atol, rtol=rtol)
+    np.testing.assert_allclose(res.bound_multipliers, z, atol=10 * atol, rtol=rtol)  # signs
     return int(np.sum(np.isclose(x.value, lo, atol=1e-6) | np.isclose(x.value, hi, atol=1e-6)))
 
 
@@ -430,20 +430,26 @@ def _box_bounds(n):
     return lo, hi
 
 
-@pytest.mark.parametrize("safeguards", ["robust", "paper"])
-def test_bounded_convex_qp_matches_cvxpy(safeguards):
+@pytest.mark.parametrize("safeguards, scale", [("robust", 1.0), ("paper", 1.0),
+                                               ("robust", 10.0), ("robust", 1e3)])
+def test_bounded_convex_qp_matches_cvxpy(safeguards, scale):
     """A strictly convex QP with 10 equality rows and 57 finite bounds on 40 variables, 16
-    of them active at x*. (With the last barrier parameter 1e-9 the KKT residual stalled
-    at 1.4e-6 here: the rounding floor of the barrier gradient, see
-    ``ALNewton._barrier_mu_min``.)"""
+    of them active at x*; also with f times 10 and 1000 (the same x*, multipliers times
+    ``scale``). (With the last barrier parameter 1e-9 the KKT residual stalled at 1.4e-6
+    here: the rounding floor of the barrier gradient, see ``ALNewton._barrier_mu_min``;
+    with f times 10 it stalled at 1.8e-6 > tol at the last barrier parameter, status 5,
+    until the success test discounted that floor, ``ALNewton._kkt_net_of_rounding``.) The
+    bound multipliers beta/(x - l) carry the same rounding, 2 eps |x| z / beta relative:
+    1e-6 at z = 8700, beta = 1e-7."""
     rng = np.random.default_rng(3)
     n, m = 40, 10
     M = rng.standard_normal((n, n))
-    P, q = M @ M.T / n + np.eye(n), 3.0 * rng.standard_normal(n)
+    P, q = scale * (M @ M.T / n + np.eye(n)), 3.0 * scale * rng.standard_normal(n)
     A = rng.standard_normal((m, n))
     lo, hi = _box_bounds(n)
     b = A @ np.clip(0.1 * rng.standard_normal(n), lo, hi)
-    assert _bounded_qp_against_cvxpy(P, q, A, b, lo, hi, {"safeguards": safeguards}) == 16
+    assert _bounded_qp_against_cvxpy(P, q, A, b, lo, hi, {"safeguards": safeguards},
+                                     rtol=1e-5 if scale > 1 else 0.0) == 16
 
 
 def test_primal_dual_merit_slope_matches_finite_differences_under_scaling(monkeypatch):
