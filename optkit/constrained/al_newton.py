@@ -11,6 +11,7 @@ See :class:`ALNewton` for the exact iteration and :func:`al_newton` for the opti
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ import scipy.sparse as sp
 
 from optkit.core.constraints import ConstraintOracle
 from optkit.core.linesearch import LineSearchResult, backtracking
-from optkit.core.result import STATUS
+from optkit.core.result import MESSAGES, STATUS
 
 from . import _sketch_ops as _sk
 from ._al_state import _Accuracy, _Inner, _State, merit_gradient
@@ -70,6 +71,10 @@ ALPHA_MIN = 1e-10
 KAPPA_MIN = 1e-10
 XI_G_MIN = 1e-150  # floor of xi_G in Psi (only reached with singular_tol = 0): finite Psi
 _EPS = np.finfo(float).eps
+
+
+class _OutOfTime(Exception):
+    """``max_time`` ran out inside a feasibility restoration (``ALNewton._restore``)."""
 
 
 class ALNewton:
@@ -196,6 +201,8 @@ class ALNewton:
     :math:`\xi_G` and :math:`\lambda_{\max}(GG^\top)` are computed only when a test uses
     them (the paper condition of an iterative sketch, the singularity tests).
     """
+
+    deadline = np.inf  # time.perf_counter() at which max_time runs out (set by core.run)
 
     def __init__(self, *, lam0, sketch, sampling, block_size, accuracy, kappa, theta,
                  hessian_in_merit, tol, max_inner, inner_fallback, check_every, linear_algebra,
@@ -525,7 +532,8 @@ class ALNewton:
         loses rank only near x*, or is merely ill-conditioned, is still consistent or close
         to it); when a Newton step then fails (penalty safeguards, sketch budget, line
         search) at a singular G, the singularity is the reported cause (status 7)."""
-        if s.stop is not None and self.singular_test == "relative" and self._singular(s):
+        if (s.stop is not None and s.stop[0] != STATUS["max_time"]
+                and self.singular_test == "relative" and self._singular(s)):
             s.stop = (AL_STATUS["singular"], f"{self._singular_message(s)} The Newton step "
                       f"failed there: {s.stop[1]}")
 
@@ -589,6 +597,8 @@ class ALNewton:
         s.n_recoveries += 1
         if np.max(np.abs(s.c), initial=0.0) > self.tol:
             ok, message = self._restore(problem, s)
+            if s.stop is not None:  # max_time ran out in the restoration
+                return
             if not ok:
                 s.stop = (AL_STATUS["infeasible"], (
                     f"{message} (entered after: "
@@ -617,6 +627,8 @@ class ALNewton:
         n, m = s.x.size, s.c.size
         if np.max(np.abs(s.c)) > self.tol:
             self._restore(problem, s)
+            if s.stop is not None:  # max_time ran out in the restoration
+                return
             if np.max(np.abs(s.c)) > self.tol:
                 c = s.c / s.view.d if s.view is not None else s.c  # the user's units
                 s.stop = (AL_STATUS["infeasible"], (
@@ -669,7 +681,10 @@ class ALNewton:
         from 2 of 8 seeds where the full run is feasible.)
         With bounds, the trust-region reflective method inside the box, ``RESTORATION_PUSH``
         from its faces (:meth:`._box.BoxProblem.restoration_bounds`), so that the barrier
-        stays finite. The iterate's own :math:`c` and :math:`G` are passed on, not evaluated again. Returns
+        stays finite. The iterate's own :math:`c` and :math:`G` are passed on, not evaluated again.
+        ``max_time`` (:attr:`deadline`) is checked at each evaluation: past it the run stops
+        (status 9) at the least :math:`\|c\|` seen (the budget of ``RESTORATION_MAXFEV``
+        :math:`(n + 1)` evaluations ran S2MPJ LAKES past 200 s with ``max_time=60``). Returns
         ``(success, message)``; the state holds the end point whenever it lowered
         :math:`\|c\|` (multipliers unchanged)."""
         from scipy.optimize import least_squares
@@ -678,15 +693,22 @@ class ALNewton:
         n, m = s.x.size, s.c.size
         large = n + m > DENSE_MAX
         x_entry, target = s.x.copy(), RESTORATION_TARGET * self.tol
-        calls = [0]
+        calls, best = [0], [x_entry, s.c]  # best: the least ||c|| seen (kept past max_time)
 
         def residual(x):
+            if time.perf_counter() > self.deadline:
+                raise _OutOfTime
             calls[0] += 1
             if np.array_equal(x, x_entry):  # the iterate's c is known: no new call
                 return s.c.copy()
-            return np.asarray(cons.c(x), dtype=float) - cons.lb
+            c = np.asarray(cons.c(x), dtype=float) - cons.lb
+            if np.linalg.norm(c) < np.linalg.norm(best[1]):
+                best[:] = [x.copy(), c.copy()]
+            return c
 
         def jacobian(x):
+            if time.perf_counter() > self.deadline:
+                raise _OutOfTime
             J = s.G if np.array_equal(x, x_entry) else cons.jac(x)
             if sp.issparse(J):
                 return sp.csr_array(J, copy=True) if large else J.toarray()
@@ -701,6 +723,7 @@ class ALNewton:
             start = np.clip(s.x, *extra["bounds"])
             if m >= n:  # trf in place of MINPACK's LM: LM's scaling by the column norms
                 extra["x_scale"] = "jac"
+        timed_out = False
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -708,10 +731,12 @@ class ALNewton:
                                    ftol=1e-15, gtol=1e-15,
                                    max_nfev=RESTORATION_MAXFEV * (n + 1), **extra)
                 x, c = ls.x, ls.fun
-                if s.box is not None:  # exactly at their values (the interval is 2 ulp)
-                    x[s.box.fixed] = s.box.lo[s.box.fixed]
             except (ValueError, np.linalg.LinAlgError) as exc:  # non-finite residuals
                 return False, f"The feasibility restoration failed: {exc}."
+            except _OutOfTime:  # the run ends (status 9) at the least ||c|| seen
+                (x, c), timed_out = best, True
+        if s.box is not None:  # exactly at their values (the interval is 2 ulp)
+            x[s.box.fixed] = s.box.lo[s.box.fixed]
         c_norm, nfev = float(np.linalg.norm(c)), calls[0]
         s.n_restoration_nfev += nfev
         ok = np.max(np.abs(c), initial=0.0) <= target or c_norm <= 1e-3 * c_entry
@@ -722,6 +747,10 @@ class ALNewton:
                 s.box.reset_duals(x)
             s.xi_G = s.gram_max = s.gram_solve = None
             s.eigvec = s.eigvec_H = None
+        if timed_out:
+            s.stop = (STATUS["max_time"], f"{MESSAGES[STATUS['max_time']]} (in the "
+                      f"feasibility restoration, after {nfev} evaluations)")
+            return False, s.stop[1]
         if not ok:
             G = s.G.toarray() if sp.issparse(s.G) else np.asarray(s.G)
             return False, (

@@ -1,5 +1,6 @@
 """al-newton on the HS/BT test bed (spec constrained.md §8), unit checks and bad inputs."""
 
+import time
 import warnings
 
 import numpy as np
@@ -557,6 +558,32 @@ def test_inconsistent_overdetermined_constraints_end_at_the_least_squares_point(
     assert res.status == 10 and not res.success and "least-squares point" in res.message
     np.testing.assert_allclose(res.x, ref.x, atol=1e-8)
     assert res.constr_violation == pytest.approx(np.max(np.abs(ref.fun)), rel=1e-8)
+
+
+def test_max_time_holds_inside_the_feasibility_restoration():
+    """max_time is checked inside the restoration (its budget is 100 (n + 1) evaluations,
+    minutes with slow constraints: S2MPJ LAKES, max_time 60, ran past 200 s). The
+    inconsistent system above with 20 ms per constraint call: the full run is measured,
+    then max_time at a fifth of it stops with status 9 well before the end, at the least
+    ||c|| seen so far."""
+    def c(x):
+        time.sleep(0.02)
+        return np.array([x[0] ** 2 - 1.0, x[0] - 2.0, x[1]])
+
+    def run(**options):
+        return optkit.minimize(
+            lambda x: x[0] + x[1], np.array([30.0, 10.0]), method="al-newton",
+            jac=lambda x: np.ones(2), hess=lambda x: np.zeros((2, 2)),
+            constraints=[NonlinearConstraint(
+                c, 0.0, 0.0, jac=lambda x: np.array([[2 * x[0], 0.0], [1.0, 0.0], [0.0, 1.0]]),
+                hess=lambda x, v: np.diag([2 * v[0], 0.0]))], options=options)
+
+    full = run()
+    assert full.status == 10 and full.execution_time > 0.2
+    res = run(max_time=full.execution_time / 5)
+    assert res.status == 9 and not res.success and "feasibility restoration" in res.message
+    assert res.execution_time < full.execution_time / 2
+    assert np.linalg.norm(c(res.x)) < np.linalg.norm(c(np.array([30.0, 10.0])))
 
 
 def test_wrong_jacobian_shape_rejected():
