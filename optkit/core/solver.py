@@ -104,7 +104,7 @@ def run(solver: Solver, problem, *, maxiter: int, rng: np.random.Generator | Non
     ``x0`` defaults to ``problem.x0``.
 
     A solver with a ``deadline`` attribute gets the ``time.perf_counter()`` value at which
-    ``max_time`` runs out before ``init``, for work inside one ``init`` or ``step`` that can
+    ``max_time`` runs out (``inf`` without it) before ``init``, for work inside one ``init`` or ``step`` that can
     outlast the budget (al-newton's feasibility restoration); the run loop itself checks
     the budget between steps.
     """
@@ -115,8 +115,8 @@ def run(solver: Solver, problem, *, maxiter: int, rng: np.random.Generator | Non
     cb = wrap_callback(callback)
     fields = getattr(solver, "callback_fields", None)
     t0 = time.perf_counter()
-    if max_time is not None and hasattr(solver, "deadline"):
-        solver.deadline = t0 + max_time
+    if hasattr(solver, "deadline"):  # set on every run: a solver object may be run again
+        solver.deadline = math.inf if max_time is None else t0 + max_time
     trace = Trace()
     state = solver.init(problem, problem.x0 if x0 is None else x0, rng)
     nit = 0
