@@ -117,3 +117,38 @@ def test_torch_function_hessian_vector_products_from_autograd():
                                      torch.tensor([1.0, 0.5], dtype=torch.float64))
     hv = prob.objective.hvp(prob.x0, torch.tensor([1.0, 0.0], dtype=torch.float64))
     torch.testing.assert_close(hv, torch.tensor([12.0 + 2.0, 0.0], dtype=torch.float64))
+
+
+def test_run_hands_a_solver_its_max_time_deadline_on_every_run():
+    """``core.run`` sets ``solver.deadline`` (perf_counter time at which max_time runs out)
+    before ``init`` on every run, ``inf`` without max_time: a solver object run again keeps
+    no stale deadline from the previous run."""
+    import time
+    from types import SimpleNamespace
+
+    from optkit.core import run
+
+    class Recorder:
+        deadline = np.inf
+
+        def __init__(self):
+            self.seen = []
+
+        def init(self, problem, x0, rng):
+            self.seen.append(self.deadline)
+            return SimpleNamespace(x=x0, fun=0.0, counts=dict)
+
+        def step(self, problem, state):
+            return state
+
+        def terminate(self, problem, state):
+            return True, 0, "done"
+
+        def result(self, problem, state):
+            return {}
+
+    solver, start = Recorder(), time.perf_counter()
+    run(solver, None, maxiter=1, x0=np.zeros(1), max_time=5.0)
+    run(solver, None, maxiter=1, x0=np.zeros(1))
+    assert start + 5.0 <= solver.seen[0] <= time.perf_counter() + 5.0
+    assert solver.seen[1] == np.inf
