@@ -85,8 +85,8 @@ def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0) -> float:
     ``hess_mod_tol`` and :math:`\xi_B` are multiplied by :math:`s_f`: the scaled
     Hessian's curvature is :math:`s_f` times the user's, and an unscaled threshold would
     modify a positive-definite Hessian (S2MPJ STREGNE: :math:`s_f = 10^{-8}`, steps of
-    :math:`10^3` towards a minimizer :math:`10^{10}` away). The dense path then also
-    drops the shift where the test passes in Jacobi-scaled variables
+    :math:`10^3` towards a minimizer :math:`10^{10}` away). The dense and sparse paths then
+    also drop the shift where the test passes in Jacobi-scaled variables
     (:func:`_positive_definite_scaled`)."""
     scale = curvature_scale if cfg.robust else 1.0
     if lam_min >= cfg.hess_mod_tol * scale:
@@ -157,10 +157,13 @@ def dense_kkt(cfg, problem, s) -> KKTSystem:
 
 
 def _positive_definite_scaled(cfg, H, G) -> bool:
-    r"""``safeguards="robust"``, dense path: does the reduced Hessian pass the modification
-    test in the variables scaled by :math:`D = \operatorname{diag}(|H_{ii}|)^{-1/2}` (1 where
-    :math:`H_{ii} = 0`), :math:`\lambda_{\min}(Z_D^\top DHD Z_D) \ge` ``hess_mod_tol``
-    with :math:`Z_D` an orthonormal null-space basis of :math:`GD`?
+    r"""``safeguards="robust"``: does :math:`Z^\top H Z` pass the modification test in the
+    variables scaled by :math:`D = \operatorname{diag}(|H_{ii}|)^{-1/2}` (1 where
+    :math:`H_{ii} = 0`)? Dense ``H``: :math:`\lambda_{\min}(Z_D^\top DHD Z_D) \ge`
+    ``hess_mod_tol``, :math:`Z_D` an orthonormal null-space basis of :math:`GD`. Sparse
+    ``H`` (no :math:`Z` formed): Gershgorin's bound of :math:`DHD` :math:`\ge`
+    ``hess_mod_tol`` (scaled diagonal dominance, a sufficient condition: :math:`DHD \succ
+    0` implies :math:`Z^\top H Z \succ 0`).
 
     :math:`Z_D^\top DHD Z_D` is congruent to :math:`Z^\top H Z` (same inertia, Sylvester),
     so a pass certifies that the unshifted Newton step is the minimizer of the quadratic
@@ -172,10 +175,12 @@ def _positive_definite_scaled(cfg, H, G) -> bool:
     (3562 iterations, status 5; 6 with this test). The eigenvalues of
     :math:`Z^\top HZ` below :math:`\varepsilon\|H\|` are rounding noise of its
     computation, those of the scaled matrix are not, when :math:`D` equalizes H."""
-    d = np.abs(np.diag(H))
+    d = np.abs(H.diagonal())
     d = 1.0 / np.sqrt(np.where(d > 0.0, d, 1.0))
-    G_d = G * d
-    Z = np.linalg.qr(G_d.T, mode="complete")[0][:, G.shape[0]:]
+    if sp.issparse(H):
+        scale = sp.diags_array(d)
+        return gershgorin_min(scale @ H @ scale) >= cfg.hess_mod_tol
+    Z = np.linalg.qr((G * d).T, mode="complete")[0][:, G.shape[0]:]
     return float(np.linalg.eigvalsh(Z.T @ (d[:, None] * H * d) @ Z)[0]) >= cfg.hess_mod_tol
 
 
@@ -297,6 +302,8 @@ def sparse_kkt(cfg, problem, s) -> KKTSystem:
     barrier = None if s.box is None else _curvature_scale(s) * s.box.barrier_diag(s.x)
     lam_min = reduced_min_eig(cfg, lambda v: H @ v, G, n, H_norm, s, H=H, barrier=barrier)
     t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s))
+    if t and cfg.robust and _positive_definite_scaled(cfg, H, G):
+        t = 0.0
     B = sp.csr_array(H + t * sp.identity(n, format="csr")) if t else H
     K = sp.csr_array(sp.bmat([[B, G.T], [G, None]], format="csr"))
     norms = dict(B=float(sp.linalg.norm(B)), G=float(sp.linalg.norm(G)) if m else 0.0,

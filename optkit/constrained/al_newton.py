@@ -137,8 +137,8 @@ class ALNewton:
     - the *minimal Hessian shift* :math:`t = \xi_B - \lambda_{\min}(Z^\top\nabla^2_x L
       Z)` instead of :math:`\xi_B + \|\nabla^2_x L\|` (same guarantee
       :math:`Z^\top BZ \succeq \xi_B I`; :func:`._kkt.hessian_shift`), and on the dense
-      path no shift where :math:`Z^\top\nabla^2_x L Z` passes the test in the variables
-      scaled by :math:`\operatorname{diag}(|\nabla^2_x L|_{ii})^{-1/2}` (IPOPT's
+      and sparse paths no shift where :math:`Z^\top\nabla^2_x L Z` passes the test in the
+      variables scaled by :math:`\operatorname{diag}(|\nabla^2_x L|_{ii})^{-1/2}` (IPOPT's
       inertia test is scale-free; :func:`._kkt._positive_definite_scaled`);
     - sketch passes capped at :math:`\max(1000, N^2)` steps before the LU fallback
       (:meth:`_pass_cap`);

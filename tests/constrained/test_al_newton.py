@@ -184,11 +184,13 @@ def test_modified_reduced_hessian_is_at_least_xi_B(name, safeguards):
         assert lam_min_B == pytest.approx(xi_B)
 
 
-def test_badly_scaled_convex_problem_takes_the_unshifted_newton_step():
+@pytest.mark.parametrize("linear_algebra", ["dense", "sparse"])
+def test_badly_scaled_convex_problem_takes_the_unshifted_newton_step(linear_algebra):
     """Variables of size 1e-3 to 1e7 (curvatures 1e6 to 1e-14, as in S2MPJ HS54): the
     reduced Hessian is positive definite, but its smallest eigenvalue is below hess_mod_tol,
     and the shift xi_B cut every step to a sliver of Newton's (2000 iterations, x off by
-    100%). The robust test in the Jacobi-scaled variables passes, and the convex QP is solved
+    100%). The robust test in the Jacobi-scaled variables passes (dense: the reduced
+    Hessian's eigenvalues; sparse: scaled diagonal dominance), and the convex QP is solved
     by one Newton step. The oracle: the KKT system solved by numpy."""
     sigma = np.array([1e-3, 1.0, 1e5, 1e7, 30.0])
     mu = np.array([0.5, -1.0, 1e6, -3e7, 100.0])
@@ -198,8 +200,9 @@ def test_badly_scaled_convex_problem_takes_the_unshifted_newton_step():
     kkt = np.block([[np.diag(w), A.T], [A, np.zeros((2, 2))]])
     x_star = np.linalg.solve(kkt, np.concatenate([w * mu, b]))[:5]
     res = optkit.minimize(lambda x: 0.5 * w @ (x - mu) ** 2, np.zeros(5), method="al-newton",
-                          jac=lambda x: w * (x - mu), hess=lambda x: np.diag(w),
-                          constraints=[LinearConstraint(A, b, b)], options={"rng": 0})
+                          jac=lambda x: w * (x - mu), hess=lambda x: sp.diags_array(w),
+                          constraints=[LinearConstraint(A, b, b)],
+                          options={"rng": 0, "linear_algebra": linear_algebra})
     assert res.success and res.nit <= 3
     assert res.trace.records[1]["hess_shift"] == 0.0
     np.testing.assert_allclose(res.x, x_star, rtol=1e-10)
