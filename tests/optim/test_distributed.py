@@ -66,6 +66,10 @@ def _worker(rank, world, init_file, out_dir):
                     torch.save({"params": [p.detach() for p in ddp.module.parameters()],
                                 "state_dict": opt.state_dict()},
                                os.path.join(out_dir, f"{name}-{int(zero)}.pt"))
+        # both ranks done before the teardown: a rank destroying the group while its peer's
+        # gloo threads still hold work aborted rank 0 once in CI ("terminate called without
+        # an active exception", SIGABRT)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -34,4 +34,5 @@ def run(rank, world, init_file, out_dir, steps):
                process_group=dist.group.WORLD)
     torch.save({"d": ds, "params": [p.detach() for p in model.parameters()]},
                f"{out_dir}/rank{rank}.pt")
+    dist.barrier()  # both ranks done before the teardown (see tests/optim/test_distributed.py)
     dist.destroy_process_group()
