@@ -134,17 +134,20 @@ def dense_kkt(cfg, problem, s) -> KKTSystem:
     G = s.G.toarray() if sp.issparse(s.G) else np.asarray(s.G)
     H_norm = float(np.linalg.norm(H))
     flops = 2.0 * m * m * n + 9.0 * m**3 + 2.0 * n * n
+    # one test of Z^T H Z: full QR of G^T, the product, the eigenvalues
+    test_flops = 4.0 * n**3 / 3 + 2.0 * n * n * (n - m) + 2.0 * n * (n - m) ** 2 \
+        + 9.0 * (n - m) ** 3
     if m < n:
         Z = np.linalg.qr(G.T, mode="complete")[0][:, m:] if m else E
         lam_min = float(np.linalg.eigvalsh(Z.T @ H @ Z)[0])
-        flops += 4.0 * n**3 / 3 + 2.0 * n * n * (n - m) + 2.0 * n * (n - m) ** 2 \
-            + 9.0 * (n - m) ** 3
+        flops += test_flops
     else:
         lam_min = np.inf
     t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s))
-    if t and cfg.robust and m < n and _positive_definite_scaled(cfg, H, G):
-        t = 0.0
-        flops += 4.0 * n**3 / 3 + 2.0 * n * n * (n - m) + 9.0 * (n - m) ** 3
+    if t and cfg.robust:  # t > 0 only when m < n
+        flops += test_flops
+        if _positive_definite_scaled(cfg, H, G):
+            t = 0.0
     B = H + t * E
     K = np.zeros((n + m, n + m))
     K[:n, :n] = B
