@@ -38,11 +38,13 @@ class _State:
     eigvec: np.ndarray | None = None  # warm starts of the reduced-Hessian Lanczos
     eigvec_H: np.ndarray | None = None  # and of the ||grad^2 L|| Lanczos
     gram_solve: Callable | None = None  # r -> (G G^T)^{-1} r for the current G
+    null_G: np.ndarray | None = None  # orthonormal basis of null(G^T) (robust, dense path)
     ldl: Any = None  # ReusableLDL of the sparse path's KKT matrices (one analysis per pattern)
     k: int = 0
     best_kkt: float = np.inf  # lowest KKT residual so far and its iteration (progress test)
     best_k: int = 0
     short_steps: int = 0  # consecutive Armijo steps below SHORT_STEP (robust crawl test)
+    tiny_step: bool = False  # the last step was below the merit's resolution (robust)
     lam_norm_prev: float = np.inf  # ||lambda|| at the previous iterate (robust Fritz John stop)
     unbounded_steps: int = 0  # consecutive Newton steps with ||lambda|| blowing up (same)
     n_inner: int = 0

@@ -136,9 +136,10 @@ register(MethodInfo(
         "safeguards": Option("robust", (
             "str\n    'robust' (default): the paper's iteration plus safeguards for problems "
             "outside its assumptions: gradient-based scaling of f and c at x0 (IPOPT's rule; "
-            "results in the user's units), the minimal Hessian shift xi_B - lambda_min(Z^T H "
-            "Z) (none where Z^T H Z passes hess_mod_tol in the variables scaled by "
-            "diag(|H_ii|)^(-1/2); dense and sparse paths), sketch passes capped at "
+            "results in the user's units), the Hessian shift xi_B - lambda_min + "
+            "max(-lambda_min, 0) with lambda_min = lambda_min(Z^T H Z) (none where Z^T H Z "
+            "passes hess_mod_tol in the variables scaled by diag(|H_ii|)^(-1/2); dense and "
+            "sparse paths), IPOPT's tiny-step rule, sketch passes capped at "
             "max(1000, N^2) steps before the LU fallback, after a "
             "failed Newton step (or a crawl/stall while infeasible) a least-squares "
             "feasibility restoration on ||c||^2/2 and a reset of multipliers and penalties "

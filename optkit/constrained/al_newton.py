@@ -68,6 +68,8 @@ BARRIER_MU_MIN = 1e-9
 MIN_PASS_CAP = 1000  # sketch steps a pass always gets before the LU fallback (robust)
 
 ALPHA_MIN = 1e-10
+TINY_STEP = 10.0 * np.finfo(float).eps  # robust: IPOPT's tiny_step_tol (ALNewton._tiny_step)
+TINY_STEP_FEASIBILITY = 1e-4  # ... at ||c||_inf at most this
 KAPPA_MIN = 1e-10
 XI_G_MIN = 1e-150  # floor of xi_G in Psi (only reached with singular_tol = 0): finite Psi
 _EPS = np.finfo(float).eps
@@ -134,8 +136,9 @@ class ALNewton:
     - *scaling* at :math:`x_0` (IPOPT's gradient-based rule, Wächter and Biegler, Math.
       Program. 106, 2006, automatic scaling; :mod:`optkit.constrained._scaling`), results and the
       stopping test in the user's units;
-    - the *minimal Hessian shift* :math:`t = \xi_B - \lambda_{\min}(Z^\top\nabla^2_x L
-      Z)` instead of :math:`\xi_B + \|\nabla^2_x L\|` (same guarantee
+    - a *spectral Hessian shift* :math:`t = \xi_B - \lambda_{\min} + \max(-\lambda_{\min},
+      0)`, :math:`\lambda_{\min} = \lambda_{\min}(Z^\top\nabla^2_x L Z)` (the negative
+      curvature mirrored), instead of :math:`\xi_B + \|\nabla^2_x L\|` (same guarantee
       :math:`Z^\top BZ \succeq \xi_B I`; :func:`._kkt.hessian_shift`), and on the dense
       and sparse paths no shift where :math:`Z^\top\nabla^2_x L Z` passes the test in the
       variables scaled by :math:`\operatorname{diag}(|\nabla^2_x L|_{ii})^{-1/2}` (IPOPT's
@@ -156,6 +159,12 @@ class ALNewton:
     - in the line search (:meth:`_robust_backtracking`), a *second-order correction* of a
       rejected unit step against the Maratos effect (Fletcher 1982; Nocedal and Wright
       2006, §15.6; :meth:`_second_order_correction`);
+    - *minimum-norm multipliers* after each step on the dense path
+      (:meth:`_drop_null_multipliers`): no component in :math:`\operatorname{null}(G^\top)`
+      where rows of :math:`G` are dependent;
+    - IPOPT's *tiny-step rule* (:meth:`_tiny_step`): a step below the merit's resolution
+      (:math:`|\Delta x_i| \le 10\varepsilon_{\rm mach}(1 + |x_i|)`) at a nearly feasible
+      iterate is taken without the Armijo test, and lowers the barrier parameter;
     - *screened trials* (:meth:`_screened_merit`): a trial point is rejected on
       :math:`f + \lambda^\top c + \tfrac{\mu}{2}\|c\|^2`, a lower bound on the merit,
       before :math:`\nabla f` and :math:`G` are evaluated (same decisions and iterates,
@@ -451,15 +460,23 @@ class ALNewton:
     def _barrier_update(self, s) -> float:
         r"""Bounds (:mod:`optkit.constrained._box`): IPOPT's monotone barrier update
         (Wächter and Biegler 2006, §2.1, eq. (7)): while the barrier problem's KKT residual
-        is :math:`\le \kappa_\epsilon\beta` (``BARRIER_KAPPA_EPS``), :math:`\beta \leftarrow
-        \max(\beta_{\min}, \min(\kappa_\beta\beta, \beta^{\theta_\beta}))`. The state's
+        is :math:`\le \kappa_\epsilon\beta` (``BARRIER_KAPPA_EPS``), or after a tiny step
+        (:meth:`_tiny_step`, IPOPT's rule), :math:`\beta \leftarrow
+        \max(\beta_{\min}, \min(\kappa_\beta\beta, \beta^{\theta_\beta}))`. The residual
+        tested is also taken net of the barrier gradient's rounding floor
+        (:meth:`_kkt_net_of_rounding`, as the success test): at active bounds with large
+        multipliers the plain residual cannot fall below that floor, and the barrier
+        parameter stayed put with Newton steps of 1e-15 (S2MPJ NCVXQP7: residual 5.8e-4 at
+        :math:`\beta` = 1.8e-6 for 50 iterations at IPOPT's f, status 5). The state's
         objective and gradients change by the barrier's difference alone (no user calls);
         the multipliers, penalties and the iterate are kept. Returns the new KKT residual."""
         box, mu_min = s.box, self._barrier_mu_min(s)
         s_f = 1.0 if s.view is None else s.view.s_f
-        kkt = s.kkt
-        while (box.mu > mu_min and min(kkt, self._unscaled_kkt(s))
-               <= max(BARRIER_KAPPA_EPS * box.mu, self.tol)):
+        kkt, tiny = s.kkt, s.tiny_step
+        while box.mu > mu_min and (
+                tiny or min(kkt, self._unscaled_kkt(s), self._kkt_net_of_rounding(s))
+                <= max(BARRIER_KAPPA_EPS * box.mu, self.tol)):
+            tiny = False  # a tiny step decreases the barrier parameter once
             value, grad = box.barrier(s.x), box.barrier_grad(s.x)
             box.mu = max(mu_min, min(BARRIER_KAPPA_MU * box.mu, box.mu**BARRIER_THETA_MU))
             step = s_f * (box.barrier_grad(s.x) - grad)
@@ -748,7 +765,7 @@ class ALNewton:
             s.x, s.fun, s.g, s.c, s.G, s.gl = x, f, g, c, G, gl
             if s.box is not None:
                 s.box.reset_duals(x)
-            s.xi_G = s.gram_max = s.gram_solve = None
+            s.xi_G = s.gram_max = s.gram_solve = s.null_G = None
             s.eigvec = s.eigvec_H = None
         if timed_out:
             s.stop = (STATUS["max_time"], f"{MESSAGES[STATUS['max_time']]} (in the "
@@ -930,7 +947,10 @@ class ALNewton:
             merit, payload = at(s.x + alpha * z[:n], s.lam + alpha * z[n:])
             return merit, alpha * slope, payload
 
-        if self.robust:
+        s.tiny_step = self.robust and self._tiny_step(s, z[:n])
+        if s.tiny_step:  # below the merit's resolution: the full step, no Armijo test
+            ls = LineSearchResult(True, 1.0, np.nan, at(s.x + z[:n], s.lam + z[n:])[1], 1)
+        elif self.robust:
             screen = bool(getattr(problem.objective, "has_separate_grad", False))
             ls = self._robust_backtracking(
                 s, z, slope, merit0, slack,
@@ -941,8 +961,10 @@ class ALNewton:
         if ls.success:
             s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = ls.payload
             if not problem.constraints.is_linear:  # else G is constant: keep its spectrum
-                s.xi_G = s.gram_max = s.gram_solve = None  # and factorization
+                s.xi_G = s.gram_max = s.gram_solve = s.null_G = None  # and factorization
             s.info["alpha"] = cap * ls.step
+            if self.robust and s.path == "dense":
+                self._drop_null_multipliers(s)
             if s.box is not None:
                 s.box.update_duals(x_old, direction, s.x, tau)
             s.short_steps = s.short_steps + 1 if ls.step < SHORT_STEP else 0
@@ -952,6 +974,47 @@ class ALNewton:
             f"{ALPHA_MIN:g} at iteration {s.k - 1} (merit slope {slope:.3g}); the derivatives "
             "may be inconsistent with the function values."))
         return s
+
+    @staticmethod
+    def _drop_null_multipliers(s):
+        r"""``safeguards="robust"``, dense path: :math:`\lambda` minus its component in
+        :math:`\operatorname{null}(G^\top)` (numerical rank of :math:`G` as numpy's
+        ``matrix_rank``, from its SVD), and :math:`\nabla_x L` formed again.
+
+        Where rows of :math:`G` are linearly dependent the multipliers are determined only
+        up to that null space, which changes neither :math:`\nabla_x L` nor the KKT
+        conditions; but the Newton steps (solves of a singular KKT matrix) can leave a huge
+        component there, and it multiplies the rounding of :math:`c` in the merit's
+        :math:`\lambda^\top c` (S2MPJ STNQP1, four dependent linear rows: :math:`\lambda`
+        entries :math:`\pm 8.8 \cdot 10^{13}`, :math:`c \sim 4 \cdot 10^{-16}`, merit noise
+        0.05 against an Armijo decrease of 5e-4, so every line search backtracked to 1/32: 193
+        iterations where 16 do). The minimum-norm multipliers, as at the start
+        (:meth:`_least_squares_multipliers`), remove it. Rank deficiency short of the
+        rounding level (Fritz John points, :meth:`_multipliers_unbounded`) is left alone."""
+        if s.lam.size == 0:
+            return
+        G = s.G.toarray() if sp.issparse(s.G) else np.asarray(s.G, dtype=float)
+        if s.null_G is None:  # kept while G is (linear constraints: one SVD per run)
+            U, sv, _ = np.linalg.svd(G, full_matrices=True)
+            s.null_G = U[:, int(np.sum(sv > sv.max(initial=0.0) * max(G.shape) * _EPS)):]
+        if s.null_G.shape[1]:
+            s.lam = s.lam - s.null_G @ (s.null_G.T @ s.lam)
+            s.gl = np.asarray(s.g + G.T @ s.lam, dtype=float).ravel()
+
+    @staticmethod
+    def _tiny_step(s, dx) -> bool:
+        r"""``safeguards="robust"``: IPOPT's tiny-step rule (its ``tiny_step_tol``; Wächter
+        and Biegler, Math. Program. 106, 2006): a primal step with :math:`\max_i |\Delta x_i|/(1 +
+        |x_i|) \le 10\varepsilon_{\rm mach}` (after the fraction-to-the-boundary cap) at
+        an iterate with :math:`\|c\|_\infty \le 10^{-4}` changes the merit by less than
+        its rounding, so the Armijo test only sees noise; the full step is taken without
+        it, and with bounds the barrier parameter is decreased (:meth:`_barrier_update`;
+        IPOPT's monotone update does the same after a tiny step).
+        At active bounds with large multipliers the Newton steps of the last barrier
+        problems are of this size (S2MPJ NCVXQP2, NCVXQP3, NCVXQP6: 50 iterations at
+        IPOPT's f with Armijo steps of 1/32 that moved x by 1e-15, status 5; now status 0)."""
+        tiny = np.max(np.abs(dx) / (1.0 + np.abs(s.x)), initial=0.0) <= TINY_STEP
+        return bool(tiny and np.max(np.abs(s.c), initial=0.0) <= TINY_STEP_FEASIBILITY)
 
     @staticmethod
     def _screened_merit(problem, s, mu, nu):

@@ -1,6 +1,6 @@
 """The robust safeguards of al-newton (``safeguards="robust"``, the default), each against an
 independent oracle (closed form or SLSQP); where a paper-mode run fails on the same input,
-that is asserted too. The minimal Hessian shift is tested in test_al_newton.py
+that is asserted too. The Hessian shift is tested in test_al_newton.py
 (test_modified_reduced_hessian_is_at_least_xi_B), the S2MPJ regressions in test_s2mpj.py."""
 
 
@@ -187,3 +187,29 @@ def test_fritz_john_point_stops_feasible_with_status_7(x0):
     paper = optkit.minimize(x0=np.array(x0), method="al-newton", **problem,
                             options={"rng": 0, "maxiter": 200, "safeguards": "paper"})
     assert paper.status == AL_STATUS["maxiter"]
+
+
+@pytest.mark.parametrize("null_size", [0.0, 1e12])
+def test_dependent_rows_leave_the_minimum_norm_multipliers(null_size):
+    """min 1/2 ||x - a||^2 subject to four linear rows of rank 2 (rows 3 and 4 are sums of
+    rows 1 and 2): the multipliers are determined only up to null(G^T). Started with
+    lam0 = null_size times a unit vector of null(G^T) (as an LU solve of the singular KKT
+    matrix can leave one: S2MPJ STNQP1), the run ends at the projection of a onto the
+    affine set (lstsq of the KKT system) with the minimum-norm multipliers (numpy's lstsq
+    of G^T lambda = -(x* - a)). Before the projection the 1e12 component stayed, and times
+    the rounding of c it was the merit's noise."""
+    a = np.array([1.0, -2.0, 0.5, 3.0])
+    A = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 1.0],
+                  [1.0, 2.0, 1.0, 1.0], [2.0, 3.0, 1.0, 1.0]])
+    b = np.array([1.0, 2.0, 3.0, 4.0])
+    cons = scipy.optimize.LinearConstraint(A, b, b)
+    null = scipy.linalg.null_space(A.T)[:, 0]
+    res = optkit.minimize(lambda x: 0.5 * (x - a) @ (x - a), np.array([3.0, -1.0, 2.0, 0.5]),
+                          method="al-newton", jac=lambda x: x - a, hess=lambda x: np.eye(4),
+                          constraints=[cons], options={"rng": 0, "lam0": null_size * null})
+    kkt = np.block([[np.eye(4), A.T], [A, np.zeros((4, 4))]])
+    x_star = np.linalg.lstsq(kkt, np.concatenate([a, b]), rcond=None)[0][:4]
+    lam_star = np.linalg.lstsq(A.T, -(x_star - a), rcond=None)[0]
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, x_star, atol=1e-8)
+    np.testing.assert_allclose(res.multipliers, lam_star, atol=1e-8)
