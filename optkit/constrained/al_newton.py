@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 
 from optkit.core.constraints import ConstraintOracle
@@ -978,8 +979,8 @@ class ALNewton:
     @staticmethod
     def _drop_null_multipliers(s):
         r"""``safeguards="robust"``, dense path: :math:`\lambda` minus its component in
-        :math:`\operatorname{null}(G^\top)` (numerical rank of :math:`G` as numpy's
-        ``matrix_rank``, from its SVD), and :math:`\nabla_x L` formed again.
+        :math:`\operatorname{null}(G^\top)` (``scipy.linalg.null_space``: the SVD, rank at
+        :math:`\max(m, n)\,\varepsilon\,\sigma_{\max}`), and :math:`\nabla_x L` formed again.
 
         Where rows of :math:`G` are linearly dependent the multipliers are determined only
         up to that null space, which changes neither :math:`\nabla_x L` nor the KKT
@@ -995,8 +996,7 @@ class ALNewton:
             return
         G = s.G.toarray() if sp.issparse(s.G) else np.asarray(s.G, dtype=float)
         if s.null_G is None:  # kept while G is (linear constraints: one SVD per run)
-            U, sv, _ = np.linalg.svd(G, full_matrices=True)
-            s.null_G = U[:, int(np.sum(sv > sv.max(initial=0.0) * max(G.shape) * _EPS)):]
+            s.null_G = scipy.linalg.null_space(G.T)
         if s.null_G.shape[1]:
             s.lam = s.lam - s.null_G @ (s.null_G.T @ s.lam)
             s.gl = np.asarray(s.g + G.T @ s.lam, dtype=float).ravel()
