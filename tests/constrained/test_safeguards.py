@@ -213,3 +213,30 @@ def test_dependent_rows_leave_the_minimum_norm_multipliers(null_size):
     assert res.success, res.message
     np.testing.assert_allclose(res.x, x_star, atol=1e-8)
     np.testing.assert_allclose(res.multipliers, lam_star, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["BT1", "BT7", "HS27"])
+def test_backtracking_from_the_last_step_keeps_the_iterates(name, monkeypatch):
+    """The robust line search starts its halving at twice the last accepted step and grows
+    it back while accepted: on these problems (the accepted steps form an interval) every
+    iterate equals the one of the halving from 1/2, with fewer objective evaluations."""
+    from optkit.constrained.hs import BY_NAME
+
+    def run():
+        xs = []
+        res = optkit.minimize(method="al-newton", callback=lambda x: xs.append(x.copy()),
+                              options={"rng": 0}, **BY_NAME[name].scipy_kwargs())
+        assert res.success, res.message
+        return res, np.array(xs)
+
+    warm, warm_xs = run()
+    backtracking = ALNewton._robust_backtracking
+
+    def from_one_half(self, s, *args):
+        s.last_step = 1.0  # the halving then starts at min(1/2, 2) = 1/2
+        return backtracking(self, s, *args)
+
+    monkeypatch.setattr(ALNewton, "_robust_backtracking", from_one_half)
+    cold, cold_xs = run()
+    np.testing.assert_array_equal(warm_xs, cold_xs)
+    assert warm.nfev < cold.nfev
