@@ -13,6 +13,7 @@ from scipy.optimize import NonlinearConstraint
 import optkit
 from optkit.constrained._scaling import scale_factors
 from optkit.constrained.al_newton import AL_STATUS, STALL_WINDOW, ALNewton
+from optkit.constrained.hs import BY_NAME
 
 
 def _hs7(f_scale=1.0, c_scale=1.0):
@@ -220,8 +221,6 @@ def test_backtracking_from_the_last_step_keeps_the_iterates(name, monkeypatch):
     """The robust line search starts its halving at twice the last accepted step and grows
     it back while accepted: on these problems (the accepted steps form an interval) every
     iterate equals the one of the halving from 1/2, with fewer objective evaluations."""
-    from optkit.constrained.hs import BY_NAME
-
     def run():
         xs = []
         res = optkit.minimize(method="al-newton", callback=lambda x: xs.append(x.copy()),
