@@ -65,38 +65,48 @@ def gram_solver(G):
 def gram_eigs(G) -> tuple[float, float]:
     r"""Smallest and largest eigenvalue of :math:`GG^\top` (both 1 when :math:`m = 0`).
 
-    Dense ``eigvalsh`` up to ``DENSE_MAX`` rows. For a larger sparse :math:`G`:
-    :math:`\lambda_{\max}` by Lanczos (ARPACK, ``tol=1e-3``); :math:`\lambda_{\min}` is the
-    Gershgorin bound when that bound is :math:`\ge 1` (the method uses only
+    With more rows than columns (:math:`m > n`) :math:`GG^\top` has rank at most :math:`n`:
+    :math:`\lambda_{\min} = 0` exactly, and :math:`\lambda_{\max}` is that of the
+    :math:`n \times n` matrix :math:`G^\top G` (the same nonzero eigenvalues), so no
+    :math:`m \times m` matrix is formed (S2MPJ SPECANNE, :math:`m = 15000`, :math:`n = 9`:
+    a dense ``eigvalsh`` of :math:`GG^\top` ran for minutes inside one call, past
+    ``max_time``). Otherwise dense ``eigvalsh`` up to ``DENSE_MAX`` rows. For a larger sparse
+    :math:`G`: :math:`\lambda_{\max}` by Lanczos (ARPACK, ``tol=1e-3``); :math:`\lambda_{\min}`
+    is the Gershgorin bound when that bound is :math:`\ge 1` (the method uses only
     :math:`\min(\xi_G, 1)` and the singularity tests, which a bound :math:`\ge 1` passes
     while :math:`\lambda_{\max} < 10^{12}`), else shift-invert Lanczos at 0 on a SuperLU
     factorization (0.0 when :math:`GG^\top` is exactly singular).
     """
     from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 
-    m = G.shape[0]
+    m, n = G.shape
     if m == 0:
         return 1.0, 1.0
-    GG = G @ G.T
-    if not sp.issparse(GG) or m <= DENSE_MAX:
-        eig = np.linalg.eigvalsh(GG.toarray() if sp.issparse(GG) else GG)
-        return float(eig[0]), float(eig[-1])
-    GG = sp.csc_array(GG)
+    if m > n:
+        A, size = G.T @ G, n
+    else:
+        A, size = G @ G.T, m
+    if not sp.issparse(A) or size <= DENSE_MAX:
+        eig = np.linalg.eigvalsh(A.toarray() if sp.issparse(A) else A)
+        return (0.0 if m > n else float(eig[0])), float(eig[-1])
+    A = sp.csc_array(A)
     try:
-        gram_max = float(eigsh(GG, k=1, which="LA", tol=1e-3, v0=np.ones(m),
+        gram_max = float(eigsh(A, k=1, which="LA", tol=1e-3, v0=np.ones(size),
                                return_eigenvectors=False)[0])
     except (ArpackError, ArpackNoConvergence):
-        gram_max = float(abs(GG).sum(axis=1).max())  # Gershgorin upper bound
-    bound = gershgorin_min(GG)
+        gram_max = float(abs(A).sum(axis=1).max())  # Gershgorin upper bound
+    if m > n:
+        return 0.0, gram_max
+    bound = gershgorin_min(A)
     if bound >= 1.0:
         return bound, gram_max
     try:
-        solve = sparse_lu(GG).solve
+        solve = sparse_lu(A).solve
     except RuntimeError:  # SuperLU: G G^T exactly singular
         return 0.0, gram_max
     inverse = LinearOperator((m, m), matvec=solve, dtype=float)
     try:
-        return float(eigsh(GG, k=1, sigma=0.0, which="LM", OPinv=inverse, tol=1e-6,
+        return float(eigsh(A, k=1, sigma=0.0, which="LM", OPinv=inverse, tol=1e-6,
                            return_eigenvectors=False)[0]), gram_max
     except (ArpackError, ArpackNoConvergence):
-        return float(np.linalg.eigvalsh(GG.toarray())[0]), gram_max
+        return float(np.linalg.eigvalsh(A.toarray())[0]), gram_max

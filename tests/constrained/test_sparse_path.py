@@ -126,6 +126,21 @@ def test_gram_eigenvalues_of_a_large_sparse_jacobian_match_eigvalsh():
     assert high1 == pytest.approx(eig1[-1], rel=1e-3)
 
 
+@pytest.mark.parametrize("kind", ["dense", "sparse", "sparse-large-n"])
+def test_gram_eigenvalues_with_more_rows_than_columns(kind):
+    """m > n: G G^T has rank n < m, so lambda_min = 0 exactly and lambda_max is that of
+    the n x n G^T G (eigvalsh of the m x m G G^T as the oracle); no m x m matrix is formed."""
+    rng = np.random.default_rng(3)
+    m, n = {"dense": (1500, 9), "sparse": (1500, 40), "sparse-large-n": (2500, 1200)}[kind]
+    G = rng.standard_normal((m, n)) if kind == "dense" else sp.csr_array(
+        sp.random(m, n, density=0.01, random_state=4) + 0.5 * sp.eye(m, n))
+    dense = G.toarray() if sp.issparse(G) else G
+    eig = np.linalg.eigvalsh(dense @ dense.T)
+    low, high = gram_eigs(G)
+    assert low == 0.0 and abs(eig[0]) <= 1e-10 * eig[-1]
+    assert high == pytest.approx(eig[-1], rel=1e-6 if kind == "dense" else 1e-3)
+
+
 def test_linear_operator_hessian_needs_the_matrix_free_path():
     from scipy.sparse.linalg import aslinearoperator
 
