@@ -638,7 +638,8 @@ class ALNewton:
         either consistent (the S2MPJ "NE" forms of zero-residual least-squares problems;
         duplicated or dependent rows) or not (data fits). The run starts with the feasibility
         restoration from :math:`x_0` (:meth:`_restore`: MINPACK's Levenberg-Marquardt on
-        :math:`\tfrac12\|c\|^2`, the Gauss-Newton method for overdetermined systems; the
+        :math:`\tfrac12\|c\|^2`, the Gauss-Newton method for overdetermined systems, or the
+        trust-region reflective method with bounds or a sparse :math:`G`; the
         rows are not scaled, so that this is the user's least-squares problem). If it
         ends infeasible, the run stops with status 10 at that least-squares point of
         :math:`c(x) = 0`. Otherwise the multipliers are the least-squares ones: where
@@ -657,7 +658,7 @@ class ALNewton:
                     f"The {m} equality constraints on {n} variables have no solution near the "
                     f"least-squares point of c(x) = 0 returned (||c||_inf = "
                     f"{np.max(np.abs(c)):.3g} after {s.n_restoration_nfev} evaluations of "
-                    "Levenberg-Marquardt from x0)."))
+                    "the least-squares restoration from x0)."))
                 return
         s.lam = self._least_squares_multipliers(s.G, s.g)
         s.gl = np.asarray(s.g + s.G.T @ s.lam, dtype=float).ravel()
@@ -685,7 +686,8 @@ class ALNewton:
 
         The solver is ``scipy.optimize.least_squares``: MINPACK's trust-region
         Levenberg-Marquardt (Moré, "The Levenberg-Marquardt algorithm: implementation and
-        theory", 1978) when :math:`m \ge n`, else the trust-region reflective method
+        theory", 1978) when :math:`m \ge n` and :math:`G` is dense (or within the dense limit),
+        else the trust-region reflective method
         (Branch, Coleman and Li, SIAM J. Sci. Comput. 21, 1999), which handles
         underdetermined and rank-deficient :math:`G` (sparse :math:`G` through LSMR when
         :math:`n + m` exceeds the dense limit). A trust region matters here: a Gauss-Newton
@@ -737,7 +739,8 @@ class ALNewton:
             return np.array(J, dtype=float)
 
         c_entry = float(np.linalg.norm(s.c))
-        method = "lm" if m >= n and s.box is None else "trf"
+        sparse = large and sp.issparse(s.G)  # MINPACK's LM takes dense Jacobians only
+        method = "lm" if m >= n and s.box is None and not sparse else "trf"
         extra = {"tr_solver": "lsmr"} if large and method == "trf" else {}
         start = s.x
         if s.box is not None:  # stay strictly inside the bounds (the barrier is finite)

@@ -141,6 +141,25 @@ def test_gram_eigenvalues_with_more_rows_than_columns(kind):
     assert high == pytest.approx(eig[-1], rel=1e-6 if kind == "dense" else 1e-3)
 
 
+def test_consistent_overdetermined_sparse_constraints_beyond_the_dense_limit():
+    """m > n, n + m > DENSE_MAX, sparse G (dependent rows, consistent): the restoration runs
+    on the sparse Jacobian (MINPACK's LM takes dense ones only; it used to fail at once with
+    status 10) and min ||x||^2/2 ends at the minimum-norm solution (numpy's lstsq)."""
+    n = 400
+    block = sp.random(n // 2, n, density=0.01, random_state=1) + sp.eye(n // 2, n)
+    A = sp.csr_array(sp.vstack([block] * 4 + [block[:100]]))  # m = 900, rank 200
+    b = A @ np.random.default_rng(0).standard_normal(n)
+    con = NonlinearConstraint(lambda x: A @ x, b, b, jac=lambda x: A,
+                              hess=lambda x, v: sp.csr_array((n, n)))
+    problem = Problem.from_scipy(lambda x: 0.5 * float(x @ x), np.zeros(n), jac=lambda x: x,
+                                 hess=lambda x: sp.eye(n), constraints=[con])
+    res = _run(problem)
+    assert A.shape[0] + n > DENSE_MAX
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, np.linalg.lstsq(A.toarray(), b, rcond=None)[0],
+                               atol=1e-8)
+
+
 def test_linear_operator_hessian_needs_the_matrix_free_path():
     from scipy.sparse.linalg import aslinearoperator
 
