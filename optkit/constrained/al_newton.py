@@ -952,15 +952,18 @@ class ALNewton:
             merit, payload = at(s.x + alpha * z[:n], s.lam + alpha * z[n:])
             return merit, alpha * slope, payload
 
-        s.tiny_step = self.robust and self._tiny_step(s, z[:n])
-        if s.tiny_step:  # below the merit's resolution: the full step, no Armijo test
-            ls = LineSearchResult(True, 1.0, np.nan, at(s.x + z[:n], s.lam + z[n:])[1], 1)
-        elif self.robust:
+        ls = None
+        if self.robust and self._tiny_step(s, z[:n]):  # below the merit's resolution:
+            value, payload = at(s.x + z[:n], s.lam + z[n:])  # the full step, no Armijo test,
+            if np.isfinite(value):  # unless it rounds onto a bound (then the line search)
+                ls = LineSearchResult(True, 1.0, value, payload, 1)
+        s.tiny_step = ls is not None
+        if ls is None and self.robust:
             screen = bool(getattr(problem.objective, "has_separate_grad", False))
             ls = self._robust_backtracking(
                 s, z, slope, merit0, slack,
                 self._screened_merit(problem, s, mu, nu) if screen else at)
-        else:
+        elif ls is None:
             ls = backtracking(trial, merit0, step=1.0, c1=self.beta, shrink=0.5,
                               min_step=ALPHA_MIN, slack=slack)
         if ls.success:
@@ -1017,7 +1020,9 @@ class ALNewton:
         IPOPT's monotone update does the same after a tiny step).
         At active bounds with large multipliers the Newton steps of the last barrier
         problems are of this size (S2MPJ NCVXQP2, NCVXQP3, NCVXQP6: 50 iterations at
-        IPOPT's f with Armijo steps of 1/32 that moved x by 1e-15, status 5; now status 0)."""
+        IPOPT's f with Armijo steps of 1/32 that moved x by 1e-15, status 5; now status 0).
+        A full step that rounds onto a bound (the barrier infinite there) goes through the
+        line search instead."""
         tiny = np.max(np.abs(dx) / (1.0 + np.abs(s.x)), initial=0.0) <= TINY_STEP
         return bool(tiny and np.max(np.abs(s.c), initial=0.0) <= TINY_STEP_FEASIBILITY)
 

@@ -3,7 +3,6 @@ independent oracle (closed form or SLSQP); where a paper-mode run fails on the s
 that is asserted too. The Hessian shift is tested in test_al_newton.py
 (test_modified_reduced_hessian_is_at_least_xi_B), the S2MPJ regressions in test_s2mpj.py."""
 
-
 import numpy as np
 import pytest
 import scipy.linalg
@@ -239,3 +238,22 @@ def test_backtracking_from_the_last_step_keeps_the_iterates(name, monkeypatch):
     cold, cold_xs = run()
     np.testing.assert_array_equal(warm_xs, cold_xs)
     assert warm.nfev < cold.nfev
+
+
+def test_tiny_step_that_rounds_onto_a_bound_is_not_taken(monkeypatch):
+    """min x1 + x2 subject to x1 - x2 = 0 and x >= 1e10 (x* = (1e10, 1e10)), every step
+    taken as a tiny step (IPOPT's rule forced): the steps close the gap to the bound until
+    x + dx rounds onto it (one ulp of 1e10 is 1.9e-6), where the barrier is infinite. That
+    step must go through the line search instead of being taken (it used to be: the iterate
+    then had no Jacobian and the run raised ValueError)."""
+    monkeypatch.setattr(ALNewton, "_tiny_step", staticmethod(lambda s, dx: True))
+    lower = 1e10
+    cons = NonlinearConstraint(lambda x: np.array([x[0] - x[1]]), 0.0, 0.0,
+                               jac=lambda x: np.array([[1.0, -1.0]]),
+                               hess=lambda x, v: np.zeros((2, 2)))
+    res = optkit.minimize(lambda x: x[0] + x[1], np.array([3.0, 2.0]) * lower,
+                          method="al-newton", jac=lambda x: np.ones(2),
+                          hess=lambda x: np.zeros((2, 2)), constraints=[cons],
+                          bounds=[(lower, None)] * 2, options={"rng": 0, "maxiter": 100})
+    assert np.all(res.x > lower) and np.isfinite(res.fun)
+    np.testing.assert_allclose(res.x, lower, rtol=1e-12)
