@@ -666,17 +666,25 @@ class ALNewton:
     @staticmethod
     def _least_squares_multipliers(G, g):
         r""":math:`\arg\min_\lambda \|\nabla f + G^\top\lambda\|` (minimum norm):
-        LAPACK's ``lstsq`` on a dense :math:`G`; for a sparse :math:`G` beyond the dense
-        limit the normal equations :math:`GG^\top\lambda = -G\nabla f` (one sparse LU),
-        zeros when :math:`GG^\top` is singular."""
+        LAPACK's ``lstsq`` on a dense :math:`G`. For a sparse :math:`G` beyond the dense
+        limit: the normal equations :math:`GG^\top\lambda = -G\nabla f` (one sparse LU)
+        when :math:`m \le n`; LSQR from :math:`\lambda = 0` (Paige and Saunders, ACM TOMS
+        8, 1982; it converges to the minimum-norm least-squares solution) when
+        :math:`m > n`, where :math:`GG^\top` has rank at most :math:`n` (its LU then
+        either fails, which gave zeros, or returns a solution with an arbitrary
+        :math:`\operatorname{null}(G^\top)` component: norm 7.9e3 for 178), and when the
+        LU fails."""
         if G.shape[0] == 0:
             return np.zeros(0)
         g = np.asarray(g, dtype=float)
         if sp.issparse(G) and sum(G.shape) > DENSE_MAX:
-            try:
-                return -gram_solver(sp.csr_array(G))(G @ g)
-            except (RuntimeError, np.linalg.LinAlgError):
-                return np.zeros(G.shape[0])
+            G = sp.csr_array(G)
+            if G.shape[0] <= G.shape[1]:
+                try:
+                    return -gram_solver(G)(G @ g)
+                except (RuntimeError, np.linalg.LinAlgError):
+                    pass
+            return sp.linalg.lsqr(G.T, -g, atol=1e-14, btol=1e-14)[0]
         Gd = G.toarray() if sp.issparse(G) else np.asarray(G, dtype=float)
         return np.linalg.lstsq(Gd.T, -g, rcond=None)[0]
 

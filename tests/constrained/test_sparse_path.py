@@ -160,6 +160,47 @@ def test_consistent_overdetermined_sparse_constraints_beyond_the_dense_limit():
                                atol=1e-8)
 
 
+@pytest.mark.parametrize("rank", [200, 400])
+def test_least_squares_multipliers_of_a_sparse_overdetermined_jacobian(rank):
+    """m = 900 > n = 400 beyond the dense limit, rank 200 or 400: G G^T is singular, so
+    its LU either failed (then zeros) or returned a solution with an arbitrary null(G^T)
+    component; the multipliers are the minimum-norm least-squares ones (numpy's lstsq)."""
+    from optkit.constrained.al_newton import ALNewton
+
+    left = sp.random(900, rank, density=0.02, random_state=1) + sp.eye(900, rank)
+    right = sp.random(rank, 400, density=0.02, random_state=2) + sp.eye(rank, 400)
+    G = sp.csr_array(left @ right)
+    g = np.random.default_rng(0).standard_normal(400)
+    assert sum(G.shape) > DENSE_MAX
+    lam = ALNewton._least_squares_multipliers(G, g)
+    np.testing.assert_allclose(lam, np.linalg.lstsq(G.toarray().T, -g, rcond=None)[0],
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_overdetermined_sparse_problem_reports_the_minimum_norm_multipliers():
+    """min ||x - a||^2/2 subject to A x = b, A sparse 900 x 400 of full column rank
+    (consistent): x* = A^+ b, and the multipliers (not unique: m > n) are the minimum-norm
+    solution of A^T lambda = -(x* - a) (they were off by up to 3e-6 from the LU of the
+    singular G G^T)."""
+    n = 400
+    A = sp.csr_array(sp.vstack([sp.eye(n) + sp.random(n, n, density=0.01, random_state=3),
+                                sp.random(500, n, density=0.01, random_state=4)]))
+    rng = np.random.default_rng(1)
+    b, a = A @ rng.standard_normal(n), rng.standard_normal(n)
+    con = NonlinearConstraint(lambda x: A @ x, b, b, jac=lambda x: A,
+                              hess=lambda x, v: sp.csr_array((n, n)))
+    problem = Problem.from_scipy(lambda x: 0.5 * float((x - a) @ (x - a)), np.zeros(n),
+                                 jac=lambda x: x - a, hess=lambda x: sp.eye(n),
+                                 constraints=[con])
+    res = _run(problem)
+    x_star = np.linalg.lstsq(A.toarray(), b, rcond=None)[0]
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, x_star, atol=1e-8)
+    np.testing.assert_allclose(
+        res.multipliers, np.linalg.lstsq(A.toarray().T, -(x_star - a), rcond=None)[0],
+        rtol=1e-9, atol=1e-9)
+
+
 def test_linear_operator_hessian_needs_the_matrix_free_path():
     from scipy.sparse.linalg import aslinearoperator
 
