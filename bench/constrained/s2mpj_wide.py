@@ -27,6 +27,7 @@ the solvers in the row (al-newton and SLSQP for the headline comparison, all thr
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python bench/constrained/s2mpj_wide.py \
         --out bench/constrained/results/wide_before.csv
     ... --solvers al-newton --peers bench/constrained/results/wide_before.csv --out after.csv
+    ... --option rng=0 ...   # before/after comparisons: the same sketch draws in both runs
     python bench/constrained/s2mpj_wide.py --summary after.csv --peers before.csv \
         --out merged.csv --profiles DIR
 

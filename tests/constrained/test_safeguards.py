@@ -3,6 +3,7 @@ independent oracle (closed form or SLSQP); where a paper-mode run fails on the s
 that is asserted too. The Hessian shift is tested in test_al_newton.py
 (test_modified_reduced_hessian_is_at_least_xi_B), the S2MPJ regressions in test_s2mpj.py."""
 
+
 import numpy as np
 import pytest
 import scipy.linalg
