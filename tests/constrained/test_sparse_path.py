@@ -160,17 +160,20 @@ def test_consistent_overdetermined_sparse_constraints_beyond_the_dense_limit():
                                atol=1e-8)
 
 
-@pytest.mark.parametrize("rank", [200, 400])
-def test_least_squares_multipliers_of_a_sparse_overdetermined_jacobian(rank):
-    """m = 900 > n = 400 beyond the dense limit, rank 200 or 400: G G^T is singular, so
-    its LU either failed (then zeros) or returned a solution with an arbitrary null(G^T)
-    component; the multipliers are the minimum-norm least-squares ones (numpy's lstsq)."""
+@pytest.mark.parametrize("m, n, rank", [(900, 400, 200), (900, 400, 400), (600, 900, 500),
+                                        (600, 900, 599)])
+def test_least_squares_multipliers_of_a_rank_deficient_sparse_jacobian(m, n, rank):
+    """G beyond the dense limit with rank < m (m > n, or dependent rows with m < n): G G^T
+    is singular, so its LU either failed (then zeros) or returned a solution with an
+    arbitrary null(G^T) component; the multipliers are the minimum-norm least-squares ones
+    (numpy's lstsq). Rank 599 is ill-conditioned (kappa 1.6e4 on the nonzero singular
+    values: LSQR needs 2507 iterations)."""
     from optkit.constrained.al_newton import ALNewton
 
-    left = sp.random(900, rank, density=0.02, random_state=1) + sp.eye(900, rank)
-    right = sp.random(rank, 400, density=0.02, random_state=2) + sp.eye(rank, 400)
+    left = sp.random(m, rank, density=0.02, random_state=1) + sp.eye(m, rank)
+    right = sp.random(rank, n, density=0.02, random_state=2) + sp.eye(rank, n)
     G = sp.csr_array(left @ right)
-    g = np.random.default_rng(0).standard_normal(400)
+    g = np.random.default_rng(0).standard_normal(n)
     assert sum(G.shape) > DENSE_MAX
     lam = ALNewton._least_squares_multipliers(G, g)
     np.testing.assert_allclose(lam, np.linalg.lstsq(G.toarray().T, -g, rcond=None)[0],
