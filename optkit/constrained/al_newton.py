@@ -160,7 +160,10 @@ class ALNewton:
       multipliers exist there; Newton's steps stay feasible and crawl).
     - in the line search (:meth:`_robust_backtracking`), a *second-order correction* of a
       rejected unit step against the Maratos effect (Fletcher 1982; Nocedal and Wright
-      2006, §15.6; :meth:`_second_order_correction`);
+      2006, §15.6; :meth:`_second_order_correction`), and *least-squares multipliers* at a
+      trial point rejected only through :math:`\tfrac{\nu}{2}\|\nabla_x L\|^2`
+      (Fletcher's multiplier function, no larger than the current or the step's;
+      :meth:`_with_least_squares_multipliers`);
     - *minimum-norm multipliers* after each step on the dense path
       (:meth:`_drop_null_multipliers`): no component in :math:`\operatorname{null}(G^\top)`
       where rows of :math:`G` are dependent;
@@ -890,6 +893,7 @@ class ALNewton:
         s.mu, s.nu, s.delta, s.kappa = mu, nu, delta, kappa
         s.info = {"inner_steps": inner.steps, "hess_shift": kkt.t, "rtol": inner.rtol, "recovery": 0.0,
                   "inner_capped": inner.capped, "penalty_updates": inner.penalty_updates, "soc": 0.0,
+                  "ls_multipliers": 0.0,
                   "safeguard_step": inner.safeguard_step, "inner_fallbacks": inner.fallbacks,
                   "alpha": 0.0, "psi": acc.psi, "upsilon": acc.ups, "K_norm": kkt.norms["K"],
                   "delta_trial": acc.trial0,
@@ -947,7 +951,9 @@ class ALNewton:
         """Step 5: Armijo backtracking on the merit with a round-off slack
         (:func:`optkit.core.linesearch.backtracking`, halving from 1 down to ``ALPHA_MIN``);
         with ``safeguards="robust"`` a rejected unit step is first retried with a
-        second-order correction (:meth:`_second_order_correction`)."""
+        second-order correction (:meth:`_second_order_correction`), and a trial rejected
+        through the merit's :math:`\nu` term at least-squares multipliers
+        (:meth:`_with_least_squares_multipliers`)."""
         n = s.x.size
         mu, nu = s.mu, s.nu
         merit0 = s.fun + s.lam @ s.c + 0.5 * mu * (s.c @ s.c) + 0.5 * nu * (s.gl @ s.gl)
@@ -977,9 +983,12 @@ class ALNewton:
         s.tiny_step = ls is not None
         if ls is None and self.robust:
             screen = bool(getattr(problem.objective, "has_separate_grad", False))
-            ls = self._robust_backtracking(
-                s, z, slope, merit0, slack,
-                self._screened_merit(problem, s, mu, nu) if screen else at)
+            merit_at, reset = self._with_least_squares_multipliers(
+                s, self._screened_merit(problem, s, mu, nu) if screen else at)
+            ls = self._robust_backtracking(s, z, slope, merit0, slack, merit_at)
+            if ls.success and any(ls.payload is p for p in reset):
+                s.n_ls_multipliers += 1
+                s.info["ls_multipliers"] = 1.0
         elif ls is None:
             ls = backtracking(trial, merit0, step=1.0, c1=self.beta, shrink=0.5,
                               min_step=ALPHA_MIN, slack=slack)
@@ -1126,6 +1135,73 @@ class ALNewton:
         return backtracking(trial, merit0, step=min(0.5, 2.0 * s.last_step), c1=self.beta,
                             shrink=0.5, min_step=ALPHA_MIN, slack=slack, max_step=0.5)
 
+    def _with_least_squares_multipliers(self, s, at):
+        r"""``safeguards="robust"``: the merit at a line-search trial point :math:`x'`
+        also at multipliers between the Newton step's, :math:`\lambda_\alpha = \lambda +
+        \alpha\Delta_\lambda`, and the least-squares multipliers of :math:`x'`,
+
+        .. math::
+            \lambda_{\rm LS}(x') = \arg\min_\lambda \|\nabla f(x') + G(x')^\top\lambda\|
+
+        (:meth:`_least_squares_multipliers`; the multiplier function of Fletcher's exact
+        penalty, "A class of methods for nonlinear programming with termination and
+        convergence properties", in *Integer and Nonlinear Programming*, 1970).
+
+        Returns ``(at wrapped, reset)``, ``reset`` the list of the payloads taken at new
+        multipliers. A trial that fails the Armijo test is retried when it fails only
+        through the merit's :math:`\tfrac{\nu}{2}\|\nabla_x L\|^2` term, i.e. when
+        :math:`f + \lambda_\alpha^\top c + \tfrac{\mu}{2}\|c\|^2` passes (so the screen of
+        :meth:`_screened_merit` decides the same trials), and when :math:`\|\lambda_{\rm
+        LS}\| \le \max(\|\lambda\|, \|\lambda_\alpha\|)`. The multipliers
+        :math:`\lambda_\alpha + t(\lambda_{\rm LS} - \lambda_\alpha)`, :math:`t \in [0,
+        1]`, that minimize the merit (a quadratic in :math:`t`) replace
+        :math:`\lambda_\alpha` when their merit is lower; the Armijo test then decides.
+
+        The Newton step linearizes :math:`\nabla_x L` in :math:`(x, \lambda)`; its error
+        at the trial point holds the product term :math:`\alpha^2 \sum_i \Delta\lambda_i
+        \nabla^2 c_i\,\Delta x`, which large multiplier steps on curved constraints make
+        dominate the merit: on S2MPJ ORTHREGA (:math:`\|\Delta x\| = 10`,
+        :math:`\|\Delta\lambda\| = 203`) the unit step lowers :math:`f + \lambda^\top c +
+        \tfrac{\mu}{2}\|c\|^2` by 157 and raises the :math:`\nu` term by 3.7e6, and the
+        run took steps of 1/64 for 50 iterations and ended with status 5 after 263; at
+        :math:`\lambda_{\rm LS}` the merit falls at the unit step, and the run ends at
+        IPOPT's point after 54. The bound on :math:`\|\lambda_{\rm LS}\|` keeps the
+        retry from enlarging the multipliers: at a nearly singular :math:`G`, or with the
+        barrier gradient of active bounds in :math:`\nabla f`, the least-squares
+        multipliers are huge (S2MPJ DRUGDIS: 1.3e6 at the first step), and without it
+        DRUGDIS, ALJAZZAF and DALLASS ended infeasible. The accepted point satisfies the
+        same Armijo test, and the accepted step is at least as long as without the retry,
+        so the merit decreases monotonically as in the paper's line search. The cost is
+        one least-squares solve with :math:`G(x')` per retried trial."""
+        mu, nu = s.mu, s.nu
+        lam_norm = float(np.linalg.norm(s.lam))
+        reset = []
+
+        def at_least_squares(x, lam, threshold=np.inf):
+            merit, payload = at(x, lam, threshold)
+            if merit <= threshold or payload[5] is None or not np.isfinite(merit):
+                return merit, payload  # (a finite merit has finite derivatives)
+            x, lam, f, g, c, G, gl = payload
+            with np.errstate(all="ignore"):
+                if not f + lam @ c + 0.5 * mu * (c @ c) <= threshold:
+                    return merit, payload
+                lam_ls = self._least_squares_multipliers(G, g)
+                if not np.linalg.norm(lam_ls) <= max(lam_norm, float(np.linalg.norm(lam))):
+                    return merit, payload
+                d = lam_ls - lam  # merit(lam + t d) = merit + b t + a t^2 / 2
+                Gt_d = np.asarray(G.T @ d, dtype=float).ravel()
+                a, b = nu * (Gt_d @ Gt_d), d @ c + nu * (gl @ Gt_d)
+                t = min(max(-b / a, 0.0), 1.0) if a > 0.0 else float(b < 0.0)
+                lam_t = lam + t * d
+                gl_t = np.asarray(g + G.T @ lam_t, dtype=float).ravel()
+                merit_t = f + lam_t @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gl_t @ gl_t)
+            if not merit_t < merit:  # also when merit_t is NaN
+                return merit, payload
+            reset.append((x, lam_t, f, g, c, G, gl_t))
+            return merit_t, reset[-1]
+
+        return at_least_squares, reset
+
     def _second_order_correction(self, s, z, full, slope, merit0, slack, at):
         r"""``safeguards="robust"``: retry a rejected unit step with a second-order
         correction (Fletcher, "Second order corrections for non-differentiable
@@ -1212,6 +1288,7 @@ class ALNewton:
             "n_restoration_nfev": s.n_restoration_nfev,
             "n_soc": s.n_soc,
             "n_screened_trials": s.n_screened,
+            "n_ls_multipliers": s.n_ls_multipliers,
             "inner_flops": s.inner_flops,
             "setup_flops": s.setup_flops,
         }
@@ -1251,7 +1328,9 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
         ``n_inner`` (sketch steps), ``n_direct_fallback`` (sketch passes finished by an LU
         solve, ``inner_fallback="direct"``; 0 in a pure sketch run), ``inner_flops``,
         ``setup_flops``, ``n_screened_trials`` (line-search trials rejected on f and c
-        alone, see :meth:`ALNewton._screened_merit`), with bounds ``bound_multipliers``
+        alone, see :meth:`ALNewton._screened_merit`), ``n_ls_multipliers`` (steps taken
+        at least-squares multipliers, :meth:`ALNewton._with_least_squares_multipliers`),
+        with bounds ``bound_multipliers``
         :math:`z` (:math:`\nabla f + G^\top\lambda - z = 0`, :math:`z > 0` at an active lower
         bound) and ``barrier_parameter`` (the last :math:`\beta`; the ``trace``'s ``fun`` is
         then the barrier objective), the ``trace`` and ``resume``: the options that continue the run

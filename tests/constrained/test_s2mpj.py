@@ -195,6 +195,30 @@ def test_nonconvex_bounded_qp_ends_at_ipopts_kkt_point(name):
     assert al["f"] == pytest.approx(ref["f"], rel=1e-6)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ORTHREGA", "DEGENLPA"])
+def test_long_multiplier_steps_no_longer_cut_the_step(name):
+    """Default options, against IPOPT (ORTHREGA: orthogonal regression, n = 37, 16 curved
+    equality rows) and SLSQP (DEGENLPA: a degenerate LP, n = 20, bounds): success at the
+    peer's f (1e-6 relative), in at most 100 iterations. Before the line search's
+    least-squares multipliers (ALNewton._with_least_squares_multipliers) the merit's
+    nu/2 ||grad_x L||^2 at the Newton step's multipliers cut the steps to 1/64 or less:
+    ORTHREGA stopped with status 5 after 263 iterations at f = 87.52 (IPOPT 79.633),
+    infeasible; DEGENLPA needed 671 iterations (18 s; SLSQP 0.2 s)."""
+    wide = _wide_table()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        al = wide.run_al_newton(name, {"rng": 0})
+        if name == "ORTHREGA":
+            pytest.importorskip("cyipopt")
+            ref = wide.run_ipopt(name, {})
+        else:
+            ref = wide.run_slsqp(name, {})
+    assert al["success"] and al["viol"] <= 1e-6 and ref["viol"] <= 1e-6, (al, ref)
+    assert al["f"] <= ref["f"] + 1e-6 * max(1.0, abs(ref["f"])), (al["f"], ref["f"])
+    assert al["nit"] <= 100, al["nit"]
+
+
 def test_overdetermined_problems():
     """m > n, no bounds: BEALENE (3 equations, 2 unknowns, zero residual at the closed-form
     x* = (3, 1/2)) is solved; MISRA1A (14 data residuals) ends at the least-squares point

@@ -258,3 +258,61 @@ def test_tiny_step_that_rounds_onto_a_bound_is_not_taken(monkeypatch):
                           bounds=[(lower, None)] * 2, options={"rng": 0, "maxiter": 100})
     assert np.all(res.x > lower) and np.isfinite(res.fun)
     np.testing.assert_allclose(res.x, lower, rtol=1e-12)
+
+
+def _merit_in_lambda(f, g, c, G, mu, nu):
+    """The exact augmented Lagrangian at a fixed x as a function of lambda, and an ``at``
+    of the line search that evaluates it (payload as al-newton's)."""
+    def merit(lam):
+        gl = g + G.T @ lam
+        return f + lam @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gl @ gl)
+
+    def at(x, lam, threshold=np.inf):
+        return merit(lam), (x, lam, f, g, c, G, g + G.T @ lam)
+
+    return merit, at
+
+
+def test_trial_rejected_by_the_multiplier_step_is_retried_at_least_squares_multipliers():
+    """A trial point whose merit fails the Armijo test only through nu/2 ||grad_x L||^2 (a
+    large multiplier step lam_a) is retried at the multipliers of the segment from lam_a
+    to the least-squares ones, argmin ||grad f + G^T lam|| (scipy's lstsq), that minimize
+    the merit (scipy's bounded scalar minimization); trials that pass as they are, fail
+    already on f + lam^T c + mu/2 ||c||^2, or whose least-squares multipliers are larger
+    than both the current and the step's are returned unchanged."""
+    rng = np.random.default_rng(0)
+    G, g = rng.standard_normal((2, 4)), rng.standard_normal(4)
+    f, mu, nu, x = 1.0, 10.0, 0.1, np.zeros(4)
+    lam_ls = scipy.linalg.lstsq(G.T, -g)[0]
+
+    class State:
+        pass
+
+    s = State()
+    s.mu, s.nu, s.lam = mu, nu, np.zeros(2)
+    solver = ALNewton.__new__(ALNewton)
+    c = np.array([-3.0, 6.0])
+    merit, at = _merit_in_lambda(f, g, c, G, mu, nu)
+    wrapped, reset = solver._with_least_squares_multipliers(s, at)
+    lam_step = np.array([50.0, -80.0])
+    along = scipy.optimize.minimize_scalar(
+        lambda t: merit(lam_step + t * (lam_ls - lam_step)), bounds=(0.0, 1.0),
+        method="bounded", options={"xatol": 1e-12})
+    assert 0.1 < along.x < 0.9  # inside the segment (c = 0 would give lam_ls itself)
+    value, payload = wrapped(x, lam_step, threshold=merit(lam_ls) + 1.0)
+    assert value <= along.fun and value == pytest.approx(along.fun, rel=1e-8)
+    np.testing.assert_allclose(payload[1], lam_step + along.x * (lam_ls - lam_step), atol=1e-6)
+    np.testing.assert_allclose(payload[6], g + G.T @ payload[1], atol=1e-12)
+    assert value < merit(lam_step) and reset == [payload]
+    passing = wrapped(x, lam_step, threshold=merit(lam_step))  # accepted as it is
+    failing = wrapped(x, lam_step, threshold=f + lam_step @ c + 0.5 * mu * (c @ c) - 1e-9)
+
+    merit0, at0 = _merit_in_lambda(f, g, np.zeros(2), G, mu, nu)  # c = 0: lam_ls is best
+    wrapped0, reset0 = solver._with_least_squares_multipliers(s, at0)
+    half = 0.5 * lam_ls  # |lam_ls| > max(|s.lam|, |half|)
+    between = 0.5 * (merit0(lam_ls) + merit0(half))
+    too_large = wrapped0(x, half, threshold=between)
+    for lam, m, (value, payload) in ((lam_step, merit, passing), (lam_step, merit, failing),
+                                     (half, merit0, too_large)):
+        assert payload[1] is lam and value == m(lam)
+    assert len(reset) == 1 and not reset0
