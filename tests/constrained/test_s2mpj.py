@@ -219,6 +219,28 @@ def test_long_multiplier_steps_no_longer_cut_the_step(name):
     assert al["nit"] <= 100, al["nit"]
 
 
+@pytest.mark.slow
+def test_least_squares_multipliers_keep_the_screened_iterates():
+    """The retry at least-squares multipliers (ALNewton._with_least_squares_multipliers)
+    is tried only on trials that pass the screen f + lam^T c + mu/2 ||c||^2, so the
+    screened line search (gradient as its own callable) and the unscreened one (jac=True)
+    still make the same decisions: on ORTHREGA, where steps are taken at least-squares
+    multipliers, the iterates are bit-for-bit the same."""
+    wide = _wide_table()
+    fun, x0, jac, hess, con = wide.user_problem("ORTHREGA")
+    kw = dict(method="al-newton", hess=hess, constraints=[con], options={"rng": 0})
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        screened = optkit.minimize(fun, x0, jac=jac, **kw)
+        plain = optkit.minimize(lambda x: (fun(x), jac(x)), x0, jac=True, **kw)
+    assert screened.n_screened_trials > 0 and plain.n_screened_trials == 0
+    assert screened.n_ls_multipliers > 0
+    assert screened.n_ls_multipliers == plain.n_ls_multipliers
+    assert screened.nit == plain.nit
+    np.testing.assert_array_equal(screened.x, plain.x)
+    np.testing.assert_array_equal(screened.trace["alpha"], plain.trace["alpha"])
+
+
 def test_overdetermined_problems():
     """m > n, no bounds: BEALENE (3 equations, 2 unknowns, zero residual at the closed-form
     x* = (3, 1/2)) is solved; MISRA1A (14 data residuals) ends at the least-squares point

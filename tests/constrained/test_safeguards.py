@@ -303,7 +303,7 @@ def test_trial_rejected_by_the_multiplier_step_is_retried_at_least_squares_multi
     assert value <= along.fun and value == pytest.approx(along.fun, rel=1e-8)
     np.testing.assert_allclose(payload[1], lam_step + along.x * (lam_ls - lam_step), atol=1e-6)
     np.testing.assert_allclose(payload[6], g + G.T @ payload[1], atol=1e-12)
-    assert value < merit(lam_step) and reset == [payload]
+    assert value < merit(lam_step) and len(reset) == 1 and reset[0] is payload
     passing = wrapped(x, lam_step, threshold=merit(lam_step))  # accepted as it is
     failing = wrapped(x, lam_step, threshold=f + lam_step @ c + 0.5 * mu * (c @ c) - 1e-9)
 
