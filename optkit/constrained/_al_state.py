@@ -55,7 +55,7 @@ class _State:
     n_restoration_nfev: int = 0  # constraint evaluations of the restorations
     n_soc: int = 0  # unit steps accepted after a second-order correction (robust)
     n_screened: int = 0  # line-search trials rejected on f and c alone (robust)
-    n_ls_multipliers: int = 0  # steps taken at the least-squares multipliers (robust)
+    n_least_squares_multipliers: int = 0  # steps taken at the least-squares multipliers (robust)
     inner_flops: float = 0.0
     setup_flops: float = 0.0
     stop: tuple[int, str] | None = None

@@ -893,7 +893,7 @@ class ALNewton:
         s.mu, s.nu, s.delta, s.kappa = mu, nu, delta, kappa
         s.info = {"inner_steps": inner.steps, "hess_shift": kkt.t, "rtol": inner.rtol, "recovery": 0.0,
                   "inner_capped": inner.capped, "penalty_updates": inner.penalty_updates, "soc": 0.0,
-                  "ls_multipliers": 0.0,
+                  "least_squares_multipliers": 0.0,
                   "safeguard_step": inner.safeguard_step, "inner_fallbacks": inner.fallbacks,
                   "alpha": 0.0, "psi": acc.psi, "upsilon": acc.ups, "K_norm": kkt.norms["K"],
                   "delta_trial": acc.trial0,
@@ -987,8 +987,8 @@ class ALNewton:
                 s, self._screened_merit(problem, s, mu, nu) if screen else at)
             ls = self._robust_backtracking(s, z, slope, merit0, slack, merit_at)
             if ls.success and any(ls.payload is p for p in reset):
-                s.n_ls_multipliers += 1
-                s.info["ls_multipliers"] = 1.0
+                s.n_least_squares_multipliers += 1
+                s.info["least_squares_multipliers"] = 1.0
         elif ls is None:
             ls = backtracking(trial, merit0, step=1.0, c1=self.beta, shrink=0.5,
                               min_step=ALPHA_MIN, slack=slack)
@@ -1288,7 +1288,7 @@ class ALNewton:
             "n_restoration_nfev": s.n_restoration_nfev,
             "n_soc": s.n_soc,
             "n_screened_trials": s.n_screened,
-            "n_ls_multipliers": s.n_ls_multipliers,
+            "n_least_squares_multipliers": s.n_least_squares_multipliers,
             "inner_flops": s.inner_flops,
             "setup_flops": s.setup_flops,
         }
@@ -1328,9 +1328,9 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
         ``n_inner`` (sketch steps), ``n_direct_fallback`` (sketch passes finished by an LU
         solve, ``inner_fallback="direct"``; 0 in a pure sketch run), ``inner_flops``,
         ``setup_flops``, ``n_screened_trials`` (line-search trials rejected on f and c
-        alone, see :meth:`ALNewton._screened_merit`), ``n_ls_multipliers`` (steps taken
-        at least-squares multipliers, :meth:`ALNewton._with_least_squares_multipliers`),
-        with bounds ``bound_multipliers``
+        alone, see :meth:`ALNewton._screened_merit`), ``n_least_squares_multipliers``
+        (steps taken at least-squares multipliers,
+        :meth:`ALNewton._with_least_squares_multipliers`), with bounds ``bound_multipliers``
         :math:`z` (:math:`\nabla f + G^\top\lambda - z = 0`, :math:`z > 0` at an active lower
         bound) and ``barrier_parameter`` (the last :math:`\beta`; the ``trace``'s ``fun`` is
         then the barrier objective), the ``trace`` and ``resume``: the options that continue the run

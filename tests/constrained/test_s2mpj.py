@@ -234,8 +234,8 @@ def test_least_squares_multipliers_keep_the_screened_iterates():
         screened = optkit.minimize(fun, x0, jac=jac, **kw)
         plain = optkit.minimize(lambda x: (fun(x), jac(x)), x0, jac=True, **kw)
     assert screened.n_screened_trials > 0 and plain.n_screened_trials == 0
-    assert screened.n_ls_multipliers > 0
-    assert screened.n_ls_multipliers == plain.n_ls_multipliers
+    assert screened.n_least_squares_multipliers > 0
+    assert screened.n_least_squares_multipliers == plain.n_least_squares_multipliers
     assert screened.nit == plain.nit
     np.testing.assert_array_equal(screened.x, plain.x)
     np.testing.assert_array_equal(screened.trace["alpha"], plain.trace["alpha"])
