@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["merit_gradient"]
+__all__ = ["merit_gradient", "merit_value", "penalized_lagrangian"]
 
 
 @dataclass
@@ -99,6 +99,18 @@ class _Accuracy:
     ups: float = np.nan
     trial0: float = np.nan
     theta: float = 1.0
+
+
+def penalized_lagrangian(f, lam, c, mu):
+    r""":math:`f + \lambda^\top c + \tfrac{\mu}{2}\|c\|^2`, the merit without its
+    :math:`\nu` term (a lower bound on it for :math:`\nu > 0`)."""
+    return f + lam @ c + 0.5 * mu * (c @ c)
+
+
+def merit_value(f, lam, c, gl, mu, nu):
+    r""":math:`\mathcal{L}_{\mu,\nu} = f + \lambda^\top c + \tfrac{\mu}{2}\|c\|^2 +
+    \tfrac{\nu}{2}\|\nabla_x L\|^2` (``gl`` = :math:`\nabla_x L`), summed in that order."""
+    return penalized_lagrangian(f, lam, c, mu) + 0.5 * nu * (gl @ gl)
 
 
 def merit_gradient(gl, c, Gt_c, G_gl, Hgl, mu, nu):

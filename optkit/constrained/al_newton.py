@@ -24,7 +24,7 @@ from optkit.core.linesearch import LineSearchResult, backtracking
 from optkit.core.result import MESSAGES, STATUS
 
 from . import _sketch_ops as _sk
-from ._al_state import _Accuracy, _Inner, _State, merit_gradient
+from ._al_state import _Accuracy, _Inner, _State, merit_gradient, merit_value, penalized_lagrangian
 from ._box import BoxProblem, box_of
 from ._kkt import KKTSystem, build_kkt
 from ._ldl import ReusableLDL
@@ -956,7 +956,7 @@ class ALNewton:
         (:meth:`_with_least_squares_multipliers`)."""
         n = s.x.size
         mu, nu = s.mu, s.nu
-        merit0 = s.fun + s.lam @ s.c + 0.5 * mu * (s.c @ s.c) + 0.5 * nu * (s.gl @ s.gl)
+        merit0 = merit_value(s.fun, s.lam, s.c, s.gl, mu, nu)
         slack = 10.0 * _EPS * abs(merit0)
         cap = 1.0
         direction, x_old = z[:n], s.x
@@ -968,7 +968,7 @@ class ALNewton:
         def at(x, lam, threshold=None):  # threshold: see _screened_merit (unused here)
             with np.errstate(all="ignore"):
                 f, g, c, G, gl = self._eval(problem, x, lam)
-                merit = f + lam @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gl @ gl)
+                merit = merit_value(f, lam, c, gl, mu, nu)
             return merit, (x, lam, f, g, c, G, gl)
 
         def trial(alpha):
@@ -1089,14 +1089,14 @@ class ALNewton:
                     s.n_screened += 1
                     return f, (x, lam, f, None, np.full(lam.size, np.nan), None, None)
                 c = np.asarray(cons.c(x), dtype=float) - cons.lb
-                lower = f + lam @ c + 0.5 * mu * (c @ c)
+                lower = penalized_lagrangian(f, lam, c, mu)
                 if not lower <= threshold:
                     s.n_screened += 1
                     return lower, (x, lam, f, None, c, None, None)
                 g = np.asarray(problem.objective.grad(x), dtype=float)
                 G = cons.jac(x)
                 gl = np.asarray(g + G.T @ lam, dtype=float).ravel()
-                merit = lower + 0.5 * nu * (gl @ gl)
+                merit = lower + 0.5 * nu * (gl @ gl)  # = merit_value(...), bit for bit
             return merit, (x, lam, f, g, c, G, gl)
 
         return at
@@ -1183,7 +1183,7 @@ class ALNewton:
                 return merit, payload  # (a finite merit has finite derivatives)
             x, lam, f, g, c, G, gl = payload
             with np.errstate(all="ignore"):
-                if not f + lam @ c + 0.5 * mu * (c @ c) <= threshold:
+                if not penalized_lagrangian(f, lam, c, mu) <= threshold:
                     return merit, payload
                 lam_ls = self._least_squares_multipliers(G, g)
                 if not np.linalg.norm(lam_ls) <= max(lam_norm, float(np.linalg.norm(lam))):
@@ -1194,7 +1194,7 @@ class ALNewton:
                 t = min(max(-b / a, 0.0), 1.0) if a > 0.0 else float(b < 0.0)
                 lam_t = lam + t * d
                 gl_t = np.asarray(g + G.T @ lam_t, dtype=float).ravel()
-                merit_t = f + lam_t @ c + 0.5 * mu * (c @ c) + 0.5 * nu * (gl_t @ gl_t)
+                merit_t = merit_value(f, lam_t, c, gl_t, mu, nu)
             if not merit_t < merit:  # also when merit_t is NaN
                 return merit, payload
             reset.append((x, lam_t, f, g, c, G, gl_t))
