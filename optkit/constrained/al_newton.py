@@ -81,6 +81,27 @@ class _OutOfTime(Exception):
     """``max_time`` ran out inside a feasibility restoration (``ALNewton._restore``)."""
 
 
+def _evaluation_errors_rejected(at):
+    r"""A line-search trial ``at(x, lam, threshold) -> (merit, payload)`` whose user
+    functions raise an ``ArithmeticError`` (``OverflowError``, ``ZeroDivisionError``,
+    ``FloatingPointError``) at the trial point returns an infinite merit instead, as for a
+    point outside the bounds' box: the trial is rejected and the step is shortened. Python
+    floats raise where numpy returns ``inf`` (S2MPJ LUKVLE17 raised ``OverflowError`` from
+    ``x**4`` at a long trial step, and the exception ended ``minimize``). IPOPT's
+    backtracking line search does the same with an evaluation error at a trial point
+    (``IpBacktrackingLineSearch.cpp``: "cutting back alpha due to evaluation error").
+    Errors at the starting point, and any other exception, reach the caller."""
+
+    def guarded(x, lam, threshold=np.inf):
+        try:
+            return at(x, lam, threshold)
+        except ArithmeticError:
+            nan = np.full(lam.size, np.nan)
+            return np.inf, (x, lam, np.inf, None, nan, None, None)
+
+    return guarded
+
+
 class ALNewton:
     r"""AdaSketch-Newton (Hong, Na, Mahoney, Kolar, ICML 2023).
 
@@ -726,6 +747,9 @@ class ALNewton:
         With bounds, the trust-region reflective method inside the box, ``RESTORATION_PUSH``
         from its faces (:meth:`._box.BoxProblem.restoration_bounds`), so that the barrier
         stays finite. The iterate's own :math:`c` and :math:`G` are passed on, not evaluated again.
+        An ``ArithmeticError`` from :math:`c` at a trial point counts as a non-finite residual
+        (``least_squares`` then shrinks its trust region), as in the line search
+        (:func:`_evaluation_errors_rejected`).
         ``max_time`` (:attr:`deadline`) is checked at each evaluation: past it the run stops
         (status 9) at the least :math:`\|c\|` seen (the budget of ``RESTORATION_MAXFEV``
         :math:`(n + 1)` evaluations ran S2MPJ LAKES past 200 s with ``max_time=60``). Returns
@@ -745,7 +769,10 @@ class ALNewton:
             calls[0] += 1
             if np.array_equal(x, x_entry):  # the iterate's c is known: no new call
                 return s.c.copy()
-            c = np.asarray(cons.c(x), dtype=float) - cons.lb
+            try:
+                c = np.asarray(cons.c(x), dtype=float) - cons.lb
+            except ArithmeticError:  # as a non-finite residual: the trust region shrinks
+                return np.full(m, np.inf)
             if np.linalg.norm(c) < np.linalg.norm(best[1]):
                 best[:] = [x.copy(), c.copy()]
             return c
@@ -965,6 +992,7 @@ class ALNewton:
             cap = s.box.max_step(s.x, direction, tau)
             z, slope = cap * z, cap * slope
 
+        @_evaluation_errors_rejected
         def at(x, lam, threshold=None):  # threshold: see _screened_merit (unused here)
             with np.errstate(all="ignore"):
                 f, g, c, G, gl = self._eval(problem, x, lam)
@@ -1082,6 +1110,7 @@ class ALNewton:
         (``has_separate_grad``); with ``jac=True`` a value costs a gradient anyway."""
         cons = problem.constraints
 
+        @_evaluation_errors_rejected
         def at(x, lam, threshold=np.inf):
             with np.errstate(all="ignore"):
                 f = float(problem.objective.value(x))

@@ -316,3 +316,34 @@ def test_trial_rejected_by_the_multiplier_step_is_retried_at_least_squares_multi
                                      (half, merit0, too_large)):
         assert payload[1] is lam and value == m(lam)
     assert len(reset) == 1 and not reset0
+
+
+@pytest.mark.parametrize("safeguards", ["robust", "paper"])
+def test_arithmetic_error_at_a_trial_point_rejects_the_trial(safeguards):
+    """min sqrt(1 + x0^2) + sqrt(1 + x1^2) s.t. x0 = x1 from (2, 2): the reduced Newton
+    step, -t(1 + t^2), lands at t = -8, where the objective raises OverflowError (as
+    Python's math.exp or float ** do past the float range). The trial is rejected like a
+    point outside the bounds and the step shortened: the run ends at the closed-form
+    minimizer (0, 0), f = 2, instead of the exception leaving minimize."""
+    raised = []
+
+    def fun(x):
+        if abs(x[0]) > 4.0:
+            raised.append(x[0])
+            raise OverflowError("math range error")
+        return float(np.sqrt(1 + x[0] ** 2) + np.sqrt(1 + x[1] ** 2))
+
+    def jac(x):
+        return x / np.sqrt(1 + x**2)
+
+    def hess(x):
+        return np.diag((1 + x**2) ** -1.5)
+
+    con = NonlinearConstraint(lambda x: np.array([x[0] - x[1]]), 0.0, 0.0,
+                              jac=lambda x: np.array([[1.0, -1.0]]),
+                              hess=lambda x, v: np.zeros((2, 2)))
+    res = optkit.minimize(fun, np.array([2.0, 2.0]), method="al-newton", jac=jac, hess=hess,
+                          constraints=[con], options={"rng": 0, "safeguards": safeguards})
+    assert raised and res.success
+    np.testing.assert_allclose(res.x, [0.0, 0.0], atol=1e-6)
+    assert res.fun == pytest.approx(2.0)
