@@ -46,6 +46,7 @@ class _State:
     short_steps: int = 0  # consecutive Armijo steps below SHORT_STEP (robust crawl test)
     tiny_step: bool = False  # the last step was below the merit's resolution (robust)
     last_step: float = 1.0  # the last accepted step, relative to the capped direction (robust)
+    shift_floor: float | None = None  # robust: the shift's floor at a PSD reduced Hessian
     lam_norm_prev: float = np.inf  # ||lambda|| at the previous iterate (robust Fritz John stop)
     unbounded_steps: int = 0  # consecutive Newton steps with ||lambda|| blowing up (same)
     n_inner: int = 0

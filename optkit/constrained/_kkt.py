@@ -40,7 +40,9 @@ _FD = np.sqrt(np.finfo(float).eps)
 class KKTSystem:
     """``kind`` (``"dense"``, ``"sparse"`` or ``"operator"``), ``K``, the norms ``B``, ``G``,
     ``H`` (:math:`\nabla_x^2 L`), ``K``, the Hessian shift ``t``, ``Hgl`` (the merit's Hessian
-    times :math:`\nabla_x L`) and the flops of forming them (``setup_flops``)."""
+    times :math:`\nabla_x L`), the flops of forming them (``setup_flops``) and ``floored``:
+    the shift lifted a positive semidefinite reduced Hessian to the state's ``shift_floor``
+    (:func:`hessian_shift`)."""
 
     kind: str
     K: Any
@@ -48,6 +50,7 @@ class KKTSystem:
     t: float
     Hgl: np.ndarray
     setup_flops: float
+    floored: bool = False
 
 
 def hvp_f(problem, s, x, g, v):
@@ -70,7 +73,7 @@ def hvp_lagrangian(problem, s, v):
     return out
 
 
-def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0) -> float:
+def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0, floor=None) -> float:
     r"""The shift :math:`t` of :math:`B = \nabla_x^2 L + tI`: 0 when
     :math:`\lambda_{\min}(Z^\top \nabla_x^2 L Z) \ge` ``hess_mod_tol``; otherwise the
     paper's :math:`t = \xi_B + \|\nabla_x^2 L\|`, or with ``safeguards="robust"``
@@ -94,6 +97,10 @@ def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0) -> float:
     steps of :math:`\|\nabla L\|/\xi_B` that the bounds' fraction-to-the-boundary rule
     cuts to :math:`10^{-4}` (S2MPJ NCVXQP2, NCVXQP4, NCVXQP7: 50 iterations at the same f,
     status 5; with the mirrored shift they reach IPOPT's f).
+    With ``floor`` (robust; the state's ``shift_floor``, adapted by
+    ``ALNewton._adapt_shift_floor``) a positive semidefinite reduced Hessian,
+    :math:`0 \le \lambda_{\min} <` ``hess_mod_tol``, is lifted to that floor instead of
+    :math:`\xi_B`: :math:`t = \max(\text{floor}, \texttt{hess\_mod\_tol}) - \lambda_{\min}`.
     When :math:`\lambda_{\min}` is unknown (Lanczos failed, :math:`-\infty`) the paper's
     shift is used. With the robust objective scaling :math:`s_f` (``curvature_scale``)
     ``hess_mod_tol`` and :math:`\xi_B` are multiplied by :math:`s_f`: the scaled
@@ -106,6 +113,8 @@ def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0) -> float:
     if lam_min >= cfg.hess_mod_tol * scale:
         return 0.0
     if cfg.robust and np.isfinite(lam_min):
+        if floor is not None and lam_min >= 0.0:
+            return max(floor, cfg.hess_mod_tol) * scale - lam_min
         return cfg.xi_B * scale - lam_min + max(-lam_min, 0.0)
     return cfg.xi_B + H_norm
 
@@ -157,7 +166,8 @@ def dense_kkt(cfg, problem, s) -> KKTSystem:
         flops += test_flops
     else:
         lam_min = np.inf
-    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s))
+    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s), s.shift_floor)
+    floored = bool(s.shift_floor is not None and t > 0.0 and lam_min >= 0.0)
     if t and cfg.robust:  # t > 0 only when m < n
         flops += test_flops
         if _positive_definite_scaled(cfg, H, G):
@@ -170,7 +180,7 @@ def dense_kkt(cfg, problem, s) -> KKTSystem:
     norms = dict(B=float(np.linalg.norm(B)), G=float(np.linalg.norm(G)), H=H_norm,
                  K=float(np.linalg.norm(K)))
     Hm = H if cfg.hessian_in_merit == "lagrangian" else Hf
-    return KKTSystem("dense", K, norms, t, Hm @ s.gl, flops + 10.0 * (n + m) ** 2)
+    return KKTSystem("dense", K, norms, t, Hm @ s.gl, flops + 10.0 * (n + m) ** 2, floored)
 
 
 def _positive_definite_scaled(cfg, H, G) -> bool:
@@ -285,7 +295,8 @@ def matrix_free_kkt(cfg, problem, s) -> KKTSystem:
             v = w / H_norm
     G_norm = float(np.sqrt((G.multiply(G) if sp.issparse(G) else G * G).sum())) if m else 0.0
     lam_min = reduced_min_eig(cfg, hv, G, n, H_norm, s)
-    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s))
+    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s), s.shift_floor)
+    floored = bool(s.shift_floor is not None and t > 0.0 and lam_min >= 0.0)
 
     def kv(v):
         v = np.asarray(v, dtype=float).ravel()
@@ -301,7 +312,7 @@ def matrix_free_kkt(cfg, problem, s) -> KKTSystem:
     else:
         Hgl = hvp_f(problem, s, s.x, s.g, s.gl)
     return KKTSystem("operator", K, norms, t, Hgl,
-                     2.0 * m * m * n + 9.0 * m**3 + 10.0 * (n + m) ** 2)
+                     2.0 * m * m * n + 9.0 * m**3 + 10.0 * (n + m) ** 2, floored)
 
 
 def sparse_kkt(cfg, problem, s) -> KKTSystem:
@@ -318,7 +329,8 @@ def sparse_kkt(cfg, problem, s) -> KKTSystem:
     H_norm = float(sp.linalg.norm(H))
     barrier = None if s.box is None else _curvature_scale(s) * s.box.barrier_diag(s.x)
     lam_min = reduced_min_eig(cfg, lambda v: H @ v, G, n, H_norm, s, H=H, barrier=barrier)
-    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s))
+    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s), s.shift_floor)
+    floored = bool(s.shift_floor is not None and t > 0.0 and lam_min >= 0.0)
     if t and cfg.robust and _positive_definite_scaled(cfg, H, G):
         t = 0.0
     B = sp.csr_array(H + t * sp.identity(n, format="csr")) if t else H
@@ -326,7 +338,7 @@ def sparse_kkt(cfg, problem, s) -> KKTSystem:
     norms = dict(B=float(sp.linalg.norm(B)), G=float(sp.linalg.norm(G)) if m else 0.0,
                  H=H_norm, K=float(sp.linalg.norm(K)))
     Hgl = (H if cfg.hessian_in_merit == "lagrangian" else Hf) @ s.gl
-    return KKTSystem("sparse", K, norms, t, Hgl, 4.0 * K.nnz)
+    return KKTSystem("sparse", K, norms, t, Hgl, 4.0 * K.nnz, floored)
 
 
 def build_kkt(cfg, problem, s) -> KKTSystem:

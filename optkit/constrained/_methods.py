@@ -117,6 +117,10 @@ register(MethodInfo(
                          check=check_positive),
         "xi_B": Option(0.1, "float\n    Reduced-Hessian curvature floor of the Hessian "
                             "modification.", check=check_positive),
+        "shift_floor0": Option(None, (
+            "float or None\n    safeguards='robust': the starting floor of the Hessian shift "
+            "at a positive semidefinite reduced Hessian (default xi_B); the result's resume "
+            "carries the current one."), check=optional(check_positive)),
         "beta": Option(0.1, "float\n    Armijo constant, in (0, 0.5).", check=_beta),
         "rho": Option(1.5, "float\n    Penalty update factor (> 1).", check=_above_one),
         "delta_floor": Option(1e-6, "float\n    Lower bound on delta.", check=check_positive),
@@ -139,7 +143,9 @@ register(MethodInfo(
             "results in the user's units), the Hessian shift xi_B - lambda_min + "
             "max(-lambda_min, 0) with lambda_min = lambda_min(Z^T H Z) (none where Z^T H Z "
             "passes hess_mod_tol in the variables scaled by diag(|H_ii|)^(-1/2); dense and "
-            "sparse paths), IPOPT's tiny-step rule, sketch passes capped at "
+            "sparse paths; at a PSD Z^T H Z the floor xi_B falls tenfold after each full "
+            "step, to hess_mod_tol, and rises tenfold after a shortened one), IPOPT's "
+            "tiny-step rule, sketch passes capped at "
             "max(1000, N^2) steps before the LU fallback, after a "
             "failed Newton step (or a crawl/stall while infeasible) a least-squares "
             "feasibility restoration on ||c||^2/2 and a reset of multipliers and penalties "

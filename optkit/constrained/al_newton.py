@@ -165,7 +165,9 @@ class ALNewton:
       :math:`Z^\top BZ \succeq \xi_B I`; :func:`._kkt.hessian_shift`), and on the dense
       and sparse paths no shift where :math:`Z^\top\nabla^2_x L Z` passes the test in the
       variables scaled by :math:`\operatorname{diag}(|\nabla^2_x L|_{ii})^{-1/2}` (IPOPT's
-      inertia test is scale-free; :func:`._kkt._positive_definite_scaled`);
+      inertia test is scale-free; :func:`._kkt._positive_definite_scaled`); at a positive
+      semidefinite reduced Hessian the floor :math:`\xi_B` adapts to the line search,
+      down to ``hess_mod_tol`` while full steps are taken (:meth:`_adapt_shift_floor`);
     - sketch passes capped at :math:`\max(1000, N^2)` steps before the LU fallback
       (:meth:`_pass_cap`);
     - after a failed Newton step (line search, penalty safeguards, sketch budget,
@@ -245,8 +247,8 @@ class ALNewton:
     def __init__(self, *, lam0, sketch, sampling, block_size, accuracy, kappa, theta,
                  hessian_in_merit, tol, max_inner, inner_fallback, check_every, linear_algebra,
                  mu0, nu0,
-                 delta0, xi_B, beta, rho, delta_floor, hess_mod_tol, singular_tol,
-                 singular_test, mu_max, nu_min, safeguards):
+                 delta0, xi_B, shift_floor0, beta, rho, delta_floor, hess_mod_tol,
+                 singular_tol, singular_test, mu_max, nu_min, safeguards):
         self.lam0 = lam0
         self.sketch = sketch
         self.sampling = sampling
@@ -262,6 +264,7 @@ class ALNewton:
         self.linear_algebra = linear_algebra
         self.mu0, self.nu0, self.delta0 = mu0, nu0, delta0
         self.xi_B, self.beta, self.rho = xi_B, beta, rho
+        self.shift_floor0 = xi_B if shift_floor0 is None else shift_floor0
         self.delta_floor = delta_floor
         self.hess_mod_tol = hess_mod_tol
         self.singular_tol = singular_tol
@@ -363,7 +366,8 @@ class ALNewton:
         state = _State(x=x, lam=lam, fun=f, g=g, c=c, G=G, gl=np.asarray(gl).ravel(),
                        xi_G=None, gram_max=None, mu=self.mu0, nu=self.nu0, delta=self.delta0,
                        kappa=self.kappa0, rng=rng, path=path, has_hvp=has_hvp,
-                       base=base, view=view, box=box)
+                       base=base, view=view, box=box,
+                       shift_floor=self.shift_floor0 if self.robust else None)
         if m > x.size:  # robust only (_check_problem)
             self._overdetermined_start(view or problem, state)
         return state
@@ -604,6 +608,8 @@ class ALNewton:
         s.k += 1
         if s.stop is None:
             self._line_search(problem, s, inner.z, inner.slope)
+            if s.stop is None and kkt.floored:
+                self._adapt_shift_floor(s)
         if (s.stop is not None and s.stop[0] in RECOVERABLE and s.box is not None
                 and not s.box.primal):  # bounds: retry with the primal barrier Hessian
             s.box.reset_duals(s.x)
@@ -616,6 +622,33 @@ class ALNewton:
         return s
 
     # ------------------------------------------------------------------ robust safeguards
+    def _adapt_shift_floor(self, s):
+        r"""``safeguards="robust"``, after a step whose Hessian shift lifted a positive
+        semidefinite reduced Hessian (:math:`0 \le \lambda_{\min}(Z^\top\nabla_x^2 L Z) <`
+        ``hess_mod_tol``) to the floor :math:`\xi` (:func:`._kkt.hessian_shift`): the
+        floor falls tenfold, to ``hess_mod_tol`` at least, when the line search took the
+        full step, and rises tenfold, to :math:`\xi_B` at most, when it backtracked (or the
+        bounds cut the step). It starts at :math:`\xi_B`, the paper's floor.
+
+        A fixed floor :math:`\xi_B` on an almost flat reduced Hessian turns Newton's method
+        into gradient steps of length :math:`\|\nabla L\|/\xi_B` that the line search
+        accepts whole, iteration after iteration (S2MPJ UBH5, n = 110: unit steps for
+        950 iterations at :math:`\lambda_{\min} \approx 10^{-7}`, time limit; LUKVLE13: 528
+        iterations), while the floor :math:`\xi_B` is what keeps the step short where
+        the model is poor. Accepted full steps are the sign that the model is trusted: the
+        radius rule of trust-region methods (Nocedal and Wright, Numerical Optimization, 2nd
+        ed., 2006, Algorithm 4.1), applied to the regularization as in IPOPT's inertia
+        correction, whose next trial shift is the last one divided by
+        :math:`\kappa_w^- = 3` (Wächter and Biegler, Math. Program. 106, 2006, §3.1).
+        :math:`Z^\top B Z \succeq \xi I` holds with the current floor :math:`\xi \ge`
+        ``hess_mod_tol`` (the paper's guarantee with :math:`\xi_B` = ``hess_mod_tol`` at
+        worst)."""
+        fl = s.shift_floor
+        if s.info.get("alpha") == 1.0:
+            s.shift_floor = max(self.hess_mod_tol, fl / 10.0)
+        else:
+            s.shift_floor = min(self.xi_B, fl * 10.0)
+
     def _recover(self, problem, s):
         r"""``safeguards="robust"``: the answer to a failed Newton step (line search,
         penalty safeguards, sketch budget, singular K) instead of stopping.
@@ -1308,7 +1341,8 @@ class ALNewton:
             "constr_nhev": cons.nhev - s.base[2],
             "penalty": (s.mu, s.nu),
             "resume": {"lam0": s.lam.copy(), "mu0": s.mu, "nu0": s.nu, "delta0": s.delta,
-                       "kappa": s.kappa},
+                       "kappa": s.kappa, **({"shift_floor0": s.shift_floor}
+                                            if self.robust else {})},
             "n_inner": s.n_inner,
             "n_direct_fallback": s.n_direct_fallback,
             "n_kkt_analyses": 0 if s.ldl is None else s.ldl.n_analyses,
@@ -1333,7 +1367,7 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
     :func:`optkit.core.solve`; the keywords are that method's options (see
     ``optkit.show_options("al-newton")``), ``rng`` its randomness (``None``, an ``int`` or a
     ``numpy.random.Generator``), and ``constants`` the
-    remaining ones (``mu0``, ``nu0``, ``delta0``, ``xi_B``, ``beta``, ``rho``,
+    remaining ones (``mu0``, ``nu0``, ``delta0``, ``xi_B``, ``shift_floor0``, ``beta``, ``rho``,
     ``delta_floor``, ``hess_mod_tol``, ``singular_tol``, ``singular_test``, ``mu_max``,
     ``nu_min``, ``inner_fallback``, ``check_every``, ``linear_algebra``, ``safeguards``) and the run loop's
     ``maxfev`` (objective evaluations), ``max_time`` and ``disp``; every value is checked by
@@ -1364,7 +1398,8 @@ def al_newton(problem, *, lam0=None, sketch="rk", sampling="uniform", block_size
         bound) and ``barrier_parameter`` (the last :math:`\beta`; the ``trace``'s ``fun`` is
         then the barrier objective), the ``trace`` and ``resume``: the options that continue the run
         (``lam0`` the multipliers, ``mu0``, ``nu0`` the penalties, ``delta0`` and ``kappa``
-        the current step parameters). ``al_newton(problem with x0=res.x, **res.resume,
+        the current step parameters, ``shift_floor0`` the robust shift's floor).
+        ``al_newton(problem with x0=res.x, **res.resume,
         rng=gen)`` with the interrupted run's ``Generator`` repeats the uninterrupted run's
         iterations exactly; a callback checkpoints ``intermediate_result.x`` and the
         trace's last ``mu``, ``nu``, ``delta``, ``kappa`` (the multipliers are in the result

@@ -347,3 +347,39 @@ def test_arithmetic_error_at_a_trial_point_rejects_the_trial(safeguards):
     assert raised and res.success
     np.testing.assert_allclose(res.x, [0.0, 0.0], atol=1e-6)
     assert res.fun == pytest.approx(2.0)
+
+
+def test_shift_floor_adapts_on_a_flat_positive_semidefinite_reduced_hessian(monkeypatch):
+    """f = (x0 - x1)^2/2 + eps (x0 + x1)^2/2 - b (x0 + x1) + x2^2/2 s.t. x2 = 0: the reduced
+    Hessian has eigenvalues 2 and 2 eps = 4e-7 (below hess_mod_tol, also in Jacobi-scaled
+    variables), and the closed-form minimizer is x0 = x1 = b / (2 eps) = 3, x2 = 0. The
+    shift lifts 4e-7 to the floor, which starts at xi_B = 0.1 and falls tenfold after each
+    full step down to hess_mod_tol = 1e-6; with the floor held at xi_B the Newton steps are
+    gradient steps of ~1e-5 and the run stalls near x0."""
+    eps, b = 2e-7, 1.2e-6
+    H = np.array([[1 + eps, eps - 1, 0.0], [eps - 1, 1 + eps, 0.0], [0.0, 0.0, 1.0]])
+
+    def fun(x):
+        return 0.5 * (x[0] - x[1]) ** 2 + 0.5 * eps * (x[0] + x[1]) ** 2 \
+            - b * (x[0] + x[1]) + 0.5 * x[2] ** 2
+
+    con = NonlinearConstraint(lambda x: np.array([x[2]]), 0.0, 0.0,
+                              jac=lambda x: np.array([[0.0, 0.0, 1.0]]),
+                              hess=lambda x, v: np.zeros((3, 3)))
+
+    def run():
+        return optkit.minimize(fun, np.array([0.0, 0.0, 1.0]), method="al-newton",
+                               jac=lambda x: H @ x - b * np.array([1.0, 1.0, 0.0]),
+                               hess=lambda x: H, constraints=[con],
+                               options={"rng": 0, "tol": 1e-12, "maxiter": 100})
+
+    res = run()
+    assert res.success and res.nit <= 50
+    np.testing.assert_allclose(res.x, [3.0, 3.0, 0.0], atol=1e-5)
+    shifts = res.trace["hess_shift"][1:]
+    assert shifts[0] == pytest.approx(0.1 - 2 * eps)
+    assert shifts.min() == pytest.approx(1e-6 - 2 * eps)
+    monkeypatch.setattr(ALNewton, "_adapt_shift_floor", lambda self, s: None)
+    fixed = run()
+    assert not fixed.success and np.abs(fixed.x[:2]).max() < 0.01
+    assert np.all(fixed.trace["hess_shift"][1:] == pytest.approx(0.1 - 2 * eps))
