@@ -41,8 +41,8 @@ class KKTSystem:
     """``kind`` (``"dense"``, ``"sparse"`` or ``"operator"``), ``K``, the norms ``B``, ``G``,
     ``H`` (:math:`\nabla_x^2 L`), ``K``, the Hessian shift ``t``, ``Hgl`` (the merit's Hessian
     times :math:`\nabla_x L`), the flops of forming them (``setup_flops``) and ``floored``:
-    the shift lifted a positive semidefinite reduced Hessian to the state's ``shift_floor``
-    (:func:`hessian_shift`)."""
+    :func:`hessian_shift` lifted a positive semidefinite reduced Hessian to the state's
+    ``shift_floor`` (before the Jacobi-scaled test, which may still drop the shift)."""
 
     kind: str
     K: Any

@@ -628,7 +628,8 @@ class ALNewton:
         ``hess_mod_tol``) to the floor :math:`\xi` (:func:`._kkt.hessian_shift`): the
         floor falls tenfold, to ``hess_mod_tol`` at least, when the line search took the
         full step, and rises tenfold, to :math:`\xi_B` at most, when it backtracked (or the
-        bounds cut the step). It starts at :math:`\xi_B`, the paper's floor.
+        bounds cut the step). It starts at ``shift_floor0`` (default :math:`\xi_B`, the
+        paper's floor).
 
         A fixed floor :math:`\xi_B` on an almost flat reduced Hessian turns Newton's method
         into gradient steps of length :math:`\|\nabla L\|/\xi_B` that the line search
