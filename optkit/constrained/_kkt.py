@@ -119,6 +119,13 @@ def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0, floor=None) -> floa
     return cfg.xi_B + H_norm
 
 
+def _state_shift(cfg, s, lam_min, H_norm) -> tuple[float, bool]:
+    """:func:`hessian_shift` at the state's scale and ``shift_floor``, and whether it took
+    the floor branch (a positive semidefinite reduced Hessian lifted to the floor)."""
+    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s), s.shift_floor)
+    return t, bool(s.shift_floor is not None and t > 0.0 and lam_min >= 0.0)
+
+
 def _curvature_scale(s) -> float:
     """:math:`s_f` of the robust scaling (1 without it)."""
     return 1.0 if s.view is None else s.view.s_f
@@ -166,8 +173,7 @@ def dense_kkt(cfg, problem, s) -> KKTSystem:
         flops += test_flops
     else:
         lam_min = np.inf
-    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s), s.shift_floor)
-    floored = bool(s.shift_floor is not None and t > 0.0 and lam_min >= 0.0)
+    t, floored = _state_shift(cfg, s, lam_min, H_norm)
     if t and cfg.robust:  # t > 0 only when m < n
         flops += test_flops
         if _positive_definite_scaled(cfg, H, G):
@@ -295,8 +301,7 @@ def matrix_free_kkt(cfg, problem, s) -> KKTSystem:
             v = w / H_norm
     G_norm = float(np.sqrt((G.multiply(G) if sp.issparse(G) else G * G).sum())) if m else 0.0
     lam_min = reduced_min_eig(cfg, hv, G, n, H_norm, s)
-    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s), s.shift_floor)
-    floored = bool(s.shift_floor is not None and t > 0.0 and lam_min >= 0.0)
+    t, floored = _state_shift(cfg, s, lam_min, H_norm)
 
     def kv(v):
         v = np.asarray(v, dtype=float).ravel()
@@ -329,8 +334,7 @@ def sparse_kkt(cfg, problem, s) -> KKTSystem:
     H_norm = float(sp.linalg.norm(H))
     barrier = None if s.box is None else _curvature_scale(s) * s.box.barrier_diag(s.x)
     lam_min = reduced_min_eig(cfg, lambda v: H @ v, G, n, H_norm, s, H=H, barrier=barrier)
-    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s), s.shift_floor)
-    floored = bool(s.shift_floor is not None and t > 0.0 and lam_min >= 0.0)
+    t, floored = _state_shift(cfg, s, lam_min, H_norm)
     if t and cfg.robust and _positive_definite_scaled(cfg, H, G):
         t = 0.0
     B = sp.csr_array(H + t * sp.identity(n, format="csr")) if t else H
