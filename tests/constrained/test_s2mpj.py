@@ -178,13 +178,16 @@ def test_bounded_problems_feasible_and_no_worse_than_slsqp(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["NCVXQP2", "NCVXQP6"])
+@pytest.mark.parametrize("name", ["NCVXQP2", "NCVXQP4", "NCVXQP6"])
 def test_nonconvex_bounded_qp_ends_at_ipopts_kkt_point(name):
     """Indefinite QPs with 0.1 <= x <= 10 (n = 50): success, f within 1e-6 (relative) of
     IPOPT's. Before the mirrored Hessian shift: 50 iterations of steps cut to 1e-4 and
     status 5 at f = -57736 / -56607 (IPOPT -74661.9 / -82357.0); before IPOPT's tiny-step
     rule: the right f, but the last barrier problems' Newton steps of 1e-15 at active bounds
-    were halved by the merit's rounding noise for 50 iterations (status 5)."""
+    were halved by the merit's rounding noise for 50 iterations (status 5); NCVXQP4 kept
+    that stall (status 5 after 109 iterations) with steps of 1e-14, above the tiny-step
+    size, until the Armijo slack held the barrier gradient's rounding
+    (``ALNewton._barrier_rounding_slack``: 60 iterations)."""
     pytest.importorskip("cyipopt")
     wide = _wide_table()
     with warnings.catch_warnings(), np.errstate(all="ignore"):

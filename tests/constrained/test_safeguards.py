@@ -260,6 +260,50 @@ def test_tiny_step_that_rounds_onto_a_bound_is_not_taken(monkeypatch):
     np.testing.assert_allclose(res.x, lower, rtol=1e-12)
 
 
+def _indefinite_bounded_qp(seed=1, n=20, m=8):
+    """An indefinite QP with 0.1 <= x <= 10 and m linear equality rows (the shape of S2MPJ's
+    NCVXQP family): P of mixed-sign eigenvalues times 1e3, so that the bound multipliers
+    at x* are large."""
+    rng = np.random.default_rng(seed)
+    M, d = rng.standard_normal((n, n)), rng.uniform(-1.0, 1.0, n)
+    P, q = 1e3 * (M.T @ np.diag(d) @ M) / n, 1e2 * rng.standard_normal(n)
+    A = rng.standard_normal((m, n))
+    return P, q, A, A @ rng.uniform(0.5, 5.0, n)
+
+
+def test_barrier_rounding_noise_does_not_cut_the_last_newton_steps(monkeypatch):
+    """At the last barrier parameter the entries of grad_x L at active bounds with large
+    multipliers are rounding noise (``BoxProblem.barrier_grad_rounding``), yet the Newton
+    step's merit slope -nu ||grad_x L||^2 counts them: the unit steps failed the Armijo
+    test and steps of 1/8 moved x by 1e-14 until the progress test stopped the run (status
+    5 after 104 iterations here). With the merit's rounding error of that term in the
+    Armijo slack (``ALNewton._barrier_rounding_slack``) the run converges. The oracle: the
+    KKT conditions at the result, the multipliers of the rows and of the active bounds
+    fitted by scipy's ``lsq_linear`` (bound multipliers >= 0)."""
+    P, q, A, b = _indefinite_bounded_qp()
+    n, m = A.shape[1], A.shape[0]
+
+    def run():
+        return optkit.minimize(lambda v: 0.5 * v @ (P @ v) + q @ v, np.full(n, 0.5),
+                               method="al-newton", jac=lambda v: P @ v + q, hess=lambda v: P,
+                               constraints=[scipy.optimize.LinearConstraint(A, b, b)],
+                               bounds=[(0.1, 10.0)] * n, options={"rng": 0})
+
+    res = run()
+    assert res.success and res.nit <= 70, (res.status, res.nit)
+    x = res.x
+    np.testing.assert_allclose(A @ x, b, atol=1e-8)
+    lower, upper = np.isclose(x, 0.1, atol=1e-6), np.isclose(x, 10.0, atol=1e-6)
+    assert lower.sum() + upper.sum() >= 10  # the case: many active bounds
+    basis = np.hstack([A.T, -np.eye(n)[:, lower], np.eye(n)[:, upper]])
+    low = np.concatenate([np.full(m, -np.inf), np.zeros(lower.sum() + upper.sum())])
+    fit = scipy.optimize.lsq_linear(basis, -(P @ x + q), bounds=(low, np.inf))
+    assert np.linalg.norm(basis @ fit.x + P @ x + q) <= 1e-7 * np.linalg.norm(q)
+
+    monkeypatch.setattr(ALNewton, "_barrier_rounding_slack", lambda self, s, nu: 0.0)
+    assert run().status == AL_STATUS["stalled"]
+
+
 def _merit_in_lambda(f, g, c, G, mu, nu):
     """The exact augmented Lagrangian at a fixed x as a function of lambda, and an ``at``
     of the line search that evaluates it (payload as al-newton's)."""
