@@ -192,10 +192,10 @@ class ALNewton:
       where rows of :math:`G` are dependent;
     - IPOPT's *tiny-step rule* (:meth:`_tiny_step`): a step below the merit's resolution
       (:math:`|\Delta x_i| \le 10\varepsilon_{\rm mach}(1 + |x_i|)`) at a nearly feasible
-      iterate is taken without the Armijo test, and lowers the barrier parameter; with
-      bounds the Armijo slack also holds the rounding error of
-      :math:`\tfrac{\nu}{2}\|\nabla_x L\|^2` at active bounds
-      (:meth:`_barrier_rounding_slack`);
+      iterate is taken without the Armijo test, and lowers the barrier parameter;
+    - with bounds, the *barrier's rounding in the Armijo slack*
+      (:meth:`_barrier_rounding_slack`): the slack also holds the rounding error of
+      :math:`\tfrac{\nu}{2}\|\nabla_x L\|^2` at active bounds with large multipliers;
     - *screened trials* (:meth:`_screened_merit`): a trial point is rejected on
       :math:`f + \lambda^\top c + \tfrac{\mu}{2}\|c\|^2`, a lower bound on the merit,
       before :math:`\nabla f` and :math:`G` are evaluated (same decisions and iterates,
