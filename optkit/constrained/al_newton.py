@@ -121,7 +121,8 @@ class ALNewton:
        :math:`\xi_G = \lambda_{\min}(GG^\top) <` ``singular_tol`` (status 7). The default
        ``"relative"`` test does not stop the run: a Newton step that fails (steps 4, 5) while
        :math:`\xi_G \le` ``singular_tol`` :math:`\lambda_{\max}(GG^\top)` is reported as
-       status 7 (see :meth:`_blame_singular`);
+       status 7, or 10 when the robust recovery's restoration finds the constraints locally
+       infeasible (see :meth:`_blame_singular`);
     2. forms :math:`K = [[B, G^\top], [G, 0]]`, :math:`B = \nabla_x^2 L + tI` with
        :math:`t = \xi_B + \|\nabla_x^2 L\|` if :math:`\lambda_{\min}(Z^\top \nabla_x^2 L Z) <`
        ``hess_mod_tol`` (:math:`Z` a null-space basis of :math:`G`), else :math:`t = 0`,
@@ -584,8 +585,13 @@ class ALNewton:
         (sketching needs no factorization, and the KKT system of a problem whose Jacobian
         loses rank only near x*, or is merely ill-conditioned, is still consistent or close
         to it); when a Newton step then fails (penalty safeguards, sketch budget, line
-        search) at a singular G, the singularity is the reported cause (status 7)."""
-        if (s.stop is not None and s.stop[0] != STATUS["max_time"]
+        search) at a singular G, the singularity is the reported cause (status 7). Not when
+        the recovery's feasibility restoration has ended at an infeasible stationary point
+        of :math:`\tfrac12\|c\|^2` (status 10, the more specific verdict, which the
+        same run reaches through the crawl test too: two inconsistent rows ended with 7 or
+        10 depending on the sketch seed)."""
+        if (s.stop is not None
+                and s.stop[0] not in (STATUS["max_time"], AL_STATUS["infeasible"])
                 and self.singular_test == "relative" and self._singular(s)):
             s.stop = (AL_STATUS["singular"], f"{self._singular_message(s)} The Newton step "
                       f"failed there: {s.stop[1]}")
