@@ -26,7 +26,7 @@ from optkit.core.result import MESSAGES, STATUS
 from . import _sketch_ops as _sk
 from ._al_state import _Accuracy, _Inner, _State, merit_gradient, merit_value, penalized_lagrangian
 from ._box import BoxProblem, box_of
-from ._kkt import KKTSystem, build_kkt
+from ._kkt import KKTSystem, _curvature_scale, build_kkt
 from ._ldl import ReusableLDL
 from ._scaling import ScaledProblem, scale_factors
 from ._spectral import DENSE_MAX, gram_eigs, gram_solver
@@ -1095,8 +1095,7 @@ class ALNewton:
         :math:`z` large."""
         if s.box is None or not self.robust:
             return 0.0
-        s_f = 1.0 if s.view is None else s.view.s_f
-        return float(nu * s_f * (np.abs(s.gl) @ s.box.barrier_grad_rounding(s.x)))
+        return float(nu * _curvature_scale(s) * (np.abs(s.gl) @ s.box.barrier_grad_rounding(s.x)))
 
     @staticmethod
     def _drop_null_multipliers(s):
