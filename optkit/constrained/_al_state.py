@@ -43,6 +43,8 @@ class _State:
     k: int = 0
     best_kkt: float = np.inf  # lowest KKT residual so far and its iteration (progress test)
     best_k: int = 0
+    barrier_k: int = 0  # iteration of the last barrier-parameter decrease (bounds)
+    certificate: dict | None = None  # fitted multipliers of a certified KKT point (bounds)
     short_steps: int = 0  # consecutive Armijo steps below SHORT_STEP (robust crawl test)
     tiny_step: bool = False  # the last step was below the merit's resolution (robust)
     last_step: float = 1.0  # the last accepted step, relative to the capped direction (robust)

@@ -147,7 +147,7 @@ class BoxProblem:
     def __init__(self, problem, lo, hi, mu):
         self.problem, self.lo, self.hi, self.mu = problem, lo, hi, mu
         fixed = lo == hi
-        self.fixed = np.flatnonzero(fixed)
+        self.fixed, self.free = np.flatnonzero(fixed), ~fixed
         self.has_lo = np.isfinite(lo) & ~fixed
         self.has_hi = np.isfinite(hi) & ~fixed
         self.objective = _BarrierObjective(problem.objective, self)
@@ -170,22 +170,22 @@ class BoxProblem:
         return x
 
     def restoration_bounds(self):
-        """The box, ``RESTORATION_PUSH`` inside, for the feasibility restoration's
-        ``least_squares`` (which needs ``lb < ub``: fixed variables are held by their rows
-        and get an interval of their value's last bits)."""
+        """The free variables' box, ``RESTORATION_PUSH`` inside, for the feasibility
+        restoration's ``least_squares``. The fixed variables are not least-squares
+        variables: held in an interval of their value's last bits, they cut every
+        trust-region reflective step with a component along them to a few ulp (S2MPJ
+        OPTCNTRL: 3300 evaluations from ``||c||`` = 9e-5 to 5e-6; with them left out, 739
+        evaluations to 6e-9)."""
         inf = np.full(self.n, np.inf)
         lo = np.where(self.has_lo, self.lo, -inf)
         hi = np.where(self.has_hi, self.hi, inf)
         width = np.where(self.has_lo & self.has_hi, self.hi - self.lo, np.inf)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # inf - inf where a bound is infinite
             p_lo = np.minimum(RESTORATION_PUSH * np.maximum(1.0, np.abs(self.lo)), width / 4)
             p_hi = np.minimum(RESTORATION_PUSH * np.maximum(1.0, np.abs(self.hi)), width / 4)
-        lo = np.where(self.has_lo, self.lo + p_lo, lo)
-        hi = np.where(self.has_hi, self.hi - p_hi, hi)
-        v = self.lo[self.fixed]
-        lo[self.fixed] = np.nextafter(v, -np.inf)
-        hi[self.fixed] = np.nextafter(v, np.inf)
-        return lo, hi
+            lo = np.where(self.has_lo, self.lo + p_lo, lo)
+            hi = np.where(self.has_hi, self.hi - p_hi, hi)
+        return lo[self.free], hi[self.free]
 
     def gaps(self, x):
         """:math:`x - l` on :math:`\\mathcal L` and :math:`u - x` on :math:`\\mathcal U`. (IPOPT

@@ -276,7 +276,8 @@ def test_barrier_rounding_noise_does_not_cut_the_last_newton_steps(monkeypatch):
     multipliers are rounding noise (``BoxProblem.barrier_grad_rounding``), yet the Newton
     step's merit slope -nu ||grad_x L||^2 counts them: the unit steps failed the Armijo
     test and steps of 1/8 moved x by 1e-14 until the progress test stopped the run (status
-    5 after 104 iterations here). With the merit's rounding error of that term in the
+    5 after 104 iterations here, with the KKT certificate at the stall turned off). With
+    the merit's rounding error of that term in the
     Armijo slack (``ALNewton._barrier_rounding_slack``) the run converges. The oracle: the
     KKT conditions at the result, the multipliers of the rows and of the active bounds
     fitted by scipy's ``lsq_linear`` (bound multipliers >= 0)."""
@@ -300,8 +301,43 @@ def test_barrier_rounding_noise_does_not_cut_the_last_newton_steps(monkeypatch):
     fit = scipy.optimize.lsq_linear(basis, -(P @ x + q), bounds=(low, np.inf))
     assert np.linalg.norm(basis @ fit.x + P @ x + q) <= 1e-7 * np.linalg.norm(q)
 
+    assert res.message == "Optimization terminated successfully."  # not ALNewton._certify
     monkeypatch.setattr(ALNewton, "_barrier_rounding_slack", lambda self, s, nu: 0.0)
+    monkeypatch.setattr(ALNewton, "_certify", lambda self, s: False)
     assert run().status == AL_STATUS["stalled"]
+
+
+def test_feasible_point_on_the_bounds_is_certified_with_fitted_multipliers(monkeypatch):
+    """Rows y - u = 0, y + u = 0.4 force u = y = 0.2 onto the bound u <= 0.2: no feasible
+    point lies strictly inside the bounds, and the barrier estimate beta/(0.2 - u) of the
+    bound multiplier grows without bound. min (w - 1)^2 + y^2 + wy then has the closed form
+    x* = (0.2, 0.2, 0.9), f* = 0.23. The KKT fit at the feasible iterate
+    (``ALNewton._certify``) ends the run there; its multipliers satisfy the KKT conditions
+    (z <= 0: the upper bound) and the run is shorter than the barrier path's own end."""
+    A, b = np.array([[-1.0, 1.0, 0.0], [1.0, 1.0, 0.0]]), np.array([0.0, 0.4])
+
+    def grad(x):
+        return np.array([0.0, 2.0 * x[1] + x[2], 2.0 * (x[2] - 1.0) + x[1]])
+
+    def run():
+        return optkit.minimize(lambda x: (x[2] - 1.0) ** 2 + x[1] ** 2 + x[2] * x[1],
+                               np.zeros(3), method="al-newton", jac=grad,
+                               hess=lambda x: np.array([[0.0, 0, 0], [0, 2, 1], [0, 1, 2]]),
+                               constraints=[scipy.optimize.LinearConstraint(A, b, b)],
+                               bounds=[(-1.0, 0.2), (None, None), (None, None)],
+                               options={"rng": 0})
+
+    res = run()
+    assert res.success and "fitted" in res.message, res.message
+    np.testing.assert_allclose(res.x, [0.2, 0.2, 0.9], atol=1e-6)
+    assert res.fun == pytest.approx(0.23, abs=1e-6)
+    z = res.bound_multipliers
+    np.testing.assert_allclose(grad(res.x) + A.T @ res.multipliers - z, 0.0, atol=1e-6)
+    assert z[0] <= 0.0 and z[1] == z[2] == 0.0 and res.kkt_residual <= 1e-6
+    monkeypatch.setattr(ALNewton, "_certify", lambda self, s: False)
+    plain = run()
+    assert plain.success and plain.message == "Optimization terminated successfully."
+    assert res.nit < plain.nit
 
 
 def _merit_in_lambda(f, g, c, G, mu, nu):
