@@ -131,18 +131,20 @@ def test_restoration_leaves_the_fixed_variables_out_of_the_least_squares():
     """With bounds the restoration is scipy's trust-region reflective least squares over the
     free variables in the box ``RESTORATION_PUSH`` inside its faces; a fixed variable
     (l = u) is not a least-squares variable (held in an interval of its value's last
-    bits it cut every step with a component along it: 43 evaluations here instead of 7,
+    bits it cut the steps with a component along it: 26 evaluations here instead of 7,
     3300 on S2MPJ OPTCNTRL without reaching the target). Oracle: ``least_squares`` on the
-    two free variables from the same point (same end point and evaluation count); the
-    fixed variable keeps its value exactly."""
-    c = CallLog(lambda x: np.array([np.exp(x[0]) - x[2] - 1.0, x[0] + x[1] ** 2 - x[2] - 0.21]))
+    three free variables from the same point, the fixed variable's row x_4 - 1 = 0 kept as a
+    zero residual (same end point and evaluation count); the fixed variable keeps its value
+    exactly."""
+    def c(x):
+        return np.array([np.exp(x[0]) + x[2] - x[3] - 1.0, x[0] + x[1] ** 2 - x[3] - 0.21])
 
     def c_jac(x):
-        return np.array([[np.exp(x[0]), 0.0, -1.0], [1.0, 2.0 * x[1], -1.0]])
+        return np.array([[np.exp(x[0]), 0.0, 1.0, -1.0], [1.0, 2.0 * x[1], 0.0, -1.0]])
 
-    lo, hi = np.array([-2.0, -2.0, 1.0]), np.array([2.0, 2.0, 1.0])
-    problem = Problem.from_scipy(lambda x: x[0], np.array([1.0, 1.5, 1.0]),
-                                 jac=lambda x: np.array([1.0, 0.0, 0.0]),
+    lo, hi = np.array([-2.0, -2.0, -2.0, 1.0]), np.array([2.0, 2.0, 2.0, 1.0])
+    x0 = np.array([1.0, 1.5, 0.5, 1.0])
+    problem = Problem.from_scipy(lambda x: x[0], x0, jac=lambda x: np.eye(4)[0],
                                  constraints=[NonlinearConstraint(c, 0.0, 0.0, jac=c_jac)],
                                  bounds=Bounds(lo, hi))
     box = BoxProblem(problem, lo, hi, mu=0.1)
@@ -153,19 +155,19 @@ def test_restoration_leaves_the_fixed_variables_out_of_the_least_squares():
         pass
 
     s = State()
-    s.x, s.lam, s.k, s.box = box.start(np.array([1.0, 1.5, 1.0])), np.zeros(3), 0, box
-    s.c, s.G = box.constraints.c(s.x), box.constraints.jac(s.x)
+    s.x, s.lam, s.k, s.box = box.start(x0), np.zeros(3), 0, box
+    s.c, s.G = box.constraints.c(s.x) - box.constraints.lb, box.constraints.jac(s.x)
     s.n_restoration_nfev = s.n_restorations = 0
     x_entry = s.x.copy()
     ok, message = solver._restore(box, s)
     assert ok, message
     push = RESTORATION_PUSH * 2.0
-    ref = least_squares(lambda y: c.fn(np.r_[y, 1.0]), x_entry[:2],
-                        jac=lambda y: c_jac(np.r_[y, 1.0])[:, :2],
-                        bounds=(lo[:2] + push, hi[:2] - push), method="trf", xtol=1e-15,
-                        ftol=1e-15, gtol=1e-15, max_nfev=RESTORATION_MAXFEV * 4)
-    np.testing.assert_allclose(s.x[:2], ref.x, rtol=1e-14)  # c has the fixed row (0) too
-    assert s.x[2] == 1.0 and s.n_restoration_nfev == ref.nfev <= 10
+    ref = least_squares(lambda y: np.r_[c(np.r_[y, 1.0]), 0.0], x_entry[:3],
+                        jac=lambda y: np.vstack([c_jac(np.r_[y, 1.0])[:, :3], np.zeros(3)]),
+                        bounds=(lo[:3] + push, hi[:3] - push), method="trf", xtol=1e-15,
+                        ftol=1e-15, gtol=1e-15, max_nfev=RESTORATION_MAXFEV * 5)
+    np.testing.assert_allclose(s.x[:3], ref.x, rtol=1e-14)
+    assert s.x[3] == 1.0 and s.n_restoration_nfev == ref.nfev <= 10
     assert np.max(np.abs(s.c)) <= RESTORATION_TARGET * solver.tol
 
 
