@@ -454,6 +454,13 @@ class ALNewton:
         return float(np.sqrt(gl @ gl + c @ c))
 
     @staticmethod
+    def _user_scales(state):
+        """``(s_f, d)``: the objective's and the rows' scale factors (1 without scaling)."""
+        if state.view is None:
+            return 1.0, np.ones(state.c.size)
+        return state.view.s_f, state.view.d
+
+    @staticmethod
     def _kkt_net_of_rounding(state) -> float:
         r"""With bounds: the KKT residual :math:`\|(\nabla_x L, c)\|_2` in the user's units
         with each bounded entry of :math:`\nabla_x L` reduced (down to 0) by the rounding
@@ -463,8 +470,7 @@ class ALNewton:
         multipliers (a convex QP with f times 10, z up to 87: 1.8e-6 > ``tol`` = 1e-6 for 50
         iterations, status 5, with x exact to 2e-7). ``_barrier_mu_min`` raises the last
         barrier parameter to lower the floor, but only up to ``tol``/10."""
-        s_f, d = (1.0, np.ones(state.c.size)) if state.view is None else (state.view.s_f,
-                                                                         state.view.d)
+        s_f, d = ALNewton._user_scales(state)
         gl = np.maximum(np.abs(state.gl / s_f) - state.box.barrier_grad_rounding(state.x), 0.0)
         c = state.c / d
         return float(np.sqrt(gl @ gl + c @ c))
@@ -562,14 +568,14 @@ class ALNewton:
         from scipy.optimize import lsq_linear
 
         box = s.box
-        s_f, d = (1.0, np.ones(s.c.size)) if s.view is None else (s.view.s_f, s.view.d)
+        s_f, d = self._user_scales(s)
         c = s.c / d
         if np.max(np.abs(c), initial=0.0) > self.tol:
             return False
         g = s.g / s_f - box.barrier_grad(s.x)
         lo_gap, hi_gap = box.gaps(s.x)
-        at_lo = np.flatnonzero(box.has_lo)[lo_gap <= self.tol]
-        at_hi = np.flatnonzero(box.has_hi)[hi_gap <= self.tol]
+        near_lo, near_hi = lo_gap <= self.tol, hi_gap <= self.tol
+        at_lo, at_hi = np.flatnonzero(box.has_lo)[near_lo], np.flatnonzero(box.has_hi)[near_hi]
         n, m, k = s.x.size, s.c.size, at_lo.size + at_hi.size
         E = sp.csr_array((np.concatenate([-np.ones(at_lo.size), np.ones(at_hi.size)]),
                           (np.concatenate([at_lo, at_hi]), np.arange(k))), shape=(n, k))
@@ -581,7 +587,7 @@ class ALNewton:
                          lsmr_tol="auto" if sp.issparse(A) else None)
         r = A @ fit.x + g
         z = fit.x[m:]
-        gaps = np.concatenate([lo_gap[lo_gap <= self.tol], hi_gap[hi_gap <= self.tol]])
+        gaps = np.concatenate([lo_gap[near_lo], hi_gap[near_hi]])
         kkt = float(np.sqrt(r @ r + c @ c))
         if kkt > self.tol or np.max(z * gaps, initial=0.0) > self.tol:
             return False
@@ -1456,7 +1462,7 @@ class ALNewton:
         """Result fields, in the user's units when scaling was active (then ``trace["fun"]``
         and the trace's KKT quantities are those of the scaled problem)."""
         cons = problem.constraints
-        s_f, d = (1.0, np.ones(s.c.size)) if s.view is None else (s.view.s_f, s.view.d)
+        s_f, d = self._user_scales(s)
         fun, g, c, gl, lam = s.fun / s_f, s.g / s_f, s.c / d, s.gl / s_f, d * s.lam / s_f
         box = {}
         if s.box is not None:  # the user's f and gradient; bound multipliers
