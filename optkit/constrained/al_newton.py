@@ -194,8 +194,10 @@ class ALNewton:
       multipliers exist there; Newton's steps stay feasible and crawl).
     - in the line search (:meth:`_robust_backtracking`), a *second-order correction* of a
       rejected unit step against the Maratos effect (Fletcher 1982; Nocedal and Wright
-      2006, §15.6; :meth:`_second_order_correction`), and *least-squares multipliers* at a
-      trial point rejected only through :math:`\tfrac{\nu}{2}\|\nabla_x L\|^2`
+      2006, §15.6; :meth:`_correction`), then, where the unit step raised
+      :math:`\|c\|`, backtracking along the *arc* through it (Mayne and Polak 1982), and
+      *least-squares multipliers* at a trial point rejected only through
+      :math:`\tfrac{\nu}{2}\|\nabla_x L\|^2`
       (Fletcher's multiplier function, no larger than the current or the step's;
       :meth:`_with_least_squares_multipliers`);
     - *minimum-norm multipliers* after each step on the dense path
@@ -1140,7 +1142,7 @@ class ALNewton:
         """Step 5: Armijo backtracking on the merit with a round-off slack
         (:func:`optkit.core.linesearch.backtracking`, halving from 1 down to ``ALPHA_MIN``);
         with ``safeguards="robust"`` a rejected unit step is first retried with a
-        second-order correction (:meth:`_second_order_correction`), and a trial rejected
+        second-order correction (:meth:`_correction`), and a trial rejected
         through the merit's :math:`\nu` term at least-squares multipliers
         (:meth:`_with_least_squares_multipliers`)."""
         n = s.x.size
@@ -1309,34 +1311,74 @@ class ALNewton:
         return at
 
     def _robust_backtracking(self, s, z, slope, merit0, slack, at):
-        r"""``safeguards="robust"``: the same Armijo test and halving from :math:`\alpha = 1`
-        as the paper's line search, except that a rejected unit step is first retried with
-        a second-order correction (:meth:`_second_order_correction`), and that the halving
-        then starts at twice the previous iteration's step (``last_step``), grown back by
-        doubling while accepted (:func:`optkit.core.linesearch.backtracking` with
-        ``max_step`` 1/2). Where the accepted steps form an interval this accepts the step
-        the halving from 1/2 accepts, in fewer trials when the steps stay short: on curved
-        constraints the Armijo steps stay at 1/16 or 1/64 for dozens of iterations (S2MPJ
-        ORTHREGE, HIMMELBK), and each iteration paid the rejected trials 1/2, 1/4, ...
-        again (their :math:`f` and :math:`c`). (Safeguarded quadratic
-        interpolation instead of halving was tried twice, the second time only after the
-        first halving and bounded to :math:`[\alpha/10, \alpha/2]`: fewer evaluations on
-        MARATOS and HS27, but LUKVLE4 and LUKVLI4 stalled infeasible and POWERSUMNE ended
-        locally infeasible, so it is not used.)"""
+        r"""``safeguards="robust"``: the same Armijo test as the paper's line search, on the
+        unit step, then on its second-order correction :math:`p + \hat p`
+        (:meth:`_correction`), then by halving, where each step :math:`\alpha` is tried
+        first on the arc
+
+        .. math::
+            x(\alpha) = x + \alpha p + \alpha^2 \hat p, \qquad
+            \lambda(\alpha) = \lambda + \alpha\Delta_\lambda
+
+        and then on the line :math:`x + \alpha p` (the arc search of Mayne and Polak, "A
+        superlinearly convergent algorithm for constrained optimization problems", Math.
+        Program. Study 16, 1982). The arc has the line's tangent at :math:`\alpha = 0`, so
+        the Armijo test holds on it for small :math:`\alpha` as on the line. Where
+        :math:`Gp = -c(x)`, :math:`c(x + p) = \tfrac12 p^\top\nabla^2 c\, p + O(\|p\|^3)` is
+        the constraints' curvature over the step, :math:`G\hat p` cancels it, and
+        :math:`c(x(\alpha)) = (1 - \alpha)c(x) + O(\alpha^2\|p\|^3)` on the arc against
+        :math:`(1 - \alpha)c(x) + O(\alpha^2\|p\|^2)` on the line.
+
+        On curved constraints with little curvature of the Lagrangian in their tangent
+        space (a linear objective, a small barrier parameter) the Newton step is long, the
+        line leaves the constraints quadratically and the penalty term
+        :math:`\tfrac{\mu}{2}\|c\|^2` rejects it down to :math:`\alpha = 1/32`, for dozens of
+        iterations (S2MPJ HIMMELBK: 36 iterations at 1/32 to 1/8, where the arc accepts 1/4
+        to 1/2 from the same points; ORTHREGE: 790 iterations, 17 with the arc). The arc
+        is tried only where it answers that failure, the Maratos effect's signature:
+
+        - the unit step raised the infeasibility, :math:`\|c(x + p)\| > \|c(x)\|`;
+        - the correction is shorter than the step, :math:`\|\hat p\| \le \|p\|` (its
+          premise is :math:`\|\hat p\| = O(\|p\|^2)`; far from a solution the ratio reached
+          40 to :math:`10^{11}`, S2MPJ HYDCAR20 and CYCLOOCT, and the arc's jumps ended in
+          timeouts where the line had converged).
+
+        Without the first condition the arc also changed steps far from the feasible set
+        (S2MPJ ALJAZZAF, ORTHRDS2: one ended locally infeasible, one with status 8, where
+        the line succeeds). The halving starts at twice the previous iteration's step
+        (``last_step``), grown back by doubling while accepted
+        (:func:`optkit.core.linesearch.backtracking` with ``max_step`` 1/2): where the
+        steps stay short, each iteration paid the rejected trials 1/2, 1/4, ... again
+        (their :math:`f` and :math:`c`). (Safeguarded quadratic interpolation instead of
+        halving was tried twice, the second time only after the first halving and bounded
+        to :math:`[\alpha/10, \alpha/2]`: fewer evaluations on MARATOS and HS27, but
+        LUKVLE4 and LUKVLI4 stalled infeasible and POWERSUMNE ended locally infeasible, so
+        it is not used.)"""
         n = s.x.size
         threshold = merit0 + self.beta * slope + slack
         value, payload = at(s.x + z[:n], s.lam + z[n:], threshold)
         if np.isfinite(value) and value <= threshold:
             return LineSearchResult(True, 1.0, value, payload, 1)
-        if s.c.size:
-            soc = self._second_order_correction(s, z, payload, slope, merit0, slack, at)
-            if soc is not None:
-                return soc
+        c_full = payload[4]
+        correction = self._correction(s, c_full) if s.c.size else None
+        if correction is not None:
+            value, payload = at(s.x + z[:n] + correction, s.lam + z[n:], threshold)
+            if np.isfinite(value) and value <= threshold:
+                s.n_soc += 1
+                s.info["soc"] = 1.0
+                return LineSearchResult(True, 1.0, value, payload, 2)
+        arc = (correction is not None and np.linalg.norm(c_full) > np.linalg.norm(s.c)
+               and np.linalg.norm(correction) <= np.linalg.norm(z[:n]))
 
         def trial(alpha):
             model = alpha * slope  # the Armijo right-hand side, as backtracking forms it
-            merit, point = at(s.x + alpha * z[:n], s.lam + alpha * z[n:],
-                              merit0 + self.beta * float(model) + slack)
+            armijo = merit0 + self.beta * float(model) + slack
+            lam = s.lam + alpha * z[n:]
+            if arc:
+                merit, point = at(s.x + alpha * z[:n] + alpha**2 * correction, lam, armijo)
+                if np.isfinite(merit) and merit <= armijo:
+                    return merit, model, point
+            merit, point = at(s.x + alpha * z[:n], lam, armijo)
             return merit, model, point
 
         return backtracking(trial, merit0, step=min(0.5, 2.0 * s.last_step), c1=self.beta,
@@ -1409,12 +1451,12 @@ class ALNewton:
 
         return at_least_squares, reset
 
-    def _second_order_correction(self, s, z, full, slope, merit0, slack, at):
-        r"""``safeguards="robust"``: retry a rejected unit step with a second-order
-        correction (Fletcher, "Second order corrections for non-differentiable
-        optimization", Lecture Notes in Math. 912, 1982; Nocedal and Wright, Numerical
-        Optimization, 2nd ed., 2006, §15.6 (the Maratos effect, §15.5), and its use in the
-        line-search SQP method of ch. 18).
+    def _correction(self, s, c_full):
+        r"""``safeguards="robust"``: the second-order correction of a rejected unit step
+        against the Maratos effect (Fletcher, "Second order corrections for
+        non-differentiable optimization", Lecture Notes in Math. 912, 1982; Nocedal and
+        Wright, Numerical Optimization, 2nd ed., 2006, §15.6 (the Maratos effect, §15.5),
+        and its use in the line-search SQP method of ch. 18).
 
         Near a solution a merit function can reject the unit Newton step because of the
         constraints' curvature (the Maratos effect: the step is tangent to the linearized
@@ -1424,15 +1466,10 @@ class ALNewton:
         .. math::
             \hat p = -G^\top (G G^\top)^{-1} c(x + p), \qquad G = \nabla c(x)^\top,
 
-        and :math:`(x + p + \hat p, \lambda + \Delta_\lambda)` is accepted when it passes the
-        same Armijo test as the unit step, :math:`\mathcal{L}_{\mu,\nu} \le
-        \mathcal{L}_{\mu,\nu}(x, \lambda) + \beta\nabla\mathcal{L}_{\mu,\nu}^\top\Delta`
-        (plus the round-off slack). ``None`` when the corrected point is rejected too (the
-        caller then backtracks on the original direction, as without the correction).
-        It costs one extra evaluation (:math:`c(x + p)` comes from the rejected trial) and
-        a least-squares solve with :math:`G` (dense) or one sparse LU of :math:`GG^\top`."""
-        n = s.x.size
-        c_full = full[4]
+        (zero on fixed variables), from ``c_full`` = :math:`c(x + p)` of the rejected trial:
+        a least-squares solve with :math:`G` (dense) or one sparse LU of :math:`GG^\top`.
+        ``None`` when it cannot be formed. :meth:`_robust_backtracking` tries
+        :math:`x + p + \hat p` and then the arc through it."""
         if not np.all(np.isfinite(c_full)):
             return None
         G = s.G
@@ -1450,13 +1487,7 @@ class ALNewton:
             return None
         if s.box is not None:
             correction[s.box.fixed] = 0.0
-        threshold = merit0 + self.beta * slope + slack
-        merit, payload = at(s.x + z[:n] + correction, s.lam + z[n:], threshold)
-        if np.isfinite(merit) and merit <= threshold:
-            s.n_soc += 1
-            s.info["soc"] = 1.0
-            return LineSearchResult(True, 1.0, merit, payload, 2)
-        return None
+        return correction
 
     def result(self, problem, s):
         """Result fields, in the user's units when scaling was active (then ``trace["fun"]``
