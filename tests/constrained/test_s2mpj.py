@@ -252,6 +252,25 @@ def test_long_multiplier_steps_no_longer_cut_the_step(name):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name, max_nit", [("ORTHREGE", 40), ("HIMMELBK", 45)])
+def test_curved_constraints_backtrack_along_the_arc(name, max_nit):
+    """Default options against SLSQP: success, feasible, f at most SLSQP's (1e-6
+    relative), in at most ``max_nit`` iterations. Long Newton steps on curved rows (a small
+    barrier parameter, little curvature of the Lagrangian along the rows) leave them
+    quadratically; the merit's penalty term cut the line to 1/32 for dozens of iterations
+    until the backtracking tried the arc through the second-order correction
+    (``ALNewton._robust_backtracking``): ORTHREGE 790 iterations (33 s, f = 3.820 against
+    SLSQP's 3.662; now 17, f = 3.391), HIMMELBK 68 (now 35)."""
+    wide = _wide_table()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        al, ref = wide.run_al_newton(name, {"rng": 0}), wide.run_slsqp(name, {})
+    assert al["success"] and al["viol"] <= 1e-6 and ref["viol"] <= 1e-6, (al, ref)
+    assert al["f"] <= ref["f"] + 1e-6 * max(1.0, abs(ref["f"])), (al["f"], ref["f"])
+    assert al["nit"] <= max_nit, al["nit"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name, max_nit", [("LUKVLE13", 40), ("UBH5", 200)])
 def test_flat_reduced_hessians_get_newton_steps(name, max_nit):
     """Default options against SLSQP: success at SLSQP's f (1e-5 relative). The reduced
