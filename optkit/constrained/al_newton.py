@@ -1142,7 +1142,8 @@ class ALNewton:
         """Step 5: Armijo backtracking on the merit with a round-off slack
         (:func:`optkit.core.linesearch.backtracking`, halving from 1 down to ``ALPHA_MIN``);
         with ``safeguards="robust"`` a rejected unit step is first retried with a
-        second-order correction (:meth:`_correction`), and a trial rejected
+        second-order correction (:meth:`_correction`) and then backtracked also along the
+        arc through it (:meth:`_robust_backtracking`), and a trial rejected
         through the merit's :math:`\nu` term at least-squares multipliers
         (:meth:`_with_least_squares_multipliers`)."""
         n = s.x.size
