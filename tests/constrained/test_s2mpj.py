@@ -158,6 +158,15 @@ def _wide_table():
     return wide
 
 
+def _default_run_and_peer(name, peer="slsqp"):
+    """al-newton with default options (rng 0) and ``peer`` ("slsqp" or "ipopt") on S2MPJ
+    ``name`` through the wide table's harness: the two rows (status, f, viol, nit, ...)."""
+    wide = _wide_table()
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return wide.run_al_newton(name, {"rng": 0}), wide.RUNNERS[peer](name, {})
+
+
 @pytest.mark.parametrize("name", [
     "AIRCRFTA", "HS111", "BLOWEYA",
     # nonconvex QPs, n = 50 (~5 s each): the minimal Hessian shift left 50 iterations of
@@ -169,10 +178,7 @@ def test_bounded_problems_feasible_and_no_worse_than_slsqp(name):
     bounds on 22 variables; NCVXQP7, NCVXQP9: 0.1 <= x <= 10, indefinite Hessian) passed
     to both solvers; feasible = ||c||_inf and the bound violation <= 1e-6, f no higher than
     SLSQP's (1e-6 relative)."""
-    wide = _wide_table()
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        al, ref = wide.run_al_newton(name, {"rng": 0}), wide.run_slsqp(name, {})
+    al, ref = _default_run_and_peer(name)
     assert al["viol"] <= 1e-6, al
     assert ref["viol"] > 1e-6 or al["f"] <= ref["f"] + 1e-6 * max(1.0, abs(ref["f"]))
 
@@ -189,10 +195,7 @@ def test_nonconvex_bounded_qp_ends_at_ipopts_kkt_point(name):
     size, until the Armijo slack held the barrier gradient's rounding
     (``ALNewton._barrier_rounding_slack``: 60 iterations)."""
     pytest.importorskip("cyipopt")
-    wide = _wide_table()
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        al, ref = wide.run_al_newton(name, {"rng": 0}), wide.run_ipopt(name, {})
+    al, ref = _default_run_and_peer(name, "ipopt")
     assert al["success"] and al["viol"] <= 1e-6, al
     assert ref["success"], ref
     assert al["f"] == pytest.approx(ref["f"], rel=1e-6)
@@ -237,15 +240,10 @@ def test_long_multiplier_steps_no_longer_cut_the_step(name):
     nu/2 ||grad_x L||^2 at the Newton step's multipliers cut the steps to 1/64 or less:
     ORTHREGA stopped with status 5 after 263 iterations at f = 87.52 (IPOPT 79.633),
     infeasible; DEGENLPA needed 671 iterations (18 s; SLSQP 0.2 s)."""
-    wide = _wide_table()
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        al = wide.run_al_newton(name, {"rng": 0})
-        if name == "ORTHREGA":
-            pytest.importorskip("cyipopt")
-            ref = wide.run_ipopt(name, {})
-        else:
-            ref = wide.run_slsqp(name, {})
+    peer = "ipopt" if name == "ORTHREGA" else "slsqp"
+    if peer == "ipopt":
+        pytest.importorskip("cyipopt")
+    al, ref = _default_run_and_peer(name, peer)
     assert al["success"] and al["viol"] <= 1e-6 and ref["viol"] <= 1e-6, (al, ref)
     assert al["f"] <= ref["f"] + 1e-6 * max(1.0, abs(ref["f"])), (al["f"], ref["f"])
     assert al["nit"] <= 100, al["nit"]
@@ -261,10 +259,7 @@ def test_curved_constraints_backtrack_along_the_arc(name, max_nit):
     until the backtracking tried the arc through the second-order correction
     (``ALNewton._robust_backtracking``): ORTHREGE 790 iterations (33 s, f = 3.820 against
     SLSQP's 3.662; now 17, f = 3.391), HIMMELBK 68 (now 35)."""
-    wide = _wide_table()
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        al, ref = wide.run_al_newton(name, {"rng": 0}), wide.run_slsqp(name, {})
+    al, ref = _default_run_and_peer(name)
     assert al["success"] and al["viol"] <= 1e-6 and ref["viol"] <= 1e-6, (al, ref)
     assert al["f"] <= ref["f"] + 1e-6 * max(1.0, abs(ref["f"])), (al["f"], ref["f"])
     assert al["nit"] <= max_nit, al["nit"]
@@ -278,10 +273,7 @@ def test_flat_reduced_hessians_get_newton_steps(name, max_nit):
     the Hessian shift lifted to xi_B = 0.1 at every iteration before the floor adapted
     (ALNewton._adapt_shift_floor): gradient-like unit steps, LUKVLE13 528 iterations (12 s;
     now 20), UBH5 950 iterations and the time limit (now 105)."""
-    wide = _wide_table()
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        al, ref = wide.run_al_newton(name, {"rng": 0}), wide.run_slsqp(name, {})
+    al, ref = _default_run_and_peer(name)
     assert al["success"] and al["viol"] <= 1e-6 and ref["viol"] <= 1e-6, (al, ref)
     assert al["f"] == pytest.approx(ref["f"], rel=1e-5)
     assert al["nit"] <= max_nit, al["nit"]
