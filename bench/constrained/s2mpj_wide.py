@@ -17,6 +17,8 @@ jac=, hess=, constraints=[NonlinearConstraint(c, lb, ub, jac=, hess=)])`` with n
 ``scipy.optimize.minimize(..., method="SLSQP", options={"ftol": 1e-12, "maxiter": 1000})``;
 ``cyipopt.minimize_ipopt`` with exact Hessians, ``tol`` 1e-9 (cyipopt-wheels, Ipopt 3.14).
 Every run is a forked child killed after ``--timeout`` seconds (status "T/O").
+``--start-seed S`` starts every solver of a row from the same unseen point instead of S2MPJ's
+x0 (:func:`start_point`: x0 + 0.1 max(1, |x0|) N(0, I), ``--start-scale``, inside the bounds).
 
 Per problem and solver: ``feasible`` = ||c(x)||_inf <= 1e-6 and the bounds violated by at
 most 1e-6 (``viol`` is the larger violation); ``best`` = feasible and
@@ -141,7 +143,25 @@ def user_problem(name):
     lb = np.asarray(P.clower, float).ravel()
     con = NonlinearConstraint(cfun, lb, np.asarray(P.cupper, float).ravel(), jac=cjac,
                               hess=chess)
-    return fun, np.asarray(P.x0, float).ravel(), jac, hess, con
+    return fun, start_point(name, np.asarray(P.x0, float).ravel()), jac, hess, con
+
+
+START = {"seed": None, "scale": 0.1}  # --start-seed, --start-scale (set before forking)
+
+
+def start_point(name, x0):
+    r"""``x0``, or with ``--start-seed S`` the unseen start :math:`x_0 + \sigma\max(1,
+    |x_0|)\,\xi`, :math:`\xi \sim N(0, I)` drawn from ``(S, crc32(name))`` and
+    :math:`\sigma` = ``--start-scale``, projected into the problem's bounds: every solver
+    of a row starts from the same point."""
+    if START["seed"] is None:
+        return x0
+    import zlib
+
+    rng = np.random.default_rng([START["seed"], zlib.crc32(name.encode())])
+    x = x0 + START["scale"] * np.maximum(1.0, np.abs(x0)) * rng.standard_normal(x0.size)
+    bounds = user_bounds(name)
+    return x if bounds is None else np.clip(x, bounds.lb, bounds.ub)
 
 
 def _record(fun, con, bounds, res, t0, status, success, nit, message):
@@ -357,6 +377,10 @@ def main(argv=None):
     ap.add_argument("--option", action="append", default=[],
                     help="al-newton option KEY=VALUE (Python literal), repeatable")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per solver run")
+    ap.add_argument("--start-seed", type=int, default=None,
+                    help="start every solver from x0 perturbed with this seed (start_point)")
+    ap.add_argument("--start-scale", type=float, default=START["scale"],
+                    help="relative size of the --start-seed perturbation")
     ap.add_argument("--out", default="")
     ap.add_argument("--write-list", action="store_true", help="write the selection CSV, exit")
     ap.add_argument("--summary", default="", help="print the summary of a result CSV, exit")
@@ -392,6 +416,7 @@ def main(argv=None):
 
     import ast
 
+    START.update(seed=args.start_seed, scale=args.start_scale)
     options = {}
     for kv in args.option:
         key, _, value = kv.partition("=")
@@ -410,8 +435,10 @@ def main(argv=None):
     with warnings.catch_warnings():  # import optkit and the kernels once, before forking
         warnings.simplefilter("ignore")
         run_al_newton("HS28", dict(maxiter=2))
+    start = ("x0" if args.start_seed is None
+             else f"x0 perturbed (seed {args.start_seed}, scale {args.start_scale:g})")
     print(f"# al-newton options {options or 'defaults'}; timeout {args.timeout:g} s; "
-          f"{len(listed)} problems", flush=True)
+          f"start {start}; {len(listed)} problems", flush=True)
     rows = []
     for item in listed:
         name = item["name"]

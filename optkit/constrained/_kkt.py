@@ -98,9 +98,16 @@ def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0, floor=None) -> floa
     cuts to :math:`10^{-4}` (S2MPJ NCVXQP2, NCVXQP4, NCVXQP7: 50 iterations at the same f,
     status 5; with the mirrored shift they reach IPOPT's f).
     With ``floor`` (robust; the state's ``shift_floor``, adapted by
-    ``ALNewton._adapt_shift_floor``) a positive semidefinite reduced Hessian,
-    :math:`0 \le \lambda_{\min} <` ``hess_mod_tol``, is lifted to that floor instead of
-    :math:`\xi_B`: :math:`t = \max(\text{floor}, \texttt{hess\_mod\_tol}) - \lambda_{\min}`.
+    ``ALNewton._adapt_shift_floor``) that floor replaces :math:`\xi_B` when
+    :math:`|\lambda_{\min}| <` ``hess_mod_tol`` (a numerically semidefinite reduced
+    Hessian), :math:`t = \max(\text{floor}, \texttt{hess\_mod\_tol}) - \lambda_{\min} +
+    \max(-\lambda_{\min}, 0)`: without it such Hessians, positive semidefinite (S2MPJ UBH5,
+    LUKVLE13) or barely indefinite (S2MPJ HS54 from a perturbed start, on the flat tail of
+    its Gaussian, :math:`\lambda_{\min} \approx -2.5 \cdot 10^{-8}`: 3743 unit steps of
+    :math:`\|\nabla L\|/\xi_B`, status 5, where the adapted floor reaches :math:`f^*` in
+    44 iterations), get gradient steps that the line search accepts whole. (The floor also
+    at stronger negative curvature lost SPINOP from a perturbed start: status 5 after its
+    :math:`\lambda_{\min} = -10^{-4}` got the shift :math:`2 \cdot 10^{-4}`.)
     When :math:`\lambda_{\min}` is unknown (Lanczos failed, :math:`-\infty`) the paper's
     shift is used. With the robust objective scaling :math:`s_f` (``curvature_scale``)
     ``hess_mod_tol`` and :math:`\xi_B` are multiplied by :math:`s_f`: the scaled
@@ -113,17 +120,20 @@ def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0, floor=None) -> floa
     if lam_min >= cfg.hess_mod_tol * scale:
         return 0.0
     if cfg.robust and np.isfinite(lam_min):
-        if floor is not None and lam_min >= 0.0:
-            return max(floor, cfg.hess_mod_tol) * scale - lam_min
-        return cfg.xi_B * scale - lam_min + max(-lam_min, 0.0)
+        base = cfg.xi_B
+        if floor is not None and lam_min > -cfg.hess_mod_tol * scale:
+            base = max(floor, cfg.hess_mod_tol)
+        return base * scale - lam_min + max(-lam_min, 0.0)
     return cfg.xi_B + H_norm
 
 
 def _state_shift(cfg, s, lam_min, H_norm) -> tuple[float, bool]:
     """:func:`hessian_shift` at the state's scale and ``shift_floor``, and whether it took
     the floor branch (a positive semidefinite reduced Hessian lifted to the floor)."""
-    t = hessian_shift(cfg, lam_min, H_norm, _curvature_scale(s), s.shift_floor)
-    return t, bool(s.shift_floor is not None and t > 0.0 and lam_min >= 0.0)
+    scale = _curvature_scale(s)
+    t = hessian_shift(cfg, lam_min, H_norm, scale, s.shift_floor)
+    return t, bool(s.shift_floor is not None and t > 0.0
+                   and lam_min > -cfg.hess_mod_tol * scale)
 
 
 def _curvature_scale(s) -> float:

@@ -176,9 +176,9 @@ class ALNewton:
       :math:`Z^\top BZ \succeq \xi_B I`; :func:`._kkt.hessian_shift`), and on the dense
       and sparse paths no shift where :math:`Z^\top\nabla^2_x L Z` passes the test in the
       variables scaled by :math:`\operatorname{diag}(|\nabla^2_x L|_{ii})^{-1/2}` (IPOPT's
-      inertia test is scale-free; :func:`._kkt._positive_definite_scaled`); at a positive
-      semidefinite reduced Hessian the floor :math:`\xi_B` adapts to the line search,
-      down to ``hess_mod_tol`` while full steps are taken (:meth:`_adapt_shift_floor`);
+      inertia test is scale-free; :func:`._kkt._positive_definite_scaled`); the floor
+      :math:`\xi_B` of the shift adapts to the line search, down to ``hess_mod_tol``
+      while full steps are taken (:meth:`_adapt_shift_floor`);
     - sketch passes capped at :math:`\max(1000, N^2)` steps before the LU fallback
       (:meth:`_pass_cap`);
     - after a failed Newton step (line search, penalty safeguards, sketch budget,
@@ -712,9 +712,10 @@ class ALNewton:
 
     # ------------------------------------------------------------------ robust safeguards
     def _adapt_shift_floor(self, s):
-        r"""``safeguards="robust"``, after a step whose Hessian shift lifted a positive
-        semidefinite reduced Hessian (:math:`0 \le \lambda_{\min}(Z^\top\nabla_x^2 L Z) <`
-        ``hess_mod_tol``) to the floor :math:`\xi` (:func:`._kkt.hessian_shift`): the
+        r"""``safeguards="robust"``, after a step whose Hessian shift lifted a reduced
+        Hessian with :math:`\lambda_{\min}(Z^\top\nabla_x^2 L Z) <` ``hess_mod_tol``
+        to the floor :math:`\xi` above :math:`|\lambda_{\min}|`
+        (:func:`._kkt.hessian_shift`): the
         floor falls tenfold, to ``hess_mod_tol`` at least, when the line search took the
         full step, and rises tenfold, to :math:`\xi_B` at most, when it backtracked (or the
         bounds cut the step). It starts at ``shift_floor0`` (default :math:`\xi_B`, the
@@ -724,7 +725,8 @@ class ALNewton:
         into gradient steps of length :math:`\|\nabla L\|/\xi_B` that the line search
         accepts whole, iteration after iteration (S2MPJ UBH5, n = 110: unit steps for
         950 iterations at :math:`\lambda_{\min} \approx 10^{-7}`, time limit; LUKVLE13: 528
-        iterations), while the floor :math:`\xi_B` is what keeps the step short where
+        iterations; HS54 from a perturbed start, :math:`\lambda_{\min}` slightly negative:
+        3743 iterations), while the floor :math:`\xi_B` is what keeps the step short where
         the model is poor. Accepted full steps are the sign that the model is trusted: the
         radius rule of trust-region methods (Nocedal and Wright, Numerical Optimization, 2nd
         ed., 2006, Algorithm 4.1), applied to the regularization as in IPOPT's inertia

@@ -525,6 +525,25 @@ def test_arithmetic_error_at_a_trial_point_rejects_the_trial(safeguards):
     assert res.fun == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize("lam_min, floor, expected", [
+    (0.5, 1e-3, 0.0),  # positive definite: no shift
+    (2e-7, 1e-3, 1e-3 - 2e-7),  # semidefinite: lifted to the floor
+    (-2e-8, 1e-3, 1e-3 + 4e-8),  # barely indefinite: mirrored, then the floor
+    (-2e-8, 1e-9, 1e-6 + 4e-8),  # the floor is hess_mod_tol at least
+    (-1e-4, 1e-3, 0.1 + 2e-4),  # indefinite beyond hess_mod_tol: xi_B, whatever the floor
+    (-2e-8, None, 0.1 + 4e-8)])  # no floor (the paper's xi_B)
+def test_hessian_shift_takes_the_floor_where_the_reduced_hessian_is_numerically_semidefinite(
+        lam_min, floor, expected):
+    """_kkt.hessian_shift (robust): t = base - lam_min + max(-lam_min, 0), base the adapted
+    floor (at least hess_mod_tol = 1e-6) when |lam_min| < hess_mod_tol, else xi_B = 0.1."""
+    from types import SimpleNamespace
+
+    from optkit.constrained._kkt import hessian_shift
+
+    cfg = SimpleNamespace(robust=True, hess_mod_tol=1e-6, xi_B=0.1)
+    assert hessian_shift(cfg, lam_min, 10.0, 1.0, floor) == pytest.approx(expected, rel=1e-12)
+
+
 def test_shift_floor_adapts_on_a_flat_positive_semidefinite_reduced_hessian(monkeypatch):
     """f = (x0 - x1)^2/2 + eps (x0 + x1)^2/2 - b (x0 + x1) + x2^2/2 s.t. x2 = 0: the reduced
     Hessian has eigenvalues 2 and 2 eps = 4e-7 (below hess_mod_tol, also in Jacobi-scaled
