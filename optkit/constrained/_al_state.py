@@ -44,6 +44,8 @@ class _State:
     best_kkt: float = np.inf  # lowest KKT residual so far and its iteration (progress test)
     best_k: int = 0
     barrier_k: int = 0  # iteration of the last barrier-parameter decrease (bounds)
+    no_interior_mark: tuple = (0, np.inf, np.inf)  # (k, ||lambda||, KKT) at the start of
+    # the window of the no-interior-point test (ALNewton._no_interior_point)
     certificate: dict | None = None  # fitted multipliers of a certified KKT point (bounds)
     short_steps: int = 0  # consecutive Armijo steps below SHORT_STEP (robust crawl test)
     tiny_step: bool = False  # the last step was below the merit's resolution (robust)

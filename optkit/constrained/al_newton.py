@@ -69,6 +69,8 @@ BARRIER_KAPPA_EPS = 10.0  # mu_superlinear_decrease_power (ALNewton._barrier_upd
 BARRIER_KAPPA_MU = 0.2
 BARRIER_THETA_MU = 1.5
 BARRIER_MU_MIN = 1e-9
+NO_INTERIOR_WINDOW = 10  # robust, bounds: iterations at one barrier parameter over which
+NO_INTERIOR_GROWTH = 10.0  # ||lambda|| growing this much without KKT progress decreases it
 CERTIFY_EVERY = 10  # robust, bounds: iterations at one barrier parameter between KKT certificates
 CERTIFIED = ("Optimization terminated successfully (a KKT point with multipliers fitted at "
              "the bounds within tol; the barrier problem did not converge).")
@@ -209,6 +211,8 @@ class ALNewton:
     - with bounds, the *barrier's rounding in the Armijo slack*
       (:meth:`_barrier_rounding_slack`): the slack also holds the rounding error of
       :math:`\tfrac{\nu}{2}\|\nabla_x L\|^2` at active bounds with large multipliers;
+    - with bounds, a *no-interior-point test* (:meth:`_no_interior_point`): multipliers
+      growing tenfold at one :math:`\beta` without KKT progress lower :math:`\beta`;
     - *screened trials* (:meth:`_screened_merit`): a trial point is rejected on
       :math:`f + \lambda^\top c + \tfrac{\mu}{2}\|c\|^2`, a lower bound on the merit,
       before :math:`\nabla f` and :math:`G` are evaluated (same decisions and iterates,
@@ -404,7 +408,8 @@ class ALNewton:
         if converged:
             return True, AL_STATUS["success"], "Optimization terminated successfully."
         certify = (self.robust and state.box is not None and state.k > state.barrier_k
-                   and (state.k - state.barrier_k) % CERTIFY_EVERY == 0)
+                   and ((state.k - state.barrier_k) % CERTIFY_EVERY == 0
+                        or bool(state.info.get("recovery"))))
         if certify and self._certify(state):
             return True, AL_STATUS["success"], CERTIFIED
         problem = state.view or state.box or problem
@@ -530,7 +535,7 @@ class ALNewton:
         the multipliers, penalties and the iterate are kept. Returns the new KKT residual."""
         box, mu_min = s.box, self._barrier_mu_min(s)
         s_f = 1.0 if s.view is None else s.view.s_f
-        kkt, tiny = s.kkt, s.tiny_step
+        kkt, tiny = s.kkt, s.tiny_step or (self.robust and self._no_interior_point(s))
         while box.mu > mu_min and (
                 tiny or min(kkt, self._unscaled_kkt(s), self._kkt_net_of_rounding(s))
                 <= max(BARRIER_KAPPA_EPS * box.mu, self.tol)):
@@ -542,8 +547,30 @@ class ALNewton:
             s.g, s.gl = s.g + step, s.gl + step
             s.best_kkt, s.best_k, s.short_steps, s.unbounded_steps = np.inf, s.k, 0, 0
             s.barrier_k = s.k
+            s.no_interior_mark = (s.k, np.inf, np.inf)
             kkt = s.kkt
         return kkt
+
+    @staticmethod
+    def _no_interior_point(s) -> bool:
+        r"""``safeguards="robust"``, bounds: has the barrier problem at this :math:`\beta` no
+        solution? When the constraints force variables onto their bounds, no point strictly
+        inside the bounds is feasible: the iterates approach the bound, the multipliers
+        balance the barrier's :math:`\beta/(x_i - l_i)` and grow without limit, and the
+        KKT residual of the barrier problem does not fall (S2MPJ OPTCNTRL: :math:`\|\lambda\|`
+        670 → 5.4e5 at :math:`\beta = 0.1` over iterations 25–41, then 40 iterations there;
+        HIMMELBJ from a perturbed start: 4e3 → 2e8 and the time limit). The test: over
+        ``NO_INTERIOR_WINDOW`` iterations at one :math:`\beta`, :math:`\|\lambda\|` grew
+        by ``NO_INTERIOR_GROWTH`` or more and the KKT residual did not fall below its value at
+        the window's start. Then :math:`\beta` decreases as after a solved barrier problem
+        (:meth:`_barrier_update`; IPOPT's monotone rule needs that solve, and without an
+        interior point there is none to wait for)."""
+        k0, lam0, kkt0 = s.no_interior_mark
+        if s.k - k0 < NO_INTERIOR_WINDOW:
+            return False
+        lam, kkt = float(np.linalg.norm(s.lam)), s.kkt
+        s.no_interior_mark = (s.k, lam, kkt)
+        return lam >= NO_INTERIOR_GROWTH * lam0 and kkt >= kkt0
 
     def _certify(self, s) -> bool:
         r"""``safeguards="robust"`` with bounds: is the feasible iterate a KKT point of the
@@ -563,7 +590,8 @@ class ALNewton:
 
         and certifies x when :math:`\|(r, c)\|_2 \le` ``tol`` and :math:`\max z_i
         (x_i - l_i) \le` ``tol`` (complementarity), all in the user's units. Tried at a
-        feasible iterate every ``CERTIFY_EVERY`` iterations without a barrier decrease, and
+        feasible iterate every ``CERTIFY_EVERY`` iterations without a barrier decrease,
+        after each recovery (:meth:`_recover`, a restoration onto the constraints), and
         before a stall stop (the identification of the active set by its gaps, as in
         active-set crossovers of interior-point methods: Wright 1997, *Primal-Dual
         Interior-Point Methods*, ch. 7). The fitted multipliers go to the result."""
@@ -880,7 +908,10 @@ class ALNewton:
         With bounds, the trust-region reflective method inside the box, ``RESTORATION_PUSH``
         from its faces (:meth:`._box.BoxProblem.restoration_bounds`), so that the barrier
         stays finite; the fixed variables keep their values and are not least-squares
-        variables. With fixed variables only, the free ones are unbounded and the choice
+        variables; it ends at the first point with :math:`\|c\|_\infty \le` ``tol``/10
+        (near the faces the reflective steps are cut short, and the descent below that
+        crawled: S2MPJ OPTCNTRL 1e-7 → 2e-9 in 470 of its 490 evaluations). With fixed
+        variables only, the free ones are unbounded and the choice
         above holds (S2MPJ POROUS1: LM in 299 evaluations to :math:`\|c\|` = 31.3, where
         the trust-region reflective method spent 2600 going from 44.92 to 44.92). The
         iterate's own :math:`c` and :math:`G` are passed on, not evaluated again.
@@ -908,6 +939,7 @@ class ALNewton:
                     or np.linalg.norm(c) <= 1e-3 * c_entry)
 
         free = np.ones(n, dtype=bool) if s.box is None else s.box.free
+        bounded = s.box is not None and bool(np.any(s.box.has_lo | s.box.has_hi))
         columns = None if free.all() else np.flatnonzero(free)
 
         def full(y):  # the fixed variables stay at their values (x_entry's)
@@ -936,7 +968,7 @@ class ALNewton:
                     mark[:] = [c_norm, calls[0]]
             feasible = np.max(np.abs(best[1]), initial=0.0) <= target
             settle = progress[0 if feasible else 1][1] + RESTORATION_SETTLE * (n + 1)
-            if calls[0] >= settle and succeeded(best[1]):
+            if (feasible and bounded) or (calls[0] >= settle and succeeded(best[1])):
                 raise _Settled
             return c
 
@@ -952,7 +984,6 @@ class ALNewton:
             return np.array(J, dtype=float)
 
         sparse = large and sp.issparse(s.G)  # MINPACK's LM takes dense Jacobians only
-        bounded = s.box is not None and bool(np.any(s.box.has_lo | s.box.has_hi))
         method = "lm" if m >= n and not bounded and not sparse else "trf"
         extra = {"tr_solver": "lsmr"} if large and method == "trf" else {}
         start = s.x[free]

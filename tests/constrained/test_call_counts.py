@@ -134,7 +134,8 @@ def test_restoration_leaves_the_fixed_variables_out_of_the_least_squares():
     bits it cut the steps with a component along it: 26 evaluations here instead of 7,
     3300 on S2MPJ OPTCNTRL without reaching the target). Oracle: ``least_squares`` on the
     three free variables from the same point, the fixed variable's row x_4 - 1 = 0 kept as a
-    zero residual (same end point and evaluation count); the fixed variable keeps its value
+    zero residual: the restoration ends at the first of its points with ||c||_inf <= tol/10
+    (bounded problems; same point and evaluation count); the fixed variable keeps its value
     exactly."""
     def c(x):
         return np.array([np.exp(x[0]) + x[2] - x[3] - 1.0, x[0] + x[1] ** 2 - x[3] - 0.21])
@@ -162,12 +163,19 @@ def test_restoration_leaves_the_fixed_variables_out_of_the_least_squares():
     ok, message = solver._restore(box, s)
     assert ok, message
     push = RESTORATION_PUSH * 2.0
-    ref = least_squares(lambda y: np.r_[c(np.r_[y, 1.0]), 0.0], x_entry[:3],
-                        jac=lambda y: np.vstack([c_jac(np.r_[y, 1.0])[:, :3], np.zeros(3)]),
-                        bounds=(lo[:3] + push, hi[:3] - push), method="trf", xtol=1e-15,
-                        ftol=1e-15, gtol=1e-15, max_nfev=RESTORATION_MAXFEV * 5)
-    np.testing.assert_allclose(s.x[:3], ref.x, rtol=1e-14)
-    assert s.x[3] == 1.0 and s.n_restoration_nfev == ref.nfev <= 10
+    points = []
+
+    def residual(y):
+        points.append((y.copy(), np.max(np.abs(c(np.r_[y, 1.0])))))
+        return np.r_[c(np.r_[y, 1.0]), 0.0]
+
+    least_squares(residual, x_entry[:3],
+                  jac=lambda y: np.vstack([c_jac(np.r_[y, 1.0])[:, :3], np.zeros(3)]),
+                  bounds=(lo[:3] + push, hi[:3] - push), method="trf", xtol=1e-15,
+                  ftol=1e-15, gtol=1e-15, max_nfev=RESTORATION_MAXFEV * 5)
+    first = next(i for i, (_, viol) in enumerate(points) if viol <= solver.tol / 10)
+    np.testing.assert_allclose(s.x[:3], points[first][0], rtol=1e-14)
+    assert s.x[3] == 1.0 and s.n_restoration_nfev == first + 1 <= 10
     assert np.max(np.abs(s.c)) <= RESTORATION_TARGET * solver.tol
 
 

@@ -208,9 +208,11 @@ def test_constraints_that_force_variables_onto_their_bounds_are_certified():
     and the barrier problem has no solution. Before, the restoration held the fixed
     variables in 2-ulp intervals and crawled (3300 evaluations, status 10 at ||c||_inf =
     1.5e-6, 19 s); over the free variables alone it succeeds, and the feasible iterate at
-    SLSQP's f is certified by the KKT fit with bound multipliers (``ALNewton._certify``)
-    while the barrier parameter stays at 0.1. Oracle: SLSQP's f (1e-8 relative) and the
-    KKT conditions at the result with the reported multipliers."""
+    SLSQP's f is certified by the KKT fit with bound multipliers (``ALNewton._certify``).
+    The multipliers' growth at beta = 0.1 now lowers beta (``ALNewton._no_interior_point``)
+    and the restoration ends at tol/10 (80 iterations and 494 restoration evaluations
+    before, 4.4 s against SLSQP's 0.16 s; now 60 and 27, 1.3 s). Oracle: SLSQP's f (1e-8
+    relative) and the KKT conditions at the result with the reported multipliers."""
     wide = _wide_table()
     fun, x0, jac, hess, con = wide.user_problem("OPTCNTRL")
     bounds = wide.user_bounds("OPTCNTRL")
@@ -220,6 +222,7 @@ def test_constraints_that_force_variables_onto_their_bounds_are_certified():
                               constraints=[con], bounds=bounds, options={"rng": 0})
         ref = wide.run_slsqp("OPTCNTRL", {})
     assert res.success and "fitted" in res.message, res.message
+    assert res.nit <= 65 and res.n_restoration_nfev <= 100, (res.nit, res.n_restoration_nfev)
     assert ref["viol"] <= 1e-6 and res.constr_violation <= 1e-6
     assert res.fun == pytest.approx(ref["f"], rel=1e-8)
     z = res.bound_multipliers

@@ -403,6 +403,33 @@ def test_barrier_rounding_noise_does_not_cut_the_last_newton_steps(monkeypatch):
     assert run().status == AL_STATUS["stalled"]
 
 
+@pytest.mark.parametrize("growth, kkt_ratio, expected", [
+    (10.0, 1.0, True),  # multipliers tenfold, KKT residual not lower: no interior point
+    (10.0, 0.9, False),  # the residual fell: the barrier problem is being solved
+    (9.0, 2.0, False)])  # the multipliers grew less than tenfold
+def test_no_interior_point_test_compares_a_window_of_iterations(growth, kkt_ratio, expected):
+    """ALNewton._no_interior_point: over NO_INTERIOR_WINDOW iterations at one barrier
+    parameter, ||lambda|| grew NO_INTERIOR_GROWTH-fold and the KKT residual did not fall;
+    it is decided once per window, and the window then restarts."""
+    from types import SimpleNamespace
+
+    from optkit.constrained.al_newton import NO_INTERIOR_GROWTH, NO_INTERIOR_WINDOW
+
+    def state(k, lam, kkt, mark):
+        return SimpleNamespace(k=k, lam=np.array([lam, 0.0]), kkt=kkt, no_interior_mark=mark)
+
+    s = state(3, 1.0, 2.0, (3, np.inf, np.inf))
+    assert not ALNewton._no_interior_point(s)  # inside the first window
+    s = state(3 + NO_INTERIOR_WINDOW, 5.0, 2.0, (3, np.inf, np.inf))
+    assert not ALNewton._no_interior_point(s)  # the window's first marks are set
+    assert s.no_interior_mark == (3 + NO_INTERIOR_WINDOW, 5.0, 2.0)
+    k = s.k + NO_INTERIOR_WINDOW
+    s = state(k, 5.0 * growth * NO_INTERIOR_GROWTH / 10.0, 2.0 * kkt_ratio, s.no_interior_mark)
+    assert ALNewton._no_interior_point(s) is expected
+    s.k += NO_INTERIOR_WINDOW - 1
+    assert not ALNewton._no_interior_point(s)  # the next window has just begun
+
+
 def test_feasible_point_on_the_bounds_is_certified_with_fitted_multipliers(monkeypatch):
     """Rows y - u = 0, y + u = 0.4 force u = y = 0.2 onto the bound u <= 0.2: no feasible
     point lies strictly inside the bounds, and the barrier estimate beta/(0.2 - u) of the
