@@ -992,14 +992,14 @@ class ALNewton:
             start = np.clip(start, *extra["bounds"])
             if m >= n:  # trf in place of MINPACK's LM: LM's scaling by the column norms
                 extra["x_scale"] = "jac"
-        timed_out = False
+        timed_out = exhausted = False
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 ls = least_squares(residual, start, jac=jacobian, method=method, xtol=1e-15,
                                    ftol=1e-15, gtol=1e-15,
                                    max_nfev=RESTORATION_MAXFEV * (n + 1), **extra)
-                x, c = full(ls.x), ls.fun
+                x, c, exhausted = full(ls.x), ls.fun, ls.status == 0  # 0: max_nfev
             except (ValueError, np.linalg.LinAlgError) as exc:  # non-finite residuals
                 return False, f"The feasibility restoration failed: {exc}."
             except _OutOfTime:  # the run ends (status 9) at the least ||c|| seen
@@ -1022,11 +1022,14 @@ class ALNewton:
             return False, s.stop[1]
         if not ok:
             G = s.G.toarray() if sp.issparse(s.G) else np.asarray(s.G)
+            verdict = ("its evaluation budget ran out there; the constraints may be "
+                       "locally infeasible" if exhausted
+                       else "the constraints look locally infeasible")
             return False, (
                 f"The feasibility restoration (least squares on ||c||^2/2, {nfev} "
                 f"evaluations) stopped at ||c|| = {c_norm:.3g} (from {c_entry:.3g}) with "
-                f"||G^T c|| = {float(np.linalg.norm(G.T @ s.c)):.3g}: the constraints look "
-                f"locally infeasible at iteration {s.k}.")
+                f"||G^T c|| = {float(np.linalg.norm(G.T @ s.c)):.3g}: {verdict} at "
+                f"iteration {s.k}.")
         s.n_restorations += 1
         return True, ""
 

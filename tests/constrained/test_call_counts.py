@@ -127,6 +127,49 @@ def test_restoration_passes_the_iterates_values_on():
     assert np.max(np.abs(s.c)) <= RESTORATION_TARGET * 1e-6
 
 
+def _sphere(x):
+    return np.array([x @ x + 1.0]), 2.0 * x[None, :]
+
+
+def _rosenbrock(x):
+    return (np.array([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0]]),
+            np.array([[-20.0 * x[0], 10.0], [-1.0, 0.0]]))
+
+
+@pytest.mark.parametrize("rows, x0, budget, verdict", [
+    (_sphere, [3.0, 4.0], RESTORATION_MAXFEV, "look locally infeasible"),
+    (_rosenbrock, [-1.2, 1.0], 1, "its evaluation budget ran out")])
+def test_failed_restoration_says_whether_its_budget_ran_out(monkeypatch, rows, x0, budget,
+                                                             verdict):
+    """x1^2 + x2^2 = -1 has no real solution: least squares on ||c||^2/2 stops at its
+    stationary point x = 0 (||c|| = 1, G^T c = 0) within the budget, and the constraints
+    are called locally infeasible. Rosenbrock's rows 10(x2 - x1^2) = 0, 1 - x1 = 0 from
+    (-1.2, 1) are feasible (x = (1, 1)); with a budget of n + 1 = 3 evaluations the
+    restoration stops on the way, and the message says so instead."""
+    import sys
+
+    monkeypatch.setattr(sys.modules[ALNewton.__module__], "RESTORATION_MAXFEV", budget)
+    x0 = np.array(x0)
+    problem = Problem.from_scipy(lambda x: x[0], x0, jac=lambda x: np.eye(2)[0],
+                                 constraints=[NonlinearConstraint(
+                                     lambda x: rows(x)[0], 0.0, 0.0, jac=lambda x: rows(x)[1])])
+    solver = ALNewton.__new__(ALNewton)
+    solver.tol, solver.deadline = 1e-6, np.inf
+
+    class State:
+        pass
+
+    s = State()
+    s.x, s.lam, s.k, s.box = x0.copy(), np.zeros(len(rows(x0)[0])), 0, None
+    s.c, s.G = rows(x0)
+    s.n_restoration_nfev = s.n_restorations = 0
+    monkeypatch.setattr(ALNewton, "_eval", lambda self, p, x, lam: (
+        x[0], np.eye(2)[0], *rows(x), np.eye(2)[0]))
+    ok, message = solver._restore(problem, s)
+    assert not ok and verdict in message, message
+    assert s.n_restoration_nfev <= budget * 3
+
+
 def test_restoration_leaves_the_fixed_variables_out_of_the_least_squares():
     """With bounds the restoration is scipy's trust-region reflective least squares over the
     free variables in the box ``RESTORATION_PUSH`` inside its faces; a fixed variable
