@@ -105,7 +105,7 @@ def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0, floor=None) -> floa
     LUKVLE13) or barely indefinite (S2MPJ HS54 from a perturbed start, on the flat tail of
     its Gaussian, :math:`\lambda_{\min} \approx -2.5 \cdot 10^{-8}`: 3743 unit steps of
     :math:`\|\nabla L\|/\xi_B`, status 5, where the adapted floor reaches :math:`f^*` in
-    44 iterations), get gradient steps that the line search accepts whole. (The floor also
+    45 iterations), get gradient steps that the line search accepts whole. (The floor also
     at stronger negative curvature lost SPINOP from a perturbed start: status 5 after its
     :math:`\lambda_{\min} = -10^{-4}` got the shift :math:`2 \cdot 10^{-4}`.)
     When :math:`\lambda_{\min}` is unknown (Lanczos failed, :math:`-\infty`) the paper's
@@ -129,7 +129,7 @@ def hessian_shift(cfg, lam_min, H_norm, curvature_scale=1.0, floor=None) -> floa
 
 def _state_shift(cfg, s, lam_min, H_norm) -> tuple[float, bool]:
     """:func:`hessian_shift` at the state's scale and ``shift_floor``, and whether it took
-    the floor branch (a positive semidefinite reduced Hessian lifted to the floor)."""
+    the floor branch (a numerically semidefinite reduced Hessian lifted to the floor)."""
     scale = _curvature_scale(s)
     t = hessian_shift(cfg, lam_min, H_norm, scale, s.shift_floor)
     return t, bool(s.shift_floor is not None and t > 0.0

@@ -741,10 +741,9 @@ class ALNewton:
     # ------------------------------------------------------------------ robust safeguards
     def _adapt_shift_floor(self, s):
         r"""``safeguards="robust"``, after a step whose Hessian shift lifted a reduced
-        Hessian with :math:`\lambda_{\min}(Z^\top\nabla_x^2 L Z) <` ``hess_mod_tol``
-        to the floor :math:`\xi` above :math:`|\lambda_{\min}|`
-        (:func:`._kkt.hessian_shift`): the
-        floor falls tenfold, to ``hess_mod_tol`` at least, when the line search took the
+        Hessian with :math:`|\lambda_{\min}(Z^\top\nabla_x^2 L Z)| <` ``hess_mod_tol``
+        to the floor :math:`\xi` (:func:`._kkt.hessian_shift`): the floor falls tenfold,
+        to ``hess_mod_tol`` at least, when the line search took the
         full step, and rises tenfold, to :math:`\xi_B` at most, when it backtracked (or the
         bounds cut the step). It starts at ``shift_floor0`` (default :math:`\xi_B`, the
         paper's floor).
