@@ -998,7 +998,7 @@ class ALNewton:
                 ls = least_squares(residual, start, jac=jacobian, method=method, xtol=1e-15,
                                    ftol=1e-15, gtol=1e-15,
                                    max_nfev=RESTORATION_MAXFEV * (n + 1), **extra)
-                x, c, exhausted = full(ls.x), ls.fun, ls.status == 0  # 0: max_nfev
+                x, c, exhausted = full(ls.x), ls.fun, ls.status == 0  # scipy's status 0: its budget ran out
             except (ValueError, np.linalg.LinAlgError) as exc:  # non-finite residuals
                 return False, f"The feasibility restoration failed: {exc}."
             except _OutOfTime:  # the run ends (status 9) at the least ||c|| seen

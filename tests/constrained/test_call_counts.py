@@ -3,6 +3,8 @@ line search, the feasibility restoration's first evaluation and the first evalua
 scaling, each against an independent oracle (the unscreened line search, scipy's
 ``least_squares`` with the same tolerances, the user's own call log)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy.optimize import Bounds, NonlinearConstraint, least_squares
@@ -76,6 +78,18 @@ def _cubes_jac(x):
     return np.diag(3.0 * x**2)
 
 
+def _restoration_state(problem, x, tol=1e-6):
+    """A bare solver (``tol``) and a state at ``x`` for ALNewton._restore: the constraints'
+    c - lb and G at x, zero multipliers, ``problem`` as the state's box when it is one."""
+    solver = ALNewton.__new__(ALNewton)
+    solver.tol = tol
+    cons = problem.constraints
+    s = SimpleNamespace(x=x.copy(), lam=np.zeros(cons.m), k=0, c=cons.c(x) - cons.lb,
+                        G=cons.jac(x), n_restoration_nfev=0, n_restorations=0,
+                        box=problem if isinstance(problem, BoxProblem) else None)
+    return solver, s
+
+
 def _restoration_setup(tol):
     """A solver, a problem whose constraints c(x) = x**3 (m = n = 2: MINPACK's LM) have a
     singular Jacobian at their only feasible point 0 (least squares converges linearly
@@ -85,18 +99,8 @@ def _restoration_setup(tol):
     con = NonlinearConstraint(c, 0.0, 0.0, jac=_cubes_jac)
     problem = Problem.from_scipy(lambda x: x[0] - x[1], np.ones(2),
                                  jac=lambda x: np.array([1.0, -1.0]), constraints=[con])
-    c.points.clear()  # building the problem evaluates c(x0) once (shape check)
-    solver = ALNewton.__new__(ALNewton)
-    solver.tol = tol
-
-    class State:
-        pass
-
-    s = State()
-    s.x, s.lam, s.k = np.ones(2), np.zeros(2), 0
-    s.c, s.G = np.ones(2), 3.0 * np.eye(2)
-    s.n_restoration_nfev = s.n_restorations = 0
-    s.box = None
+    solver, s = _restoration_state(problem, np.ones(2), tol)
+    c.points.clear()  # building the problem and the state evaluate c(x0) (not _restore)
     return solver, problem, s, c
 
 
@@ -153,16 +157,7 @@ def test_failed_restoration_says_whether_its_budget_ran_out(monkeypatch, rows, x
     problem = Problem.from_scipy(lambda x: x[0], x0, jac=lambda x: np.eye(2)[0],
                                  constraints=[NonlinearConstraint(
                                      lambda x: rows(x)[0], 0.0, 0.0, jac=lambda x: rows(x)[1])])
-    solver = ALNewton.__new__(ALNewton)
-    solver.tol, solver.deadline = 1e-6, np.inf
-
-    class State:
-        pass
-
-    s = State()
-    s.x, s.lam, s.k, s.box = x0.copy(), np.zeros(len(rows(x0)[0])), 0, None
-    s.c, s.G = rows(x0)
-    s.n_restoration_nfev = s.n_restorations = 0
+    solver, s = _restoration_state(problem, x0)
     monkeypatch.setattr(ALNewton, "_eval", lambda self, p, x, lam: (
         x[0], np.eye(2)[0], *rows(x), np.eye(2)[0]))
     ok, message = solver._restore(problem, s)
@@ -192,16 +187,7 @@ def test_restoration_leaves_the_fixed_variables_out_of_the_least_squares():
                                  constraints=[NonlinearConstraint(c, 0.0, 0.0, jac=c_jac)],
                                  bounds=Bounds(lo, hi))
     box = BoxProblem(problem, lo, hi, mu=0.1)
-    solver = ALNewton.__new__(ALNewton)
-    solver.tol = 1e-6
-
-    class State:
-        pass
-
-    s = State()
-    s.x, s.lam, s.k, s.box = box.start(x0), np.zeros(3), 0, box
-    s.c, s.G = box.constraints.c(s.x) - box.constraints.lb, box.constraints.jac(s.x)
-    s.n_restoration_nfev = s.n_restorations = 0
+    solver, s = _restoration_state(box, box.start(x0))
     x_entry = s.x.copy()
     ok, message = solver._restore(box, s)
     assert ok, message

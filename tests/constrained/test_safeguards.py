@@ -4,6 +4,8 @@ that is asserted too. The Hessian shift is tested in test_al_newton.py
 (test_modified_reduced_hessian_is_at_least_xi_B), the S2MPJ regressions in test_s2mpj.py."""
 
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -411,8 +413,6 @@ def test_no_interior_point_test_compares_a_window_of_iterations(growth, kkt_rati
     """ALNewton._no_interior_point: over NO_INTERIOR_WINDOW iterations at one barrier
     parameter, ||lambda|| grew NO_INTERIOR_GROWTH-fold and the KKT residual did not fall;
     it is decided once per window, and the window then restarts."""
-    from types import SimpleNamespace
-
     from optkit.constrained.al_newton import NO_INTERIOR_GROWTH, NO_INTERIOR_WINDOW
 
     def state(k, lam, kkt, mark):
@@ -563,8 +563,6 @@ def test_hessian_shift_takes_the_floor_where_the_reduced_hessian_is_numerically_
         lam_min, floor, expected):
     """_kkt.hessian_shift (robust): t = base - lam_min + max(-lam_min, 0), base the adapted
     floor (at least hess_mod_tol = 1e-6) when |lam_min| < hess_mod_tol, else xi_B = 0.1."""
-    from types import SimpleNamespace
-
     from optkit.constrained._kkt import hessian_shift
 
     cfg = SimpleNamespace(robust=True, hess_mod_tol=1e-6, xi_B=0.1)
