@@ -24,7 +24,10 @@ Per problem and solver: ``feasible`` = ||c(x)||_inf <= 1e-6 and the bounds viola
 most 1e-6 (``viol`` is the larger violation); ``best`` = feasible and
 f <= f_best + 1e-6 max(1, |f_best|), f_best the lowest f over the feasible end points of
 the solvers in the row (al-newton and SLSQP for the headline comparison, all three in the
-``best3`` columns). ``cause`` is the failure class (see :func:`failure_cause`).
+``best3`` columns). ``cause`` is the failure class (see :func:`failure_cause`). ``viol0`` is
+the start point's violation; with it the summary also compares al-newton and SLSQP on
+optiprofiler's merit (:func:`optiprofiler_merit`), which adds 1e5 times a violation above
+1e-10 max(1, viol0) to f.
 
     OPENBLAS_NUM_THREADS=1 PYTHONPATH=. python bench/constrained/s2mpj_wide.py \
         --out bench/constrained/results/wide_before.csv
@@ -164,12 +167,41 @@ def start_point(name, x0):
     return x if bounds is None else np.clip(x, bounds.lb, bounds.ub)
 
 
-def _record(fun, con, bounds, res, t0, status, success, nit, message):
-    """One row; ``viol`` is the largest violation of the constraints and of the bounds."""
-    x = np.asarray(res.x, dtype=float)
+def _violation(con, bounds, x):
+    """The largest violation of the constraints and of the bounds at x."""
     viol = float(np.max(np.abs(con.fun(x) - con.lb), initial=0.0))
     if bounds is not None:
         viol = max(viol, float(np.max(np.maximum(bounds.lb - x, x - bounds.ub), initial=0.0)))
+    return viol
+
+
+def start_violation(name):
+    """``viol0``: the violation at the row's start point (:func:`start_point`); NaN where
+    the constraints cannot be evaluated there."""
+    _, x0, _, _, con = user_problem(name)
+    try:
+        return _violation(con, user_bounds(name), x0)
+    except (ArithmeticError, ValueError):
+        return np.nan
+
+
+def optiprofiler_merit(f, viol, viol0):
+    r"""optiprofiler's default merit of an end point (``optiprofiler.scoring``, the value its
+    profiles rank): :math:`f` where :math:`v \le v_1 = \min(0.01, 10^{-10}\max(1, v_0))`,
+    :math:`f + 10^5 (v - v_1)` where :math:`v_1 < v \le \max(0.1, 2 v_0)`, else
+    :math:`\infty`; :math:`v` is the end point's largest violation, :math:`v_0` the start's."""
+    if not (np.isfinite(f) and np.isfinite(viol)):
+        return np.inf
+    v1 = min(0.01, 1e-10 * max(1.0, viol0))
+    if viol <= v1:
+        return f
+    return f + 1e5 * (viol - v1) if viol <= max(0.1, 2.0 * viol0) else np.inf
+
+
+def _record(fun, con, bounds, res, t0, status, success, nit, message):
+    """One row; ``viol`` is the largest violation of the constraints and of the bounds."""
+    x = np.asarray(res.x, dtype=float)
+    viol = _violation(con, bounds, x)
     return dict(status=int(status), success=bool(success), f=float(fun(x)), viol=viol,
                 time=time.perf_counter() - t0, nit=int(nit), message=str(message))
 
@@ -312,6 +344,15 @@ def summary(rows, solvers=SOLVERS):
                    - F_TOL * max(1.0, abs(float(r["al-newton_f"]))) for r in both)
     lines.append(f"both feasible on {len(both)}: al-newton strictly lower f on {lower_al}, "
                  f"SLSQP strictly lower on {lower_sq}")
+    if "viol0" in rows[0]:  # tables written since stop 35
+        merits = [[optiprofiler_merit(float(r[f"{s}_f"]), float(r[f"{s}_viol"]),
+                                      float(r["viol0"])) for s in ("al-newton", "slsqp")]
+                  for r in both]
+        lower = [sum(a < b - F_TOL * max(1.0, abs(b)) for a, b in pairs)
+                 for pairs in (merits, [m[::-1] for m in merits])]
+        lines.append(f"  on optiprofiler's merit (f + 1e5 viol above 1e-10 max(1, viol0)): "
+                     f"al-newton strictly lower on {lower[0]}, SLSQP strictly lower on "
+                     f"{lower[1]}")
     for floor in (1e-3, 0.1):  # the wall-time guard: al-newton within 10x SLSQP's time
         slow = [(r["name"], float(r["al-newton_time"]) / max(float(r["slsqp_time"]), floor),
                  int(r["slsqp_feasible"])) for r in rows if int(r["n"]) <= 60]
@@ -442,7 +483,7 @@ def main(argv=None):
     rows = []
     for item in listed:
         name = item["name"]
-        row = dict(name=name, n=item["n"], m=item["m"])
+        row = dict(name=name, n=item["n"], m=item["m"], viol0=start_violation(name))
         for s in SOLVERS:
             if s in run:
                 r = run_limited(RUNNERS[s], name, options if s == "al-newton" else {},

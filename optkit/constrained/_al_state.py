@@ -59,6 +59,7 @@ class _State:
     n_restorations: int = 0  # feasibility restorations among them
     n_restoration_nfev: int = 0  # constraint evaluations of the restorations
     n_soc: int = 0  # unit steps accepted after a second-order correction (robust)
+    n_projections: int = 0  # Newton projections onto c(x) = 0 at the solution (robust)
     n_screened: int = 0  # line-search trials rejected on f and c alone (robust)
     n_least_squares_multipliers: int = 0  # steps taken at the least-squares multipliers (robust)
     inner_flops: float = 0.0

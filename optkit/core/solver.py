@@ -96,7 +96,10 @@ def run(solver: Solver, problem, *, maxiter: int, rng: np.random.Generator | Non
     Stops when ``terminate`` says so, after ``maxiter`` steps (status 1), ``maxfev``
     evaluations of the main oracle (status 6) or ``max_time`` seconds (status 9), when the
     callback raises ``StopIteration`` (status 99), when the objective becomes non-finite
-    (status 3) or when ``|fun|`` exceeds ``divergence_threshold`` (status 4).
+    (status 3) or when ``|fun|`` exceeds ``divergence_threshold`` (status 4). A ``terminate``
+    that evaluates the oracles as it stops the run (al-newton's projection onto the
+    constraints) rewrites the last trace record (same ``nit``) with the returned iterate's
+    values and counts.
 
     ``check_every`` = k reads the objective on the host (trace, non-finite and divergence
     checks, ``terminate``) every k-th iteration only, so a run on device tensors syncs with
@@ -141,6 +144,10 @@ def run(solver: Solver, problem, *, maxiter: int, rng: np.random.Generator | Non
                 done, code, msg = solver.terminate(problem, state)
                 if done:
                     status, message = code, msg
+                    counts = _counts(problem, state)
+                    if any(trace.records[-1].get(k) != v for k, v in counts.items()):
+                        trace.records.pop()  # the stopping terminate evaluated: the
+                        record(to_float(state.fun))  # record of nit is the returned x's
                     break
             if budget is not None:
                 status = budget

@@ -379,3 +379,16 @@ def test_wide_table_profiles_are_optiprofilers(tmp_path):
     assert y[x <= 0].max() == 1.0
     x, y = profiles["best2_pair"]["slsqp"]  # solves two, 3x al-newton's time
     assert y[x < np.log2(3) - 1e-9].max(initial=0.0) == 0.0 and y.max() == 0.5
+
+
+@pytest.mark.parametrize("viol0", [0.0, 0.5, 3e3])
+def test_wide_table_merit_is_optiprofilers(viol0):
+    """The summary's merit head-to-head ranks end points as optiprofiler's profiles do
+    (``optiprofiler.scoring._default_merit``): f up to 1e-10 max(1, viol0), then f plus
+    1e5 times the excess, then infinity beyond max(0.1, 2 viol0)."""
+    from optiprofiler.scoring import _default_merit
+
+    wide = _wide_table()
+    for f in (-3.0, 0.0, 2.5, np.nan):
+        for viol in (0.0, 1e-12, 1e-10, 3e-7, 1e-6, 0.05, 0.2, 7e3, np.nan):
+            assert wide.optiprofiler_merit(f, viol, viol0) == _default_merit(f, viol, viol0)

@@ -4,6 +4,7 @@ that is asserted too. The Hessian shift is tested in test_al_newton.py
 (test_modified_reduced_hessian_is_at_least_xi_B), the S2MPJ regressions in test_s2mpj.py."""
 
 
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -603,3 +604,58 @@ def test_shift_floor_adapts_on_a_flat_positive_semidefinite_reduced_hessian(monk
     fixed = run()
     assert not fixed.success and np.abs(fixed.x[:2]).max() < 0.01
     assert np.all(fixed.trace["hess_shift"][1:] == pytest.approx(0.1 - 2 * eps))
+
+
+def _bt1(**options):
+    """BT1: min 100 (x1^2 + x2^2) - x1 - 100 on the unit circle from (0.08, 0.06); x* = (1, 0),
+    f* = -1 (f = 100 c - x1 with c = x1^2 + x2^2 - 1)."""
+    cons = NonlinearConstraint(lambda x: np.array([x @ x - 1.0]), 0.0, 0.0,
+                               jac=lambda x: 2.0 * x[None, :],
+                               hess=lambda x, v: 2.0 * v[0] * np.eye(2))
+    return optkit.minimize(lambda x: 100.0 * (x @ x) - x[0] - 100.0, np.array([0.08, 0.06]),
+                           method="al-newton", jac=lambda x: 200.0 * x - np.array([1.0, 0.0]),
+                           hess=lambda x: 200.0 * np.eye(2), constraints=[cons],
+                           options={"rng": 0, **options})
+
+
+def test_projection_onto_the_constraints_at_the_solution(monkeypatch):
+    """The success test ||grad L|| <= tol = 1e-6 stops BT1 at c = 7.5e-8, where
+    f = f* + 100 c - (x1 - 1) is 7.5e-6 above f* (SLSQP: 1.6e-5 below, at c = -1.6e-7). One
+    Newton projection x - G^T (G G^T)^{-1} c(x) ends at |c| = 1e-15 and f = f* to 1e-12
+    (closed form). Each projection costs one value-and-gradient, one c and one Jacobian
+    call, counted: the counters exceed those of the run without projections by exactly that."""
+    res = _bt1()
+    assert res.success and res.n_projections >= 1
+    assert res.constr_violation <= 1e-14
+    assert res.fun == pytest.approx(-1.0, abs=1e-12)
+    np.testing.assert_allclose(res.x, [1.0, 0.0], atol=1e-6)
+    assert res.kkt_residual <= 1e-6
+    al_newton_module = sys.modules[ALNewton.__module__]
+    monkeypatch.setattr(al_newton_module, "PROJECTION_STEPS", 0)
+    unprojected = _bt1()
+    assert unprojected.n_projections == 0 and unprojected.nit == res.nit
+    assert unprojected.constr_violation > 1e-8 and unprojected.fun > -1.0 + 1e-6
+    k = res.n_projections
+    assert (res.nfev, res.njev, res.constr_nfev, res.constr_njev, res.constr_nhev) == (
+        unprojected.nfev + k, unprojected.njev + k, unprojected.constr_nfev + k,
+        unprojected.constr_njev + k, unprojected.constr_nhev)
+
+
+def test_projection_that_breaks_the_success_test_is_not_taken():
+    """BT13 (Boggs and Tolle; x5 >= 0): min x5 subject to x1^2 + (x1 - 2 x2)^2 + (x2 - 3 x3)^2
+    + (x3 - 4 x4)^2 = x5^2, x* = 0, where G = 0 (so |c| falls only fourfold per projection).
+    The projection from the barrier solution moves x5 towards its bound and the barrier
+    problem's KKT residual to 3e-2: it is not taken, and the run ends at the Newton iterate
+    with the KKT residual within tol."""
+    H = np.array([[4, -4, 0, 0, 0], [-4, 10, -6, 0, 0], [0, -6, 20, -8, 0],
+                  [0, 0, -8, 32, 0], [0, 0, 0, 0, -2.0]])
+    cons = NonlinearConstraint(lambda x: np.array([0.5 * x @ H @ x]), 0.0, 0.0,
+                               jac=lambda x: (H @ x)[None, :], hess=lambda x, v: v[0] * H)
+    res = optkit.minimize(lambda x: x[4], np.array([1.0, 2.0, 3.0, 3.0, 228.0]),
+                          method="al-newton", jac=lambda x: np.eye(5)[4],
+                          hess=lambda x: np.zeros((5, 5)), constraints=[cons],
+                          bounds=scipy.optimize.Bounds([-np.inf] * 4 + [0.0], np.inf),
+                          options={"rng": 0})
+    assert res.success and res.n_projections == 0
+    assert res.kkt_residual <= 1e-6 and res.constr_violation <= 1e-6
+    assert 0.0 <= res.fun <= 1e-6
