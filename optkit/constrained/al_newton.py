@@ -76,7 +76,7 @@ CERTIFY_EVERY = 10  # robust, bounds: iterations at one barrier parameter betwee
 CERTIFIED = ("Optimization terminated successfully (a KKT point with multipliers fitted at "
              "the bounds within tol; the barrier problem did not converge).")
 MIN_PASS_CAP = 1000  # sketch steps a pass always gets before the LU fallback (robust)
-PROJECTION_STEPS = 2  # robust: Newton projections onto c(x) = 0 at the solution ...
+PROJECTION_STEPS = 10  # robust: Newton projections onto c(x) = 0 at the solution ...
 PROJECTION_FLOOR = 1e-12  # ... while the user's ||c||_inf exceeds this (ALNewton._project)
 
 ALPHA_MIN = 1e-10
@@ -217,9 +217,10 @@ class ALNewton:
     - with bounds, a *no-interior-point test* (:meth:`_no_interior_point`): multipliers
       growing tenfold at one :math:`\beta` without KKT progress lower :math:`\beta`;
     - a *Newton projection onto* :math:`c(x) = 0` at the solution (:meth:`_project`): at
-      most ``PROJECTION_STEPS`` least-norm steps :math:`-G^\top(GG^\top)^{-1}c(x)`, each
-      kept only where it halves :math:`\|c\|_\infty` and the success test still holds
-      (result field ``n_projections``);
+      most ``PROJECTION_STEPS`` least-norm steps :math:`-G^\top(GG^\top)^{-1}c(x)` (with
+      bounds in the barrier's metric), each kept only where it halves
+      :math:`\|c\|_\infty` and the success test still holds (result field
+      ``n_projections``);
     - *screened trials* (:meth:`_screened_merit`): a trial point is rejected on
       :math:`f + \lambda^\top c + \tfrac{\mu}{2}\|c\|^2`, a lower bound on the merit,
       before :math:`\nabla f` and :math:`G` are evaluated (same decisions and iterates,
@@ -467,27 +468,32 @@ class ALNewton:
         of :meth:`_correction` at the iterate itself (zero on fixed variables),
 
         .. math::
-            x^+ = x - G^\top (G G^\top)^{-1} c(x),
+            x^+ = x - W^{-1}G^\top (G W^{-1} G^\top)^{-1} c(x),
 
-        (the Gauss-Newton step of :math:`\tfrac12\|c\|^2`, quadratically convergent where
-        :math:`G` has full row rank; the multipliers are kept). The success test
-        :math:`\|\nabla L\| \le` ``tol`` leaves :math:`\|c\|_\infty` up to ``tol``
-        (S2MPJ BOOTH, BT1, MARATOS: 1e-8 to 1e-7 where SLSQP and IPOPT end at 1e-14), and
-        the objective off by :math:`\lambda^\top c` (optiprofiler's merit counts
+        with :math:`W = I`, or with bounds the barrier's metric :math:`W = I + \Sigma`
+        (:meth:`._box.BoxProblem.barrier_diag`), so that variables at active bounds stay
+        where they are. It is the Gauss-Newton step of :math:`\tfrac12\|c\|^2`:
+        quadratically convergent where :math:`G` has full row rank, linearly where it is
+        singular at the solution (S2MPJ BT8, BT13, CHANDHEQ, RECIPE: :math:`\|c\|` falls two
+        to fourfold per step); the multipliers are kept. The success test
+        :math:`\|\nabla L\| \le` ``tol`` leaves :math:`\|c\|_\infty` up to ``tol`` (S2MPJ
+        BOOTH, BT1, MARATOS: 1e-8 to 1e-7 where SLSQP and IPOPT end at 1e-14), and the
+        objective off by about :math:`\lambda^\top c` (optiprofiler's merit adds
         :math:`10^5 \|c\|_\infty` above :math:`10^{-10}`). A projection is kept when it
-        halves :math:`\|c\|_\infty` and the success test still holds (with bounds, it
-        stays inside the box and the barrier problem's test holds: S2MPJ BT13, where
-        :math:`G(x^*) = 0`, is left as it is); the projections stop once the user's
-        :math:`\|c\|_\infty \le` ``PROJECTION_FLOOR``. Each costs
-        one gradient, one constraint and one Jacobian evaluation (counted) and no Hessian,
-        against a Newton iteration for a tighter ``tol``."""
+        halves :math:`\|c\|_\infty` and the success test still holds (S2MPJ ORTHRDS2, where
+        the step is long, and the Euclidean step on BT13, which moves a variable at its
+        bound, are not taken); they stop once the user's :math:`\|c\|_\infty \le`
+        ``PROJECTION_FLOOR``. Each costs one gradient, one constraint and one Jacobian
+        evaluation (counted) and no Hessian, against a Newton iteration for a tighter
+        ``tol``."""
         problem = s.view or s.box or problem
         d = self._user_scales(s)[1]
         for _ in range(PROJECTION_STEPS):
             c_inf = float(np.max(np.abs(s.c), initial=0.0))
             if float(np.max(np.abs(s.c / d), initial=0.0)) <= PROJECTION_FLOOR:
                 return
-            step = self._correction(s, s.c)
+            step = self._correction(s, s.c, None if s.box is None
+                                    else 1.0 / (1.0 + s.box.barrier_diag(s.x)))
             if step is None:
                 return
             with np.errstate(all="ignore"):
@@ -1542,7 +1548,7 @@ class ALNewton:
 
         return at_least_squares, reset
 
-    def _correction(self, s, c_full):
+    def _correction(self, s, c_full, inverse_metric=None):
         r"""``safeguards="robust"``: the second-order correction of a rejected unit step
         against the Maratos effect (Fletcher, "Second order corrections for
         non-differentiable optimization", Lecture Notes in Math. 912, 1982; Nocedal and
@@ -1559,21 +1565,31 @@ class ALNewton:
 
         (zero on fixed variables), from ``c_full`` = :math:`c(x + p)` of the rejected trial:
         a least-squares solve with :math:`G` (dense) or one sparse LU of :math:`GG^\top`.
+        With ``inverse_metric`` :math:`= \operatorname{diag}(W^{-1})` the least-norm step in
+        the metric :math:`W`, :math:`-W^{-1}G^\top(GW^{-1}G^\top)^{-1}c` (:meth:`_project`).
         ``None`` when it cannot be formed. :meth:`_robust_backtracking` tries
         :math:`x + p + \hat p` and then the arc through it."""
         if not np.all(np.isfinite(c_full)):
             return None
-        G = s.G
+        G, root = s.G, None if inverse_metric is None else np.sqrt(inverse_metric)
+        if root is not None:  # the least-norm step in the metric W: that of G W^{-1/2}
+            G = G @ sp.diags_array(root) if sp.issparse(G) else np.asarray(G) * root
         with np.errstate(all="ignore"):
             try:
                 if sp.issparse(G):
-                    if s.gram_solve is None:
-                        s.gram_solve = gram_solver(sp.csr_array(G))
-                    correction = -(G.T @ s.gram_solve(c_full))
+                    if root is not None:
+                        solve = gram_solver(sp.csr_array(G))
+                    else:
+                        if s.gram_solve is None:
+                            s.gram_solve = gram_solver(sp.csr_array(G))
+                        solve = s.gram_solve
+                    correction = -(G.T @ solve(c_full))
                 else:  # minimum-norm solution of G p = -c(x + p)
                     correction = np.linalg.lstsq(np.asarray(G), -c_full, rcond=None)[0]
             except (np.linalg.LinAlgError, RuntimeError, ValueError):
                 return None
+        if root is not None:
+            correction = root * correction
         if not np.all(np.isfinite(correction)):
             return None
         if s.box is not None:

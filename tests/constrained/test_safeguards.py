@@ -641,21 +641,34 @@ def test_projection_onto_the_constraints_at_the_solution(monkeypatch):
         unprojected.constr_njev + k, unprojected.constr_nhev)
 
 
-def test_projection_that_breaks_the_success_test_is_not_taken():
+def _bt13():
     """BT13 (Boggs and Tolle; x5 >= 0): min x5 subject to x1^2 + (x1 - 2 x2)^2 + (x2 - 3 x3)^2
-    + (x3 - 4 x4)^2 = x5^2, x* = 0, where G = 0 (so |c| falls only fourfold per projection).
-    The projection from the barrier solution moves x5 towards its bound and the barrier
-    problem's KKT residual to 3e-2: it is not taken, and the run ends at the Newton iterate
-    with the KKT residual within tol."""
+    + (x3 - 4 x4)^2 = x5^2, from S2MPJ's x0; x* = 0, f* = 0, where G(x*) = 0."""
     H = np.array([[4, -4, 0, 0, 0], [-4, 10, -6, 0, 0], [0, -6, 20, -8, 0],
                   [0, 0, -8, 32, 0], [0, 0, 0, 0, -2.0]])
     cons = NonlinearConstraint(lambda x: np.array([0.5 * x @ H @ x]), 0.0, 0.0,
                                jac=lambda x: (H @ x)[None, :], hess=lambda x, v: v[0] * H)
-    res = optkit.minimize(lambda x: x[4], np.array([1.0, 2.0, 3.0, 3.0, 228.0]),
-                          method="al-newton", jac=lambda x: np.eye(5)[4],
-                          hess=lambda x: np.zeros((5, 5)), constraints=[cons],
-                          bounds=scipy.optimize.Bounds([-np.inf] * 4 + [0.0], np.inf),
-                          options={"rng": 0})
-    assert res.success and res.n_projections == 0
-    assert res.kkt_residual <= 1e-6 and res.constr_violation <= 1e-6
-    assert 0.0 <= res.fun <= 1e-6
+    return optkit.minimize(lambda x: x[4], np.array([1.0, 2.0, 3.0, 3.0, 228.0]),
+                           method="al-newton", jac=lambda x: np.eye(5)[4],
+                           hess=lambda x: np.zeros((5, 5)), constraints=[cons],
+                           bounds=scipy.optimize.Bounds([-np.inf] * 4 + [0.0], np.inf),
+                           options={"rng": 0})
+
+
+def test_projection_with_bounds_is_taken_in_the_barrier_metric(monkeypatch):
+    """BT13's barrier solution has |c| = 4.3e-7 with x5 at its bound (G(x*) = 0: each
+    projection lowers |c| about threefold). In the barrier's metric W = I + Sigma the
+    projections leave x5 in place and end at |c| <= 1e-9 with the barrier problem's KKT
+    residual within tol. The Euclidean least-norm step moves x5 too and raises that
+    residual to 3e-2: it is not taken, and the run ends at the Newton iterate."""
+    res = _bt13()
+    assert res.success and res.n_projections >= 3
+    assert res.constr_violation <= 1e-9 and res.kkt_residual <= 1e-6
+    assert 0.0 < res.x[4] <= 1e-6 and res.fun == pytest.approx(res.x[4], rel=1e-12)
+    correction = ALNewton._correction
+    monkeypatch.setattr(ALNewton, "_correction",
+                        lambda self, s, c, inverse_metric=None: correction(self, s, c))
+    euclidean = _bt13()
+    assert euclidean.success and euclidean.n_projections == 0
+    assert euclidean.kkt_residual <= 1e-6 and euclidean.constr_violation > 1e-7
+    np.testing.assert_allclose(euclidean.x[4], res.x[4], rtol=1e-6)  # x5 stays
