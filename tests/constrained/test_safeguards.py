@@ -672,3 +672,22 @@ def test_projection_with_bounds_is_taken_in_the_barrier_metric(monkeypatch):
     assert euclidean.success and euclidean.n_projections == 0
     assert euclidean.kkt_residual <= 1e-6 and euclidean.constr_violation > 1e-7
     np.testing.assert_allclose(euclidean.x[4], res.x[4], rtol=1e-6)  # x5 stays
+
+
+def test_projection_takes_the_least_squares_multipliers_where_the_kept_ones_fail():
+    """HS27 (min 0.01 (x1 - 1)^2 + (x2 - x1^2)^2 subject to x1 + x3^2 + 1 = 0; x* = (-1, 1, 0),
+    f* = 0.04) from a perturbed start (bench/constrained/s2mpj_wide.py, --start-seed 1): the
+    run stops at |c| = 1.9e-7; after the projection the Newton multipliers leave
+    ||grad L|| = 1.7e-6 > tol, the least-squares ones of the projected point 7.8e-7. The
+    result is x+ with those multipliers (numpy's lstsq of grad c^T lambda = -grad f)."""
+    kw = BY_NAME["HS27"].scipy_kwargs()
+    x0 = np.array([1.8829963926270874, 2.0213268999853375, 1.9458996033157356])
+    res = optkit.minimize(x0=x0, method="al-newton", options={"rng": 0},
+                          **{k: v for k, v in kw.items() if k != "x0"})
+    assert res.success and res.n_projections == 1
+    assert res.constr_violation <= 1e-14 and res.kkt_residual <= 1e-6
+    assert res.fun == pytest.approx(0.04, abs=1e-10)
+    cons = kw["constraints"][0]
+    expected = np.linalg.lstsq(np.atleast_2d(cons.jac(res.x)).T, -kw["jac"](res.x),
+                               rcond=None)[0]
+    np.testing.assert_allclose(res.multipliers, expected, rtol=1e-10)
