@@ -1585,12 +1585,9 @@ class ALNewton:
         with np.errstate(all="ignore"):
             try:
                 if sp.issparse(G):
-                    if root is not None:
-                        solve = gram_solver(sp.csr_array(G))
-                    else:
-                        if s.gram_solve is None:
-                            s.gram_solve = gram_solver(sp.csr_array(G))
-                        solve = s.gram_solve
+                    if root is None and s.gram_solve is None:
+                        s.gram_solve = gram_solver(sp.csr_array(G))
+                    solve = s.gram_solve if root is None else gram_solver(sp.csr_array(G))
                     correction = -(G.T @ solve(c_full))
                 else:  # minimum-norm solution of G p = -c(x + p)
                     correction = np.linalg.lstsq(np.asarray(G), -c_full, rcond=None)[0]

@@ -144,8 +144,9 @@ def run(solver: Solver, problem, *, maxiter: int, rng: np.random.Generator | Non
                 done, code, msg = solver.terminate(problem, state)
                 if done:
                     status, message = code, msg
-                    counts = _counts(problem, state)
-                    if any(trace.records[-1].get(k) != v for k, v in counts.items()):
+                    last = trace.records[-1]
+                    if last["nit"] == nit and any(last.get(k) != v for k, v in
+                                                  _counts(problem, state).items()):
                         trace.records.pop()  # the stopping terminate evaluated: the
                         record(to_float(state.fun))  # record of nit is the returned x's
                     break

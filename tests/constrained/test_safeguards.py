@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.optimize
+import scipy.sparse
 from scipy.optimize import NonlinearConstraint
 
 import optkit
@@ -159,6 +160,28 @@ def test_second_order_correction_is_the_least_norm_step_onto_the_linearization()
     p_hat = solver._correction(s, c_full)
     np.testing.assert_allclose(s.G @ p_hat, -c_full, atol=1e-14)
     np.testing.assert_allclose(p_hat, scipy.linalg.lstsq(s.G, -c_full)[0], atol=1e-14)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_least_norm_step_in_a_diagonal_metric(sparse):
+    """The projection's step with W = diag(w): G p = -c and W p in range(G^T), i.e.
+    p = -W^{-1} G^T (G W^{-1} G^T)^{-1} c (numpy's solve as the oracle), on the dense path
+    and on the sparse one (an LU of G W^{-1} G^T, not the state's cached one of G G^T)."""
+    rng = np.random.default_rng(0)
+    G, c, w = rng.standard_normal((3, 6)), rng.standard_normal(3), 10.0 ** rng.uniform(-3, 9, 6)
+    cached = SimpleNamespace(calls=0)
+
+    def gram_solve(r):  # the cached factorization of G G^T: must not be used
+        cached.calls += 1
+        return np.linalg.solve(G @ G.T, r)
+
+    s = SimpleNamespace(G=scipy.sparse.csr_array(G) if sparse else G, box=None,
+                        gram_solve=gram_solve)
+    p = ALNewton._correction(None, s, c, 1.0 / w)
+    expected = -(G.T / w[:, None]) @ np.linalg.solve((G / w) @ G.T, c)
+    np.testing.assert_allclose(p, expected, rtol=1e-10)
+    np.testing.assert_allclose(G @ p, -c, atol=1e-12)
+    assert cached.calls == 0
 
 
 @pytest.mark.parametrize("c_now, on_arc", [(0.0, True), (0.5, False)])
