@@ -629,7 +629,7 @@ def test_shift_floor_adapts_on_a_flat_positive_semidefinite_reduced_hessian(monk
     assert np.all(fixed.trace["hess_shift"][1:] == pytest.approx(0.1 - 2 * eps))
 
 
-def _bt1(**options):
+def _bt1():
     """BT1: min 100 (x1^2 + x2^2) - x1 - 100 on the unit circle from (0.08, 0.06); x* = (1, 0),
     f* = -1 (f = 100 c - x1 with c = x1^2 + x2^2 - 1)."""
     cons = NonlinearConstraint(lambda x: np.array([x @ x - 1.0]), 0.0, 0.0,
@@ -638,7 +638,7 @@ def _bt1(**options):
     return optkit.minimize(lambda x: 100.0 * (x @ x) - x[0] - 100.0, np.array([0.08, 0.06]),
                            method="al-newton", jac=lambda x: 200.0 * x - np.array([1.0, 0.0]),
                            hess=lambda x: 200.0 * np.eye(2), constraints=[cons],
-                           options={"rng": 0, **options})
+                           options={"rng": 0})
 
 
 def test_projection_onto_the_constraints_at_the_solution(monkeypatch):
