@@ -515,8 +515,15 @@ class ALNewton:
                     return
             s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = (trial.x, trial.lam, f, g, c, G,
                                                       trial.gl)
-            s.xi_G = s.gram_max = s.gram_solve = s.null_G = None
+            if not problem.constraints.is_linear:
+                self._forget_jacobian(s)
             s.n_projections += 1
+
+    @staticmethod
+    def _forget_jacobian(s):
+        """A new G: its Gram spectrum, factorization and null-space basis are recomputed
+        when next needed."""
+        s.xi_G = s.gram_max = s.gram_solve = s.null_G = None
 
     @staticmethod
     def _unscaled_kkt(state) -> float:
@@ -1082,7 +1089,7 @@ class ALNewton:
             s.x, s.fun, s.g, s.c, s.G, s.gl = x, f, g, c, G, gl
             if s.box is not None:
                 s.box.reset_duals(x)
-            s.xi_G = s.gram_max = s.gram_solve = s.null_G = None
+            self._forget_jacobian(s)
             s.eigvec = s.eigvec_H = None
         if timed_out:
             s.stop = (STATUS["max_time"], f"{MESSAGES[STATUS['max_time']]} (in the "
@@ -1292,7 +1299,7 @@ class ALNewton:
         if ls.success:
             s.x, s.lam, s.fun, s.g, s.c, s.G, s.gl = ls.payload
             if not problem.constraints.is_linear:  # else G is constant: keep its spectrum
-                s.xi_G = s.gram_max = s.gram_solve = s.null_G = None  # and factorization
+                self._forget_jacobian(s)  # and factorization
             s.info["alpha"] = cap * ls.step
             if self.robust and s.path == "dense":
                 self._drop_null_multipliers(s)

@@ -3,6 +3,7 @@ line search, the feasibility restoration's first evaluation and the first evalua
 scaling, each against an independent oracle (the unscreened line search, scipy's
 ``least_squares`` with the same tolerances, the user's own call log)."""
 
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -150,8 +151,6 @@ def test_failed_restoration_says_whether_its_budget_ran_out(monkeypatch, rows, x
     are called locally infeasible. Rosenbrock's rows 10(x2 - x1^2) = 0, 1 - x1 = 0 from
     (-1.2, 1) are feasible (x = (1, 1)); with a budget of n + 1 = 3 evaluations the
     restoration stops on the way, and the message says so instead."""
-    import sys
-
     monkeypatch.setattr(sys.modules[ALNewton.__module__], "RESTORATION_MAXFEV", budget)
     x0 = np.array(x0)
     problem = Problem.from_scipy(lambda x: x[0], x0, jac=lambda x: np.eye(2)[0],
