@@ -20,12 +20,28 @@ from optkit.core.rng import draw_seed
 from optkit.core.validate import check_finite
 
 __all__ = ["SKETCHES", "SAMPLINGS", "SingularMatrixError", "PassResult", "as_operator",
-           "run_pass", "run_column_pass", "sparse_lu", "direct_lstsq", "row_norms_sq",
-           "column_norms_sq"]
+           "run_pass", "run_column_pass", "sparse_lu", "direct_lstsq", "min_norm_lstsq",
+           "row_norms_sq", "column_norms_sq"]
 
 _EPS = np.finfo(float).eps
 SKETCHES = ("rk", "block-rk", "gaussian", "block-gaussian", "direct", "minres")
 SAMPLINGS = ("uniform", "rownorm")
+
+
+def min_norm_lstsq(A, b):
+    r"""The minimum-norm least-squares solution of :math:`\min_x \|Ax - b\|_2` for a dense
+    ``A``: ``numpy.linalg.lstsq`` (LAPACK ``gelsd``, divide-and-conquer SVD, singular values
+    below :math:`\varepsilon \max(N, n)\,\sigma_{\max}` dropped). That SVD can fail to
+    converge on a finite, rank-deficient matrix (a 73 x 90 constraint Jacobian of S2MPJ MSS1
+    with :math:`\sigma_{\min}/\sigma_{\max} = 1.7 \cdot 10^{-16}`, with multithreaded
+    OpenBLAS); then LAPACK ``gelsy`` (complete orthogonal factorization with column
+    pivoting, no iteration) at the same rank threshold."""
+    try:
+        return np.linalg.lstsq(A, b, rcond=None)[0]
+    except np.linalg.LinAlgError:
+        import scipy.linalg
+
+        return scipy.linalg.lstsq(A, b, cond=_EPS * max(A.shape), lapack_driver="gelsy")[0]
 
 
 class SingularMatrixError(ValueError):
@@ -168,7 +184,7 @@ def run_pass(kind, A, b, x, sketch, sampling, block_size, thresh, limit, check_e
                 Sb = S.T @ b
                 flops += 2.0 * size * (A.nnz if kind == "sparse" else N * n) + 2.0 * size * N
             # x <- x - (S^T A)^+ (S^T A x - S^T b): the min-norm correction
-            x -= np.linalg.lstsq(SA, SA @ x - Sb, rcond=None)[0]
+            x -= min_norm_lstsq(SA, SA @ x - Sb)
             flops += 6.0 * size * n + 2.0 * size**2 * n + size**3
             steps += 1
         res = float(np.linalg.norm(_matvec(kind, A, x) - b))
@@ -274,7 +290,7 @@ def direct_lstsq(kind, A, b, thresh):
     N, n = A.shape
     check_cost = 4.0 * (A.nnz if kind == "sparse" else N * n)
     M = A.toarray() if kind == "sparse" else A if kind == "dense" else A @ np.eye(n)
-    x = np.linalg.lstsq(M, b, rcond=None)[0]
+    x = min_norm_lstsq(M, b)
     res = float(np.linalg.norm(M.T @ (M @ x - b)))
     return PassResult(x, 1, res, res <= thresh, 2.0 * N * n**2 + check_cost)
 
@@ -312,7 +328,7 @@ def run_column_pass(kind, A, b, x, r, sketch, sampling, block_size, thresh, limi
             else:
                 S = rng.standard_normal((n, size))
             AS = A @ S if kind != "operator" else A.matmat(S)
-            y = np.linalg.lstsq(AS, r, rcond=None)[0]
+            y = min_norm_lstsq(AS, r)
             x -= S @ y
             r -= AS @ y
             flops += 2.0 * size * (A.nnz if kind == "sparse" else N * n) + 2.0 * size**2 * N \

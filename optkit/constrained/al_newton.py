@@ -919,7 +919,7 @@ class ALNewton:
     @staticmethod
     def _least_squares_multipliers(G, g):
         r""":math:`\arg\min_\lambda \|\nabla f + G^\top\lambda\|` (minimum norm):
-        LAPACK's ``lstsq`` on a dense :math:`G`. For a sparse :math:`G` beyond the dense
+        LAPACK's ``lstsq`` on a dense :math:`G` (:func:`._sketch_ops.min_norm_lstsq`). For a sparse :math:`G` beyond the dense
         limit: the normal equations :math:`GG^\top\lambda = -G\nabla f` by one sparse LU
         when :math:`G` has full row rank; otherwise LSQR from :math:`\lambda = 0` (Paige
         and Saunders, ACM TOMS 8, 1982), which converges to the minimum-norm least-squares
@@ -947,7 +947,7 @@ class ALNewton:
             return sp.linalg.lsqr(G.T, -g, atol=1e-14, btol=1e-14,
                                   iter_lim=10 * min(G.shape))[0]
         Gd = G.toarray() if sp.issparse(G) else np.asarray(G, dtype=float)
-        return np.linalg.lstsq(Gd.T, -g, rcond=None)[0]
+        return _sk.min_norm_lstsq(Gd.T, -g)
 
     def _restore(self, problem, s):
         r"""Feasibility restoration: minimize :math:`\phi(x) = \tfrac12\|c(x)\|^2` from the
@@ -1597,7 +1597,7 @@ class ALNewton:
                     solve = s.gram_solve if root is None else gram_solver(sp.csr_array(G))
                     correction = -(G.T @ solve(c_full))
                 else:  # minimum-norm solution of G p = -c(x + p)
-                    correction = np.linalg.lstsq(np.asarray(G), -c_full, rcond=None)[0]
+                    correction = _sk.min_norm_lstsq(np.asarray(G), -c_full)
             except (np.linalg.LinAlgError, RuntimeError, ValueError):
                 return None
         if root is not None:

@@ -714,3 +714,23 @@ def test_projection_takes_the_least_squares_multipliers_where_the_kept_ones_fail
     expected = np.linalg.lstsq(np.atleast_2d(cons.jac(res.x)).T, -kw["jac"](res.x),
                                rcond=None)[0]
     np.testing.assert_allclose(res.multipliers, expected, rtol=1e-10)
+
+
+def test_least_squares_multipliers_when_lapack_svd_does_not_converge(monkeypatch):
+    """numpy's lstsq raised LinAlgError ("SVD did not converge") inside the line search's
+    least-squares multipliers on S2MPJ MSS1 (seed-3 start, multithreaded OpenBLAS) and the
+    run crashed. With every gelsd call failing, the HS27 run above ends as before."""
+    kw = BY_NAME["HS27"].scipy_kwargs()
+    x0 = np.array([1.8829963926270874, 2.0213268999853375, 1.9458996033157356])
+    args = dict(x0=x0, method="al-newton", options={"rng": 0},
+                **{k: v for k, v in kw.items() if k != "x0"})
+    reference = optkit.minimize(**args)
+
+    def svd_fails(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge in Linear Least Squares")
+
+    monkeypatch.setattr(np.linalg, "lstsq", svd_fails)
+    res = optkit.minimize(**args)
+    assert res.success and res.n_projections == reference.n_projections == 1
+    np.testing.assert_allclose(res.x, reference.x, rtol=1e-12)
+    np.testing.assert_allclose(res.multipliers, reference.multipliers, rtol=1e-10)

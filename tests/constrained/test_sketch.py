@@ -95,6 +95,26 @@ def test_rectangular_consistent_system_gives_min_norm_solution():
         np.testing.assert_allclose(res.x, ref, atol=1e-9)
 
 
+def test_min_norm_lstsq_survives_an_svd_that_does_not_converge(monkeypatch):
+    """LAPACK gelsd can fail to converge on a finite rank-deficient matrix (S2MPJ MSS1's
+    Jacobian with multithreaded OpenBLAS); the fallback gives the same minimum-norm
+    solution: the pseudoinverse's, at numpy's rank threshold."""
+    from optkit.constrained._sketch_ops import min_norm_lstsq
+
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((9, 4)) @ rng.standard_normal((4, 7))  # rank 4
+    A[:, 2] *= 1e-17  # a column below the rank threshold
+    b = rng.standard_normal(9)
+    expected = np.linalg.pinv(A, rcond=np.finfo(float).eps * max(A.shape)) @ b
+
+    def svd_fails(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge in Linear Least Squares")
+
+    np.testing.assert_allclose(min_norm_lstsq(A, b), expected, rtol=1e-10, atol=1e-14)
+    monkeypatch.setattr(np.linalg, "lstsq", svd_fails)
+    np.testing.assert_allclose(min_norm_lstsq(A, b), expected, rtol=1e-10, atol=1e-14)
+
+
 @pytest.mark.parametrize("name", ["block-rk", "block-gaussian"])
 def test_block_of_size_n_is_exact_in_one_step(name):
     K, b, x = _indefinite(N=10)
