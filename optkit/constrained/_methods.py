@@ -89,8 +89,11 @@ register(MethodInfo(
             "str\n    Hessian in the merit gradient: 'lagrangian' (exact) or 'objective' "
             "(the reference code's; the Armijo slope is then not the merit's derivative)."),
             check=_choice(("lagrangian", "objective"))),
-        "lam0": Option(None, "None, 'ls' or array\n    Initial multipliers: zeros, least "
-                             "squares -(G G^T)^{-1} G grad f(x0), or given.", check=_lam0),
+        "lam0": Option(None, (
+            "None, 'ls' or array\n    Initial multipliers. None: with safeguards='robust' "
+            "and no bounds the least-squares ones, zeros where an entry exceeds 1e3 (IPOPT's "
+            "rule); otherwise zeros. 'ls': least squares -(G G^T)^{-1} G grad f(x0). An array: "
+            "given."), check=_lam0),
         "max_inner": Option(100_000, "int\n    Sketch steps per pass; 10 * max_inner per Newton "
                                      "step ends the run (status 5).",
                             check=lambda v, n: check_int(v, n, minimum=1)),

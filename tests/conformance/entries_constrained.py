@@ -24,7 +24,7 @@ def _hs7_f_star() -> float:
 
 
 def _al_newton(**kw):
-    return al_newton(BY_NAME["HS7"].problem(), **{"tol": 1e-8, **kw})
+    return al_newton(BY_NAME["HS7"].problem(), **kw)
 
 
 @cache

@@ -159,23 +159,29 @@ def test_modified_reduced_hessian_is_at_least_xi_B(name, safeguards):
     """Z^T B Z >= xi_B against a sympy Hessian and scipy's null space; the robust shift
     puts lambda_min(Z^T B Z) exactly at xi_B + |lambda_min(Z^T H Z)| (xi_B times the
     objective scale s_f; the negative curvature mirrored), or is 0 where Z^T H Z is
-    positive definite in the Jacobi-scaled variables."""
+    positive definite in the Jacobi-scaled variables. lambda_0 is 0 (paper) or the
+    least-squares multipliers of x0 (robust)."""
     p = BY_NAME[name]
     res = solve_hs(p, maxiter=1, safeguards=safeguards)
     t = res.trace.records[1]["hess_shift"]
     x, lam, L = _sym(p)
-    subs = dict(zip(x, p.x0)) | dict.fromkeys(lam, 0.0)
-    # the iteration sees s_f f and D c (robust scaling; lambda_0 = 0, so H = s_f grad^2 f
-    # and Z, the null space of D G, is that of G)
+    at_x0 = dict(zip(x, p.x0))
+    G = np.array(sympy.Matrix(p.c(x)).jacobian(x).subs(at_x0), dtype=float)
+    lam0 = np.zeros(len(lam))
+    if safeguards == "robust":
+        grad = np.array(sympy.Matrix([p.f(x)]).jacobian(x).subs(at_x0), dtype=float).ravel()
+        lam0 = scipy.linalg.lstsq(G.T, -grad)[0]
+    # the iteration sees s_f f and D c (robust scaling), with multipliers s_f D^-1 lambda_0:
+    # H = s_f grad^2 L(x0, lambda_0), and Z, the null space of D G, is that of G
+    subs = at_x0 | dict(zip(lam, lam0))
     H = res.scaling[0] * np.array(sympy.hessian(L, x).subs(subs), dtype=float)
-    G = np.array(sympy.Matrix(p.c(x)).jacobian(x).subs(subs), dtype=float)
     Z = scipy.linalg.null_space(G)
     xi_B, tol = (0.1, 1e-6) if safeguards == "paper" else (0.1 * res.scaling[0],
                                                             1e-6 * res.scaling[0])
     lam_min_B = np.linalg.eigvalsh(Z.T @ (H + t * np.eye(p.n)) @ Z)[0]
     lam_min_H = np.linalg.eigvalsh(Z.T @ H @ Z)[0]
-    if lam_min_H >= tol:
-        assert t == 0.0 and lam_min_B >= xi_B - 1e-10
+    if lam_min_H >= tol:  # no shift: Z^T B Z = Z^T H Z >= hess_mod_tol
+        assert t == 0.0
     elif safeguards == "paper":
         assert lam_min_B >= xi_B - 1e-10
     elif t == 0.0:  # robust: positive definite in the Jacobi-scaled variables

@@ -392,3 +392,26 @@ def test_wide_table_merit_is_optiprofilers(viol0):
     for f in (-3.0, 0.0, 2.5, np.nan):
         for viol in (0.0, 1e-12, 1e-10, 3e-7, 1e-6, 0.05, 0.2, 7e3, np.nan):
             assert wide.optiprofiler_merit(f, viol, viol0) == _default_merit(f, viol, viol0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, peer", [("ORTHRGDS", "ipopt"), ("LUKVLE8", "slsqp"),
+                                        ("LUKVLE16", "slsqp")])
+def test_least_squares_initial_multipliers(name, peer):
+    """Default options (least-squares multipliers at x0, IPOPT's start) against the peer:
+    success at its f or lower (1e-6 relative). From lambda_0 = 0 the runs ended at other
+    points: ORTHRGDS at a Fritz John point (status 7, f = 31.89 after 144 iterations;
+    IPOPT 6.2102, SLSQP 19.37), LUKVLE8 at f = 7130.96 (SLSQP and IPOPT 4120.80),
+    LUKVLE16 at 16.15 (SLSQP 4.484); the last two are asserted from lam0 = 0."""
+    if peer == "ipopt":
+        pytest.importorskip("cyipopt")
+    al, ref = _default_run_and_peer(name, peer)
+    assert al["success"] and al["viol"] <= 1e-6 and ref["viol"] <= 1e-6, (al, ref)
+    assert al["f"] <= ref["f"] + 1e-6 * max(1.0, abs(ref["f"])), (al["f"], ref["f"])
+    if name != "ORTHRGDS":
+        wide = _wide_table()
+        m = wide.user_problem(name)[4].lb.size
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            zero = wide.run_al_newton(name, {"rng": 0, "lam0": np.zeros(m)})
+        assert zero["f"] > ref["f"] + 1.0, zero["f"]

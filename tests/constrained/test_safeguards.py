@@ -217,8 +217,9 @@ def test_arc_search_shortens_the_maratos_example_far_from_the_solution():
     """From theta = 3 (the far side of the circle) the Newton steps leave the circle
     quadratically and the penalty term rejects them on the straight line: 17 iterations and
     44 evaluations of f. With the arc through the second-order correction the run reaches
-    the known solution in 13 iterations and 19 evaluations."""
-    res = _maratos(3.0)
+    the known solution in 13 iterations and 19 evaluations (from lambda_0 = 0; from the
+    default least-squares multipliers 13 and 26)."""
+    res = _maratos(3.0, lam0=np.zeros(1))
     assert res.success, res.message
     np.testing.assert_allclose(res.x, [1.0, 0.0], atol=1e-9)
     np.testing.assert_allclose(res.multipliers, [-1.5], atol=1e-8)
@@ -341,12 +342,14 @@ def test_dependent_rows_leave_the_minimum_norm_multipliers(null_size):
 @pytest.mark.parametrize("name", ["HS7", "HS27"])
 def test_backtracking_from_the_last_step_keeps_the_iterates(name, monkeypatch):
     """The robust line search starts its halving at twice the last accepted step and grows
-    it back while accepted: on these problems (the accepted steps form an interval) every
-    iterate equals the one of the halving from 1/2, with fewer objective evaluations."""
+    it back while accepted: on these problems (the accepted steps form an interval, from
+    lambda_0 = 0) every iterate equals the one of the halving from 1/2, with fewer objective
+    evaluations."""
     def run():
         xs = []
         res = optkit.minimize(method="al-newton", callback=lambda x: xs.append(x.copy()),
-                              options={"rng": 0}, **BY_NAME[name].scipy_kwargs())
+                              options={"rng": 0, "lam0": np.zeros(1)},
+                              **BY_NAME[name].scipy_kwargs())
         assert res.success, res.message
         return res, np.array(xs)
 
@@ -630,15 +633,15 @@ def test_shift_floor_adapts_on_a_flat_positive_semidefinite_reduced_hessian(monk
 
 
 def _bt1():
-    """BT1: min 100 (x1^2 + x2^2) - x1 - 100 on the unit circle from (0.08, 0.06); x* = (1, 0),
-    f* = -1 (f = 100 c - x1 with c = x1^2 + x2^2 - 1)."""
+    """BT1: min 100 (x1^2 + x2^2) - x1 - 100 on the unit circle from (0.08, 0.06) and
+    lambda_0 = 0; x* = (1, 0), f* = -1 (f = 100 c - x1 with c = x1^2 + x2^2 - 1)."""
     cons = NonlinearConstraint(lambda x: np.array([x @ x - 1.0]), 0.0, 0.0,
                                jac=lambda x: 2.0 * x[None, :],
                                hess=lambda x, v: 2.0 * v[0] * np.eye(2))
     return optkit.minimize(lambda x: 100.0 * (x @ x) - x[0] - 100.0, np.array([0.08, 0.06]),
                            method="al-newton", jac=lambda x: 200.0 * x - np.array([1.0, 0.0]),
                            hess=lambda x: 200.0 * np.eye(2), constraints=[cons],
-                           options={"rng": 0})
+                           options={"rng": 0, "lam0": np.zeros(1)})
 
 
 def test_projection_onto_the_constraints_at_the_solution(monkeypatch):
@@ -699,13 +702,13 @@ def test_projection_with_bounds_is_taken_in_the_barrier_metric(monkeypatch):
 
 def test_projection_takes_the_least_squares_multipliers_where_the_kept_ones_fail():
     """HS27 (min 0.01 (x1 - 1)^2 + (x2 - x1^2)^2 subject to x1 + x3^2 + 1 = 0; x* = (-1, 1, 0),
-    f* = 0.04) from a perturbed start (bench/constrained/s2mpj_wide.py, --start-seed 1): the
-    run stops at |c| = 1.9e-7; after the projection the Newton multipliers leave
+    f* = 0.04) from a perturbed start (bench/constrained/s2mpj_wide.py, --start-seed 1) and
+    lambda_0 = 0: the run stops at |c| = 1.9e-7; after the projection the Newton multipliers leave
     ||grad L|| = 1.7e-6 > tol, the least-squares ones of the projected point 7.8e-7. The
     result is x+ with those multipliers (numpy's lstsq of grad c^T lambda = -grad f)."""
     kw = BY_NAME["HS27"].scipy_kwargs()
     x0 = np.array([1.8829963926270874, 2.0213268999853375, 1.9458996033157356])
-    res = optkit.minimize(x0=x0, method="al-newton", options={"rng": 0},
+    res = optkit.minimize(x0=x0, method="al-newton", options={"rng": 0, "lam0": np.zeros(1)},
                           **{k: v for k, v in kw.items() if k != "x0"})
     assert res.success and res.n_projections == 1
     assert res.constr_violation <= 1e-14 and res.kkt_residual <= 1e-6
@@ -722,7 +725,7 @@ def test_least_squares_multipliers_when_lapack_svd_does_not_converge(monkeypatch
     run crashed. With every gelsd call failing, the HS27 run above ends as before."""
     kw = BY_NAME["HS27"].scipy_kwargs()
     x0 = np.array([1.8829963926270874, 2.0213268999853375, 1.9458996033157356])
-    args = dict(x0=x0, method="al-newton", options={"rng": 0},
+    args = dict(x0=x0, method="al-newton", options={"rng": 0, "lam0": np.zeros(1)},
                 **{k: v for k, v in kw.items() if k != "x0"})
     reference = optkit.minimize(**args)
 
@@ -732,5 +735,30 @@ def test_least_squares_multipliers_when_lapack_svd_does_not_converge(monkeypatch
     monkeypatch.setattr(np.linalg, "lstsq", svd_fails)
     res = optkit.minimize(**args)
     assert res.success and res.n_projections == reference.n_projections == 1
-    np.testing.assert_allclose(res.x, reference.x, rtol=1e-12)
+    np.testing.assert_allclose(res.x, reference.x, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(res.multipliers, reference.multipliers, rtol=1e-10)
+
+
+def test_initial_multipliers_are_least_squares_without_bounds():
+    """lam0=None: with safeguards="robust" and no bounds the run starts from the
+    least-squares multipliers of x0, -G grad f / (G G^T) for one row (closed form), in the
+    user's units under active scaling (HS7 with f * 1e5, c * 1e3); zeros where that is
+    above LAMBDA_INIT_MAX in the scaled problem (IPOPT's rule: HS7 at x0 = (0, 1e-4), where
+    G = (0, 2e-4) and lambda_LS = 5e3), with safeguards="paper", and with bounds."""
+    from optkit.constrained.al_newton import LAMBDA_INIT_MAX
+
+    def start(fun, x0, kw, **options):
+        return optkit.minimize(fun, x0, method="al-newton", options=dict(maxiter=0, **options),
+                               **kw).multipliers
+
+    fun, x0, kw = _hs7(1e5, 1e3)
+    g, G = kw["jac"](x0), kw["constraints"][0].jac(x0)
+    np.testing.assert_allclose(start(fun, x0, kw), -(G @ g) / (G @ G.T).ravel(), rtol=1e-12)
+    np.testing.assert_array_equal(start(fun, x0, kw, safeguards="paper"), [0.0])
+    np.testing.assert_array_equal(
+        start(fun, x0, dict(kw, bounds=scipy.optimize.Bounds([-10.0, -10.0], [10.0, 10.0]))),
+        [0.0])
+    fun, _, kw = _hs7()
+    for x2, expected in ((1e-2, 1.0 / 2e-2), (1e-4, 0.0)):
+        assert (expected == 0.0) == (1.0 / (2 * x2) > LAMBDA_INIT_MAX)
+        np.testing.assert_allclose(start(fun, np.array([0.0, x2]), kw), [expected], rtol=1e-12)
