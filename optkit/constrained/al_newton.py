@@ -935,19 +935,19 @@ class ALNewton:
 
     @staticmethod
     def _least_squares_multipliers(G, g):
-        r""":math:`\arg\min_\lambda \|\nabla f + G^\top\lambda\|` (minimum norm):
-        LAPACK's ``lstsq`` on a dense :math:`G` (:func:`._sketch_ops.min_norm_lstsq`). For a sparse :math:`G` beyond the dense
-        limit: the normal equations :math:`GG^\top\lambda = -G\nabla f` by one sparse LU
-        when :math:`G` has full row rank; otherwise LSQR from :math:`\lambda = 0` (Paige
-        and Saunders, ACM TOMS 8, 1982), which converges to the minimum-norm least-squares
-        solution (at most :math:`10\min(m, n)` iterations: an ill-conditioned
-        :math:`G`, :math:`\kappa = 1.6 \cdot 10^4`, needed 2507 for rank 599). :math:`G` is
-        taken as rank-deficient when :math:`m > n`, when the LU fails, or when its smallest
-        pivot is below ``LU_PIVOT_RATIO`` times the largest (a rank-deficient :math:`G`
-        gives one pivot of :math:`10^{-15}`–:math:`10^{-17}` per missing rank, a full-rank
-        one :math:`\sim 10^{-4}`): the LU of the singular :math:`GG^\top` gave zeros or a
-        solution with an arbitrary :math:`\operatorname{null}(G^\top)` component (norm
-        7.9e3 for 178)."""
+        r""":math:`\arg\min_\lambda \|\nabla f + G^\top\lambda\|` (minimum norm): LAPACK's
+        ``lstsq`` on a dense :math:`G` (:func:`._sketch_ops.min_norm_lstsq`). For a sparse
+        :math:`G` beyond the dense limit: the normal equations :math:`GG^\top\lambda =
+        -G\nabla f` by one sparse LU when :math:`G` has full row rank; otherwise LSQR from
+        :math:`\lambda = 0` (Paige and Saunders, ACM TOMS 8, 1982), which converges to the
+        minimum-norm least-squares solution (at most :math:`10\min(m, n)` iterations: an
+        ill-conditioned :math:`G`, :math:`\kappa = 1.6 \cdot 10^4`, needed 2507 for rank
+        599). :math:`G` is taken as rank-deficient when :math:`m > n`, when the LU fails, or
+        when its smallest pivot is below ``LU_PIVOT_RATIO`` times the largest (a
+        rank-deficient :math:`G` gives one pivot of :math:`10^{-15}`–:math:`10^{-17}` per
+        missing rank, a full-rank one :math:`\sim 10^{-4}`): the LU of the singular
+        :math:`GG^\top` gave zeros or a solution with an arbitrary
+        :math:`\operatorname{null}(G^\top)` component (norm 7.9e3 for 178)."""
         if G.shape[0] == 0:
             return np.zeros(0)
         g = np.asarray(g, dtype=float)
