@@ -90,10 +90,10 @@ register(MethodInfo(
             "(the reference code's; the Armijo slope is then not the merit's derivative)."),
             check=_choice(("lagrangian", "objective"))),
         "lam0": Option(None, (
-            "None, 'ls' or array\n    Initial multipliers. None: with safeguards='robust' "
-            "and no bounds the least-squares ones, zeros where an entry exceeds 1e3 (IPOPT's "
-            "rule); otherwise zeros. 'ls': least squares -(G G^T)^{-1} G grad f(x0). An array: "
-            "given."), check=_lam0),
+            "None, 'ls' or array\n    Initial multipliers. None: with safeguards='robust', "
+            "no bounds and the dense linear algebra the least-squares ones, zeros where an "
+            "entry exceeds 1e3 (IPOPT's rule); otherwise zeros. 'ls': least squares "
+            "-(G G^T)^{-1} G grad f(x0). An array: given."), check=_lam0),
         "max_inner": Option(100_000, "int\n    Sketch steps per pass; 10 * max_inner per Newton "
                                      "step ends the run (status 5).",
                             check=lambda v, n: check_int(v, n, minimum=1)),

@@ -744,7 +744,8 @@ def test_initial_multipliers_are_least_squares_without_bounds():
     least-squares multipliers of x0, -G grad f / (G G^T) for one row (closed form), in the
     user's units under active scaling (HS7 with f * 1e5, c * 1e3); zeros where that is
     above LAMBDA_INIT_MAX in the scaled problem (IPOPT's rule: HS7 at x0 = (0, 1e-4), where
-    G = (0, 2e-4) and lambda_LS = 5e3), with safeguards="paper", and with bounds."""
+    G = (0, 2e-4) and lambda_LS = 5e3), with safeguards="paper", with bounds, and on the
+    sparse path (a factorization of G G^T there)."""
     from optkit.constrained.al_newton import LAMBDA_INIT_MAX
 
     def start(fun, x0, kw, **options):
@@ -755,6 +756,7 @@ def test_initial_multipliers_are_least_squares_without_bounds():
     g, G = kw["jac"](x0), kw["constraints"][0].jac(x0)
     np.testing.assert_allclose(start(fun, x0, kw), -(G @ g) / (G @ G.T).ravel(), rtol=1e-12)
     np.testing.assert_array_equal(start(fun, x0, kw, safeguards="paper"), [0.0])
+    np.testing.assert_array_equal(start(fun, x0, kw, linear_algebra="sparse"), [0.0])
     np.testing.assert_array_equal(
         start(fun, x0, dict(kw, bounds=scipy.optimize.Bounds([-10.0, -10.0], [10.0, 10.0]))),
         [0.0])
