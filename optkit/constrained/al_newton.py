@@ -187,7 +187,7 @@ class ALNewton:
       bounds the start stays :math:`\lambda_0 = 0`: there :math:`\nabla f` holds the
       barrier's gradient at the pushed :math:`x_0`, and the least-squares start lost
       ALJAZZAF (locally infeasible), HIMMELBJ and DECONVBNE (past 60 s) and slowed
-      ORTHREGE 0.8 → 32 s. On the sparse and matrix-free paths too: there the
+      ORTHREGE 0.8 → 32 s. It also stays 0 on the sparse and matrix-free paths, where the
       least-squares solve is a sparse factorization of :math:`GG^\top`, as costly as a
       Newton step's (the semilinear PDE control of :mod:`.large` on a 40 x 40 grid, two
       Newton iterations: 14 → 22 ms);
