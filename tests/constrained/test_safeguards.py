@@ -700,16 +700,22 @@ def test_projection_with_bounds_is_taken_in_the_barrier_metric(monkeypatch):
     np.testing.assert_allclose(euclidean.x[4], res.x[4], rtol=1e-6)  # x5 stays
 
 
+def _hs27_perturbed():
+    """HS27 from the wide table's seed-1 start (bench/constrained/s2mpj_wide.py,
+    --start-seed 1) and lambda_0 = 0, rng 0: ``optkit.minimize`` keywords."""
+    kw = BY_NAME["HS27"].scipy_kwargs()
+    kw["x0"] = np.array([1.8829963926270874, 2.0213268999853375, 1.9458996033157356])
+    return dict(kw, method="al-newton", options={"rng": 0, "lam0": np.zeros(1)})
+
+
 def test_projection_takes_the_least_squares_multipliers_where_the_kept_ones_fail():
     """HS27 (min 0.01 (x1 - 1)^2 + (x2 - x1^2)^2 subject to x1 + x3^2 + 1 = 0; x* = (-1, 1, 0),
     f* = 0.04) from a perturbed start (bench/constrained/s2mpj_wide.py, --start-seed 1) and
     lambda_0 = 0: the run stops at |c| = 1.9e-7; after the projection the Newton multipliers leave
     ||grad L|| = 1.7e-6 > tol, the least-squares ones of the projected point 7.8e-7. The
     result is x+ with those multipliers (numpy's lstsq of grad c^T lambda = -grad f)."""
-    kw = BY_NAME["HS27"].scipy_kwargs()
-    x0 = np.array([1.8829963926270874, 2.0213268999853375, 1.9458996033157356])
-    res = optkit.minimize(x0=x0, method="al-newton", options={"rng": 0, "lam0": np.zeros(1)},
-                          **{k: v for k, v in kw.items() if k != "x0"})
+    kw = _hs27_perturbed()
+    res = optkit.minimize(**kw)
     assert res.success and res.n_projections == 1
     assert res.constr_violation <= 1e-14 and res.kkt_residual <= 1e-6
     assert res.fun == pytest.approx(0.04, abs=1e-10)
@@ -723,10 +729,7 @@ def test_least_squares_multipliers_when_lapack_svd_does_not_converge(monkeypatch
     """numpy's lstsq raised LinAlgError ("SVD did not converge") inside the line search's
     least-squares multipliers on S2MPJ MSS1 (seed-3 start, multithreaded OpenBLAS) and the
     run crashed. With every gelsd call failing, the HS27 run above ends as before."""
-    kw = BY_NAME["HS27"].scipy_kwargs()
-    x0 = np.array([1.8829963926270874, 2.0213268999853375, 1.9458996033157356])
-    args = dict(x0=x0, method="al-newton", options={"rng": 0, "lam0": np.zeros(1)},
-                **{k: v for k, v in kw.items() if k != "x0"})
+    args = _hs27_perturbed()
     reference = optkit.minimize(**args)
 
     def svd_fails(*args, **kwargs):
